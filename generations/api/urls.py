@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from generations.api import videogenapi
+
+urlpatterns = [
+    path("generate", videogenapi.generate, name="api-generate"),
+    path("status/<str:generation_id>", videogenapi.status, name="api-status"),
+    path("generations", videogenapi.generations, name="api-generations"),
+    path("user", videogenapi.user, name="api-user"),
+    path("models", videogenapi.models, name="api-models"),
+    path("video/<str:generation_id>", videogenapi.video, name="api-video"),
+    path("thumbnail/<str:generation_id>", videogenapi.thumbnail, name="api-thumbnail"),
+]

@@ -1,0 +1,249 @@
+"""The VideoGenAPI-compatible surface under /api/v1/ (CONTRACT 3a)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+
+from generations import catalog, quotas, services, specs
+from generations.api.common import (
+    api_endpoint,
+    authenticate,
+    json_body,
+    public_url,
+    videogen_error,
+)
+from generations.api.files import serve_file
+from generations.errors import ApiError
+from generations.models import ApiKey, Generation
+
+endpoint = api_endpoint
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+SUBMITTED = "Video generation request submitted successfully."
+
+
+def model_summary(key: str) -> dict[str, str]:
+    info = catalog.get_model(key)
+    if info is None:
+        return {"key": key, "name": key, "provider": "unknown"}
+    return {"key": info.key, "name": info.name, "provider": info.provider}
+
+
+def model_entry(info: catalog.ModelInfo) -> dict[str, Any]:
+    return {
+        "key": info.key,
+        "name": info.name,
+        "provider": info.provider,
+        "description": info.description,
+        "modes": list(info.modes),
+        "resolutions": list(info.resolutions),
+        "durations": {
+            "min": info.min_duration,
+            "max": info.max_duration,
+            "allowed": list(info.durations),
+        },
+        "default_duration": info.default_duration,
+        "default_resolution": info.default_resolution,
+        "aspect_ratios": list(info.aspect_ratios),
+        "fps": info.fps,
+        "premium": info.premium,
+        "available": catalog.is_available(info),
+        "engine": info.engine,
+        "procedural": info.procedural,
+        "notes": info.notes,
+    }
+
+
+def _when(value: Any) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
+
+
+def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "success": True,
+        "generation_id": gen.generation_id,
+        "request_id": str(gen.request_id),
+        "status": gen.status,
+        "progress": gen.progress,
+        "type": gen.mode,
+        "model": model_summary(gen.model),
+        "prompt": gen.prompt,
+        "duration": gen.duration,
+        "resolution": gen.resolution,
+        "style": gen.style,
+        "fps": gen.fps,
+        "aspect_ratio": gen.aspect_ratio,
+        "width": gen.width,
+        "height": gen.height,
+        "seed": gen.seed,
+        "camera_fixed": gen.camera_fixed,
+        "add_audio": gen.add_audio,
+        "created_at": _when(gen.created_at),
+        "processing_time": gen.processing_time,
+        "completed_at": _when(gen.finished_at)
+        if gen.status == Generation.Status.COMPLETED
+        else None,
+        "status_url": public_url(request, reverse("api-status", args=[gen.generation_id])),
+    }
+    if gen.image_url:
+        body["image_url"] = gen.image_url
+    if gen.status == Generation.Status.COMPLETED:
+        body["video_url"] = public_url(request, reverse("api-video", args=[gen.generation_id]))
+        body["thumbnail_url"] = public_url(
+            request, reverse("api-thumbnail", args=[gen.generation_id])
+        )
+    if gen.status == Generation.Status.FAILED:
+        body["error"] = {"code": gen.error_code, "message": gen.error_message}
+    if gen.test_mode:
+        body["test_mode"] = True
+    return body
+
+
+def _with_test_flag(body: dict[str, Any], key: ApiKey) -> dict[str, Any]:
+    if key.is_test:
+        body["test_mode"] = True
+    return body
+
+
+def _team_generation(key: ApiKey, generation_id: str) -> Generation:
+    """The generation if it belongs to the key's team; outsiders get the same 404."""
+    gen = Generation.objects.filter(team=key.team, generation_id=generation_id).first()
+    if gen is None:
+        raise ApiError(404, "not_found", f"No generation {generation_id!r} in this team.")
+    return gen
+
+
+@endpoint(("POST",), videogen_error)
+def generate(request: HttpRequest) -> HttpResponse:
+    key = authenticate(request)
+    spec = specs.build_spec(json_body(request), test_mode=key.is_test)
+    image = services.input_image_load(spec.image_url) if spec.image_url else None
+    gen, usage = services.generation_create(
+        team=key.team,
+        user=key.user,
+        api_key=key,
+        spec=spec,
+        source="videogenapi",
+        input_image=image,
+    )
+    body = generation_body(request, gen)
+    body.pop("progress")
+    body.update(
+        message=SUBMITTED,
+        usage={"current_month_usage": usage, "monthly_limit": key.team.monthly_limit},
+    )
+    return JsonResponse(body, status=200)
+
+
+@endpoint(("GET",), videogen_error)
+def status(request: HttpRequest, generation_id: str) -> HttpResponse:
+    key = authenticate(request)
+    return JsonResponse(generation_body(request, _team_generation(key, generation_id)))
+
+
+def _page_param(request: HttpRequest, name: str, default: int, maximum: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"`{name}` must be an integer.", name) from None
+    if not 1 <= value <= maximum:
+        raise ApiError(400, "invalid_parameter", f"`{name}` must be between 1 and {maximum}.", name)
+    return value
+
+
+@endpoint(("GET",), videogen_error)
+def generations(request: HttpRequest) -> HttpResponse:
+    key = authenticate(request)
+    page = _page_param(request, "page", 1, 10**6)
+    limit = _page_param(request, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    rows = Generation.objects.filter(team=key.team).order_by("-created_at", "-pk")
+    total = rows.count()
+    offset = (page - 1) * limit
+    items = [generation_body(request, g) for g in rows[offset : offset + limit]]
+    for item in items:
+        item.pop("success")
+    return JsonResponse(
+        _with_test_flag(
+            {
+                "success": True,
+                "generations": items,
+                "total": total,
+                "page": page,
+                "limit": limit,
+                "has_more": offset + len(items) < total,
+            },
+            key,
+        )
+    )
+
+
+@endpoint(("GET",), videogen_error)
+def user(request: HttpRequest) -> HttpResponse:
+    key = authenticate(request)
+    team = key.team
+    used = quotas.month_usage(team)
+    return JsonResponse(
+        _with_test_flag(
+            {
+                "success": True,
+                "user": {
+                    "email": key.user.email,
+                    "name": key.user.name,
+                    "joined_at": _when(key.user.date_joined),
+                },
+                "team": {"id": str(team.code), "name": team.name, "personal": team.personal},
+                "api_key": {"name": key.name, "key": key.display, "test": key.is_test},
+                "plan": {"monthly_limit": team.monthly_limit},
+                "usage": {
+                    "month": quotas.current_month(),
+                    "current_month_usage": used,
+                    "monthly_limit": team.monthly_limit,
+                    "remaining": max(0, team.monthly_limit - used),
+                },
+                "credits": None,
+            },
+            key,
+        )
+    )
+
+
+@endpoint(("GET",), videogen_error)
+def models(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"success": True, "models": [model_entry(m) for m in catalog.MODELS]})
+
+
+def _completed(generation_id: str) -> Generation:
+    gen = Generation.objects.filter(
+        generation_id=generation_id, status=Generation.Status.COMPLETED
+    ).first()
+    if gen is None or not gen.video:
+        raise ApiError(404, "not_found", "No finished video with this id.")
+    return gen
+
+
+@endpoint(("GET", "HEAD"), videogen_error)
+def video(request: HttpRequest, generation_id: str) -> HttpResponse:
+    """Public: the generation id is the unguessable capability, as in the reference."""
+    gen = _completed(generation_id)
+    return serve_file(
+        request,
+        gen.video,
+        "video/mp4",
+        etag=f"{gen.generation_id}-v",
+        download_name=f"{gen.generation_id}.mp4",
+    )
+
+
+@endpoint(("GET", "HEAD"), videogen_error)
+def thumbnail(request: HttpRequest, generation_id: str) -> HttpResponse:
+    gen = _completed(generation_id)
+    if not gen.poster:
+        raise ApiError(404, "not_found", "This generation has no thumbnail.")
+    kind = "image/webp" if gen.poster.name.endswith(".webp") else "image/jpeg"
+    return serve_file(request, gen.poster, kind, etag=f"{gen.generation_id}-p")

@@ -1,0 +1,225 @@
+"""The model catalog: what each model accepts and which engine serves it on this server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from generations.engines.base import Engine
+
+T2V = "text-to-video"
+I2V = "image-to-video"
+RESOLUTIONS = ("480p", "720p", "1080p", "4K")
+SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080, "4K": 2160}
+ALL_ASPECTS = ("16:9", "9:16", "4:3", "3:4", "1:1", "9:21", "21:9")
+# The reference lists 16:9, 4:3, 1:1 and 9:21; 9:16 is what OpenAI's 720x1280 means.
+REFERENCE_ASPECTS = ("16:9", "9:16", "4:3", "1:1", "9:21")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    key: str
+    name: str
+    provider: str
+    description: str
+    modes: tuple[str, ...]
+    resolutions: tuple[str, ...]
+    durations: tuple[int, ...]  # every allowed whole-second duration
+    aspect_ratios: tuple[str, ...] = REFERENCE_ASPECTS
+    premium: bool = False
+    fps: int = 30
+    style: str = "realistic"
+    # The engine that serves it here; None = no engine on this server (listed as unavailable).
+    engine: str | None = None
+    procedural: bool = False
+    notes: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def default_duration(self) -> int:
+        return 5 if 5 in self.durations else self.durations[0]
+
+    @property
+    def default_resolution(self) -> str:
+        return "720p" if "720p" in self.resolutions else self.resolutions[-1]
+
+    @property
+    def min_duration(self) -> int:
+        return min(self.durations)
+
+    @property
+    def max_duration(self) -> int:
+        return max(self.durations)
+
+
+def _upto(top: str) -> tuple[str, ...]:
+    return RESOLUTIONS[: RESOLUTIONS.index(top) + 1]
+
+
+def _span(low: int, high: int) -> tuple[int, ...]:
+    return tuple(range(low, high + 1))
+
+
+MODELS: tuple[ModelInfo, ...] = (
+    ModelInfo(
+        "sora-2",
+        "Sora 2",
+        "OpenAI",
+        "Highly realistic video and audio with precise physical simulation.",
+        (T2V, I2V),
+        _upto("1080p"),
+        (4, 8, 10, 12),
+        notes="10 s as in VideoGenAPI; 4, 8 or 12 s as OpenAI's `seconds`.",
+    ),
+    ModelInfo(
+        "higgsfield_v1",
+        "Higgsfield",
+        "Higgsfield",
+        "Excellent motion understanding and photorealistic output for cinematic scenes.",
+        (T2V,),
+        _upto("1080p"),
+        _span(5, 15),
+    ),
+    ModelInfo(
+        "kling_25",
+        "Kling 2.5",
+        "Kuaishou",
+        "Kling 2.5 Turbo Pro: fluid motion, cinematic visuals, precise prompts.",
+        (T2V, I2V),
+        _upto("1080p"),
+        _span(5, 10),
+    ),
+    ModelInfo(
+        "veo_3",
+        "Veo 3 Fast",
+        "Google",
+        "Google's advanced video model with incredible detail.",
+        (T2V, I2V),
+        _upto("1080p"),
+        (8,),
+        premium=True,
+    ),
+    ModelInfo(
+        "nanobanana-video",
+        "Nano Banana",
+        "Google",
+        "Lightweight and fast, for short clips and rapid prototyping.",
+        (T2V, I2V),
+        _upto("720p"),
+        _span(5, 10),
+    ),
+    ModelInfo(
+        "pixverse",
+        "Pixverse V5",
+        "PixVerse",
+        "Highly realistic, high-quality videos.",
+        (T2V, I2V),
+        _upto("1080p"),
+        _span(5, 8),
+    ),
+    ModelInfo(
+        "ltxv-13b",
+        "LTX-Video 13B",
+        "Lightricks",
+        "LTX-Video 13B, fast open text-to-video.",
+        (T2V,),
+        ("480p",),
+        _span(1, 60),
+    ),
+    ModelInfo(
+        "veo-31",
+        "Veo 3.1",
+        "Google",
+        "Google's cutting-edge model: hyper-realistic detail and creative control.",
+        (T2V, I2V),
+        _upto("1080p"),
+        (8,),
+        premium=True,
+    ),
+    ModelInfo(
+        "seedance",
+        "Seedance",
+        "ByteDance",
+        "Lightning-fast model for prototyping and creative experiments.",
+        (T2V, I2V),
+        _upto("1080p"),
+        _span(5, 10),
+    ),
+    ModelInfo(
+        "wan-25",
+        "Wan 2.5",
+        "Alibaba",
+        "Open-source model that generates realistic videos with audio.",
+        (T2V, I2V),
+        _upto("1080p"),
+        _span(1, 30),
+    ),
+    ModelInfo(
+        "framepack",
+        "FramePack",
+        "lllyasviel",
+        "Efficient autoregressive image-to-video (HunyuanVideo-based).",
+        (I2V,),
+        ("480p", "720p"),
+        _span(1, 60),
+        aspect_ratios=("16:9", "9:16", "1:1"),
+    ),
+    ModelInfo(
+        "local",
+        "Local (procedural)",
+        "videogen",
+        "Built-in procedural renderer: offline, on the CPU, deterministic for a seed. "
+        "Not a neural model: it paints scenes from the prompt's words, it does not "
+        "understand them.",
+        (T2V, I2V),
+        RESOLUTIONS,
+        _span(1, 60),
+        aspect_ratios=ALL_ASPECTS,
+        engine="local",
+        procedural=True,
+        style="procedural",
+    ),
+)
+
+DEFAULT_MODEL = "sora-2"
+_BY_KEY = {m.key: m for m in MODELS}
+
+
+def get_model(key: str) -> ModelInfo | None:
+    return _BY_KEY.get(key)
+
+
+def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
+    """(width, height): the short side is the resolution, the long side follows the ratio,
+    rounded to an even number (H.264 4:2:0 needs even sides)."""
+    short = SHORT_SIDE[resolution]
+    a, b = (int(x) for x in aspect_ratio.split(":"))
+    if a == b:
+        return short, short
+    long = 2 * round(short * max(a, b) / min(a, b) / 2)
+    return (long, short) if a > b else (short, long)
+
+
+def engine_name_for(model: ModelInfo, *, test_mode: bool) -> str | None:
+    """The engine that will run this model here, or None when it is unavailable.
+
+    Test keys run every model on the local engine, free of charge (CONTRACT 4)."""
+    if test_mode:
+        return "local"
+    return model.engine
+
+
+def is_available(model: ModelInfo) -> bool:
+    return model.engine is not None
+
+
+@cache
+def get_engine(name: str) -> Engine:
+    """One engine instance per process (local engines may hold loaded pipelines)."""
+    if name == "local":
+        from generations.engines.procedural import ProceduralEngine
+
+        return ProceduralEngine()
+    raise LookupError(f"no engine named {name!r}")

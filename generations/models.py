@@ -1,0 +1,252 @@
+"""Accounts, teams, API keys, generations and the usage ledger."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import uuid
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+BASE62 = string.digits + string.ascii_letters
+
+
+def random_base62(length: int) -> str:
+    return "".join(secrets.choice(BASE62) for _ in range(length))
+
+
+def new_generation_id() -> str:
+    # 24 base62 characters = 142 bits: unguessable, so the public video link is safe to share.
+    return "gen_" + random_base62(24)
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An e-mail address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person; logs in with an e-mail address."""
+
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=150, blank=True)
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Team(models.Model):
+    """Owns keys, generations and usage. Every user has a personal team."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100)
+    personal = models.BooleanField(default=False)
+    monthly_limit = models.PositiveIntegerField(default=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(User, through="Membership", related_name="teams")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        ADMIN = "admin"
+        MEMBER = "member"
+        VIEWER = "viewer"
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class ApiKey(models.Model):
+    """An API key. Only a SHA-256 digest of the secret is stored; it is shown once."""
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="api_keys")
+    user = models.ForeignKey(User, models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16)  # "vg_live_" or "vg_test_"
+    last4 = models.CharField(max_length=4)
+    digest = models.CharField(max_length=64, unique=True)
+    is_test = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.display
+
+    @property
+    def display(self) -> str:
+        return f"{self.prefix}...{self.last4}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class Generation(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        IN_QUEUE = "in_queue"
+        IN_PROGRESS = "in_progress"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    FINAL_STATUSES: ClassVar[frozenset[str]] = frozenset(
+        {Status.COMPLETED, Status.FAILED, Status.CANCELED}
+    )
+
+    class Mode(models.TextChoices):
+        TEXT = "text-to-video"
+        IMAGE = "image-to-video"
+
+    generation_id = models.CharField(max_length=40, unique=True, default=new_generation_id)
+    request_id = models.UUIDField(unique=True, default=uuid.uuid4)
+    team = models.ForeignKey(Team, models.CASCADE, related_name="generations")
+    user = models.ForeignKey(User, models.SET_NULL, null=True, related_name="generations")
+    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True)
+    source = models.CharField(max_length=20, default="api")  # which surface submitted it
+    test_mode = models.BooleanField(default=False)
+
+    # The request, as validated.
+    mode = models.CharField(max_length=20, choices=Mode.choices)
+    model = models.CharField(max_length=40)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    image_url = models.TextField(blank=True)
+    input_image = models.FileField(upload_to="inputs/", blank=True)
+    duration = models.PositiveIntegerField()
+    resolution = models.CharField(max_length=8)
+    aspect_ratio = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    fps = models.PositiveIntegerField()
+    num_frames = models.PositiveIntegerField()
+    seed_requested = models.BigIntegerField(null=True, blank=True)
+    seed = models.BigIntegerField()
+    camera_fixed = models.BooleanField(default=False)
+    add_audio = models.BooleanField(default=False)
+    audio_prompt = models.TextField(blank=True)
+    style = models.CharField(max_length=40, default="realistic")
+    cfg_scale = models.FloatField(null=True, blank=True)
+    guidance_scale = models.FloatField(null=True, blank=True)
+    enable_safety_checker = models.BooleanField(default=True)
+
+    # The lifecycle. The row, not the queue, is the truth.
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claim = models.CharField(max_length=32, blank=True)  # token of the run that owns the row
+    cancel_requested = models.BooleanField(default=False)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+
+    # Results.
+    engine = models.CharField(max_length=40, blank=True)
+    engine_handle = models.JSONField(default=dict, blank=True)
+    video = models.FileField(upload_to="videos/", blank=True)
+    poster = models.FileField(upload_to="posters/", blank=True)
+    preview = models.FileField(upload_to="previews/", blank=True)
+    video_size = models.PositiveBigIntegerField(default=0)
+    has_audio = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="gen_team_recent"),
+            models.Index(fields=["status", "heartbeat_at"], name="gen_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return self.generation_id
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+    @property
+    def processing_time(self) -> int | None:
+        """Whole seconds from pick-up to finish, as the reference API reports it."""
+        if self.started_at and self.finished_at:
+            return round((self.finished_at - self.started_at).total_seconds())
+        return None
+
+
+class UsageEvent(models.Model):
+    """The ledger: one row per charge and per refund; usage is their sum."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge"
+        REFUND = "refund"
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="usage_events")
+    user = models.ForeignKey(User, models.SET_NULL, null=True, blank=True)
+    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True)
+    generation = models.ForeignKey(Generation, models.SET_NULL, null=True, related_name="usage")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    units = models.IntegerField()  # +1 for a charge, -1 for a refund
+    month = models.CharField(max_length=7)  # "2026-11", calendar month in UTC
+    model = models.CharField(max_length=40)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # A generation is charged at most once and refunded at most once.
+            models.UniqueConstraint(
+                fields=["generation", "kind"],
+                condition=models.Q(generation__isnull=False),
+                name="one_event_per_kind",
+            )
+        ]
+        indexes = [models.Index(fields=["team", "month"], name="usage_team_month")]
+
+
+class MonthlyUsage(models.Model):
+    """A counter per team and month, moved only by conditional UPDATEs (exact under races)."""
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="monthly_usage")
+    month = models.CharField(max_length=7)
+    used = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "month"], name="one_counter")]

@@ -1,0 +1,259 @@
+"""Every write goes through here: views, API handlers, tasks and commands call these."""
+
+from __future__ import annotations
+
+import io
+import logging
+import mimetypes
+from dataclasses import dataclass
+
+import PIL.Image
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from generations import apikeys, quotas
+from generations.errors import ApiError
+from generations.media import fetch, images
+from generations.models import ApiKey, Generation, Membership, Team, UsageEvent, User
+from generations.specs import DATA_URL_MARK, GenerationSpec, shorten_image_url
+
+log = logging.getLogger(__name__)
+
+# How often last_used_at is written: a write per request would serialise the API on SQLite.
+LAST_USED_RESOLUTION_S = 60
+
+
+# --- users and teams ----------------------------------------------------------------------
+
+
+def user_create(
+    *, email: str, password: str | None = None, name: str = "", staff: bool = False
+) -> User:
+    user = User.objects.create_user(email, password, name=name, is_staff=staff, is_superuser=staff)
+    team_personal_get(user=user)
+    return user
+
+
+def team_personal_get(*, user: User) -> Team:
+    """The user's personal team, created on first need (also for `createsuperuser` users)."""
+    membership = (
+        Membership.objects.select_related("team").filter(user=user, team__personal=True).first()
+    )
+    if membership:
+        return membership.team
+    with transaction.atomic():
+        team = Team.objects.create(
+            name=f"{user.name or user.email.split('@')[0]}'s team",
+            personal=True,
+            monthly_limit=settings.VIDEOGEN_DEFAULT_MONTHLY_LIMIT,
+        )
+        Membership.objects.create(team=team, user=user, role=Membership.Role.OWNER)
+    return team
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+def api_key_create(
+    *, team: Team, user: User, name: str = "", test: bool = False
+) -> tuple[ApiKey, str]:
+    """Returns the key row and the raw secret, which is never stored and shown only once."""
+    raw = apikeys.generate(test=test)
+    key = ApiKey.objects.create(
+        team=team,
+        user=user,
+        name=name,
+        prefix=raw[: len(apikeys.LIVE_PREFIX)],
+        last4=raw[-4:],
+        digest=apikeys.digest(raw),
+        is_test=test,
+    )
+    return key, raw
+
+
+def api_key_revoke(*, key: ApiKey) -> None:
+    ApiKey.objects.filter(pk=key.pk, revoked_at=None).update(revoked_at=timezone.now())
+
+
+def api_key_authenticate(header: str | None) -> ApiKey:
+    """The key for an `Authorization: Bearer ...` header, or ApiError(401) saying why not."""
+    if not header:
+        raise ApiError(
+            401, "missing_api_key", "Send your API key as `Authorization: Bearer <key>`."
+        )
+    scheme, _, raw = header.strip().partition(" ")
+    raw = raw.strip()
+    if scheme.lower() != "bearer" or not raw:
+        raise ApiError(401, "invalid_authorization", "Use the form `Authorization: Bearer <key>`.")
+    if not apikeys.is_well_formed(raw):
+        raise ApiError(401, "invalid_api_key", "The API key is malformed (check for a typo).")
+    key = ApiKey.objects.select_related("team", "user").filter(digest=apikeys.digest(raw)).first()
+    if key is None:
+        raise ApiError(401, "invalid_api_key", "The API key is not known to this server.")
+    if key.revoked_at is not None:
+        raise ApiError(401, "revoked_api_key", "This API key has been revoked.")
+    if not key.user.is_active:
+        raise ApiError(401, "inactive_user", "The owner of this API key is deactivated.")
+    now = timezone.now()
+    if (
+        key.last_used_at is None
+        or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_S
+    ):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+# --- generations --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputImage:
+    data: bytes
+    extension: str
+
+
+def input_image_load(image_url: str) -> InputImage:
+    """Fetch (SSRF-safe) or decode the client's image and check it is an image we accept.
+
+    Runs in the request so that a bad image is a 400 naming `image_url`, not a failed job."""
+    try:
+        if image_url[:5].lower() == DATA_URL_MARK:
+            data = fetch.parse_data_url(image_url, max_bytes=settings.VIDEOGEN_MAX_IMAGE_BYTES)
+        else:
+            data = fetch.fetch_image_bytes(
+                image_url,
+                max_bytes=settings.VIDEOGEN_MAX_IMAGE_BYTES,
+                timeout=settings.VIDEOGEN_FETCH_TIMEOUT,
+                allow_hosts=settings.VIDEOGEN_FETCH_ALLOW_HOSTS,
+            )
+        images.load_image(data)  # decodes fully: bombs and truncated files fail here
+    except (fetch.FetchError, images.ImageError) as exc:
+        raise ApiError(400, exc.code, exc.message, "image_url") from None
+    fmt = (PIL.Image.open(io.BytesIO(data)).format or "png").lower()
+    return InputImage(data=data, extension=mimetypes.guess_extension(f"image/{fmt}") or ".img")
+
+
+def generation_create(
+    *,
+    team: Team,
+    user: User,
+    spec: GenerationSpec,
+    api_key: ApiKey | None = None,
+    source: str = "api",
+    input_image: InputImage | None = None,
+) -> tuple[Generation, int]:
+    """Reserve usage, save the row, enqueue after commit. Returns (generation, month usage)."""
+    test_mode = bool(api_key and api_key.is_test)
+    month = quotas.current_month()
+    with transaction.atomic():
+        usage = quotas.month_usage(team, month) if test_mode else quotas.reserve(team, month)
+        gen = Generation(
+            team=team,
+            user=user,
+            api_key=api_key,
+            source=source,
+            test_mode=test_mode,
+            mode=spec.mode,
+            model=spec.model,
+            prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt,
+            image_url=shorten_image_url(spec.image_url),
+            duration=spec.duration,
+            resolution=spec.resolution,
+            aspect_ratio=spec.aspect_ratio,
+            width=spec.width,
+            height=spec.height,
+            fps=spec.fps,
+            num_frames=spec.num_frames,
+            seed=spec.seed,
+            camera_fixed=spec.camera_fixed,
+            add_audio=spec.add_audio,
+            audio_prompt=spec.audio_prompt,
+            style=spec.style,
+            cfg_scale=spec.cfg_scale,
+            guidance_scale=spec.guidance_scale,
+            enable_safety_checker=spec.enable_safety_checker,
+        )
+        if input_image is not None:
+            gen.input_image.save(
+                f"{gen.generation_id}{input_image.extension}",
+                ContentFile(input_image.data),
+                save=False,
+            )
+        gen.save()
+        if not test_mode:
+            UsageEvent.objects.create(
+                team=team,
+                user=user,
+                api_key=api_key,
+                generation=gen,
+                kind=UsageEvent.Kind.CHARGE,
+                units=1,
+                month=month,
+                model=spec.model,
+            )
+        transaction.on_commit(lambda: generation_enqueue(generation=gen))
+    return gen, usage
+
+
+def generation_enqueue(*, generation: Generation) -> None:
+    """Hand the generation to the workers. Safe to call twice: the run claims the row."""
+    from django_q.tasks import async_task
+
+    async_task(
+        "generations.tasks.generation_run",
+        generation.pk,
+        task_name=f"generation {generation.generation_id}",
+        group="generations",
+    )
+    Generation.objects.filter(pk=generation.pk, status=Generation.Status.PENDING).update(
+        status=Generation.Status.IN_QUEUE, queued_at=timezone.now()
+    )
+
+
+def generation_refund(*, generation: Generation, note: str = "") -> bool:
+    """Give back the charge of a generation that did not complete. Exactly once."""
+    with transaction.atomic():
+        charge = UsageEvent.objects.filter(
+            generation=generation, kind=UsageEvent.Kind.CHARGE
+        ).first()
+        if charge is None:
+            return False
+        if UsageEvent.objects.filter(generation=generation, kind=UsageEvent.Kind.REFUND).exists():
+            return False
+        UsageEvent.objects.create(
+            team_id=charge.team_id,
+            user_id=charge.user_id,
+            api_key_id=charge.api_key_id,
+            generation=generation,
+            kind=UsageEvent.Kind.REFUND,
+            units=-1,
+            month=charge.month,
+            model=charge.model,
+            note=note[:200],
+        )
+        quotas.release(charge.team, charge.month)
+    return True
+
+
+def generation_fail(
+    *, generation: Generation, code: str, message: str, claim: str | None = None
+) -> bool:
+    """Mark failed (only from a non-final state, and only by the claim holder if given)."""
+    rows = Generation.objects.filter(pk=generation.pk).exclude(status__in=Generation.FINAL_STATUSES)
+    if claim is not None:
+        rows = rows.filter(claim=claim)
+    now = timezone.now()
+    if not rows.update(
+        status=Generation.Status.FAILED,
+        error_code=code[:40],
+        error_message=message,
+        finished_at=now,
+        started_at=generation.started_at or now,
+    ):
+        return False
+    generation_refund(generation=generation, note=f"failed: {code}")
+    return True

@@ -1,0 +1,240 @@
+"""django-q2 entry points. They reload the row and check its state before acting."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.db.models import F, Q
+from django.utils import timezone
+
+from generations import catalog, services
+from generations.engines.base import Canceled, EngineError, RenderContext, RenderResult
+from generations.models import Generation
+from generations.specs import GenerationSpec
+
+log = logging.getLogger(__name__)
+
+# Progress is written at most this often: each write is also the run's heartbeat.
+PROGRESS_INTERVAL_S = 0.5
+# A pending row (saved, never enqueued: the web process died between commit and enqueue)
+# or a queued row whose task vanished (Redis restarted) is re-enqueued after these delays.
+PENDING_GRACE_S = 30
+QUEUED_GRACE_S = 15 * 60
+
+
+def _claim(pk: int) -> str | None:
+    """Take the row for this run with a conditional UPDATE; None if another run owns it."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.VIDEOGEN_STALE_AFTER)
+    token = uuid.uuid4().hex
+    claimable = Q(status__in=[Generation.Status.PENDING, Generation.Status.IN_QUEUE]) | Q(
+        status=Generation.Status.IN_PROGRESS, heartbeat_at__lt=stale
+    )
+    taken = (
+        Generation.objects.filter(claimable, pk=pk, cancel_requested=False)
+        .filter(attempts__lt=settings.VIDEOGEN_MAX_ATTEMPTS)
+        .update(
+            status=Generation.Status.IN_PROGRESS,
+            claim=token,
+            started_at=now,
+            heartbeat_at=now,
+            progress=0,
+            attempts=F("attempts") + 1,
+        )
+    )
+    return token if taken else None
+
+
+def spec_for(gen: Generation) -> GenerationSpec:
+    return GenerationSpec(
+        model=gen.model,
+        mode=gen.mode,
+        prompt=gen.prompt,
+        negative_prompt=gen.negative_prompt,
+        image_url=gen.image_url,
+        duration=gen.duration,
+        resolution=gen.resolution,
+        aspect_ratio=gen.aspect_ratio,
+        width=gen.width,
+        height=gen.height,
+        fps=gen.fps,
+        num_frames=gen.num_frames,
+        seed=gen.seed,
+        camera_fixed=gen.camera_fixed,
+        add_audio=gen.add_audio,
+        audio_prompt=gen.audio_prompt,
+        style=gen.style,
+        cfg_scale=gen.cfg_scale,
+        guidance_scale=gen.guidance_scale,
+        enable_safety_checker=gen.enable_safety_checker,
+    )
+
+
+class _Reporter:
+    """Progress and heartbeat for one run; notices cancel requests and a lost claim."""
+
+    def __init__(self, pk: int, claim: str) -> None:
+        self.pk = pk
+        self.claim = claim
+        self.last_write = 0.0
+        self.last_pct = -1
+        self.stop = False
+
+    def progress(self, pct: float) -> None:
+        value = max(0, min(99, int(pct)))  # 100 is written only with the finished video
+        now = time.monotonic()
+        if now - self.last_write < PROGRESS_INTERVAL_S or self.stop:
+            return
+        self.last_write = now
+        rows = Generation.objects.filter(
+            pk=self.pk, claim=self.claim, status=Generation.Status.IN_PROGRESS
+        )
+        if value != self.last_pct:
+            updated = rows.update(progress=value, heartbeat_at=timezone.now())
+        else:
+            updated = rows.update(heartbeat_at=timezone.now())
+        self.last_pct = value
+        if not updated or rows.filter(cancel_requested=True).exists():
+            self.stop = True
+
+    def should_stop(self) -> bool:
+        return self.stop
+
+
+def generation_run(pk: int) -> str:
+    claim = _claim(pk)
+    if claim is None:
+        return "skipped: not claimable"
+    gen = Generation.objects.select_related("team").get(pk=pk)
+    model = catalog.get_model(gen.model)
+    engine_name = catalog.engine_name_for(model, test_mode=gen.test_mode) if model else None
+    if engine_name is None:
+        services.generation_fail(
+            generation=gen,
+            code="model_unavailable",
+            message=f"Model {gen.model!r} is no longer served by this server.",
+            claim=claim,
+        )
+        return "failed: model unavailable"
+    Generation.objects.filter(pk=pk, claim=claim).update(engine=engine_name)
+
+    work_dir = Path(settings.DATA_DIR) / "work" / f"{gen.generation_id}-{claim[:8]}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    reporter = _Reporter(pk, claim)
+    try:
+        input_path: Path | None = None
+        if gen.input_image:
+            input_path = work_dir / Path(gen.input_image.name).name
+            with gen.input_image.open("rb") as src, input_path.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+        ctx = RenderContext(
+            output_dir=work_dir,
+            progress=reporter.progress,
+            should_stop=reporter.should_stop,
+            input_image=input_path,
+        )
+        result = catalog.get_engine(engine_name).render(spec_for(gen), ctx)
+        return _store_result(gen, claim, result)
+    except Canceled:
+        _finish_canceled(gen, claim)
+        return "canceled"
+    except EngineError as exc:
+        services.generation_fail(generation=gen, code=exc.code, message=exc.message, claim=claim)
+        return f"failed: {exc.code}"
+    except Exception:
+        log.exception("generation %s crashed", gen.generation_id)
+        services.generation_fail(
+            generation=gen,
+            code="internal_error",
+            message="The engine stopped with an internal error; the charge was refunded.",
+            claim=claim,
+        )
+        return "failed: internal error"
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _store_result(gen: Generation, claim: str, result: RenderResult) -> str:
+    stem = gen.generation_id
+    with result.video_path.open("rb") as fh:
+        gen.video.save(f"{stem}.mp4", File(fh), save=False)
+    with result.poster_path.open("rb") as fh:
+        gen.poster.save(f"{stem}{result.poster_path.suffix}", File(fh), save=False)
+    preview = result.extras.get("preview")
+    if preview is not None:
+        with preview.open("rb") as fh:
+            gen.preview.save(f"{stem}{preview.suffix}", File(fh), save=False)
+    done = Generation.objects.filter(
+        pk=gen.pk, claim=claim, status=Generation.Status.IN_PROGRESS
+    ).update(
+        status=Generation.Status.COMPLETED,
+        progress=100,
+        finished_at=timezone.now(),
+        video=gen.video.name,
+        poster=gen.poster.name,
+        preview=gen.preview.name if gen.preview else "",
+        video_size=result.video_path.stat().st_size,
+        has_audio=result.has_audio,
+    )
+    if not done:
+        # Canceled or taken over while we rendered: our copies must not linger.
+        for field in (gen.video, gen.poster, gen.preview):
+            if field:
+                field.storage.delete(field.name)
+        _finish_canceled(gen, claim)
+        return "discarded: lost the claim"
+    return "completed"
+
+
+def _finish_canceled(gen: Generation, claim: str) -> None:
+    updated = (
+        Generation.objects.filter(pk=gen.pk, claim=claim, cancel_requested=True)
+        .exclude(status__in=Generation.FINAL_STATUSES)
+        .update(status=Generation.Status.CANCELED, finished_at=timezone.now())
+    )
+    if updated:
+        services.generation_refund(generation=gen, note="canceled")
+
+
+def reap_stale() -> str:
+    """Runs every minute: no generation stays in_progress (or lost in a queue) forever."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.VIDEOGEN_STALE_AFTER)
+    requeued = failed = 0
+    for gen in Generation.objects.filter(
+        status=Generation.Status.IN_PROGRESS, heartbeat_at__lt=stale
+    ):
+        if gen.attempts >= settings.VIDEOGEN_MAX_ATTEMPTS:
+            if services.generation_fail(
+                generation=gen,
+                code="worker_lost",
+                message=f"The worker running this generation stopped responding "
+                f"{gen.attempts} times; giving up. The charge was refunded.",
+            ):
+                failed += 1
+            continue
+        # Back to the queue, conditional on nobody having touched it since we looked.
+        if Generation.objects.filter(
+            pk=gen.pk, status=Generation.Status.IN_PROGRESS, heartbeat_at=gen.heartbeat_at
+        ).update(status=Generation.Status.IN_QUEUE, queued_at=now, claim=""):
+            services.generation_enqueue(generation=gen)
+            requeued += 1
+    lost = Generation.objects.filter(
+        Q(status=Generation.Status.PENDING, created_at__lt=now - timedelta(seconds=PENDING_GRACE_S))
+        | Q(
+            status=Generation.Status.IN_QUEUE,
+            queued_at__lt=now - timedelta(seconds=QUEUED_GRACE_S),
+        )
+    )
+    for gen in lost:
+        Generation.objects.filter(pk=gen.pk).update(queued_at=now)
+        services.generation_enqueue(generation=gen)
+        requeued += 1
+    return f"requeued {requeued}, failed {failed}"

@@ -1,0 +1,82 @@
+"""Shared fixtures: three standing users (owner, teammate-free outsider, test-key holder)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from generations import services
+from generations.models import ApiKey, Team, User
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings: Any, tmp_path: Any) -> None:
+    # Each test writes media into its own folder, never into ./var.
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.DATA_DIR = tmp_path
+
+
+@pytest.fixture
+def sync_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """django-q2 runs tasks inline (its `sync` mode), so a submit renders at once."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@dataclass
+class Account:
+    user: User
+    team: Team
+    key: ApiKey
+    raw_key: str
+
+    def client(self) -> ApiClient:
+        return ApiClient(self.raw_key)
+
+
+class ApiClient:
+    """The test client with a Bearer key and JSON bodies."""
+
+    def __init__(self, raw_key: str | None) -> None:
+        self.raw_key = raw_key
+        self.http = Client()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.raw_key}"} if self.raw_key else {}
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.http.post(
+            path, data=json.dumps(body), content_type="application/json", headers=self._headers()
+        )
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.http.get(path, params, headers=self._headers())
+
+
+def make_account(email: str, *, test: bool = False, monthly_limit: int = 100) -> Account:
+    user = services.user_create(email=email, password="correct horse battery")
+    team = services.team_personal_get(user=user)
+    team.monthly_limit = monthly_limit
+    team.save()
+    key, raw = services.api_key_create(team=team, user=user, name="k", test=test)
+    return Account(user=user, team=team, key=key, raw_key=raw)
+
+
+@pytest.fixture
+def owner(db: None) -> Account:
+    return make_account("alice@example.com")
+
+
+@pytest.fixture
+def outsider(db: None) -> Account:
+    return make_account("mallory@example.com")
+
+
+@pytest.fixture
+def tester(db: None) -> Account:
+    return make_account("tess@example.com", test=True)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from generations import apikeys
+from generations.models import ApiKey, Team, User
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_create_api_key_prints_the_key_as_the_last_line_and_nothing_else(db: None) -> None:
+    out, err = run("create_api_key", "--email", "Bob@Example.com", "--create-user", "--name", "ci")
+    lines = out.strip().splitlines()
+    raw = lines[-1]
+    assert apikeys.is_well_formed(raw) and raw.startswith("vg_live_")
+    assert len(lines) == 1 and raw not in err
+    key = ApiKey.objects.get(digest=apikeys.digest(raw))
+    assert key.user.email == "bob@example.com" and key.name == "ci"
+
+
+def test_create_api_key_makes_test_keys_and_sets_the_monthly_limit(db: None) -> None:
+    out, _ = run("create_api_key", "--email", "t@example.com", "--create-user", "--test",
+                 "--monthly-limit", "7")  # fmt: skip
+    raw = out.strip().splitlines()[-1]
+    assert raw.startswith("vg_test_")
+    assert Team.objects.get(memberships__user__email="t@example.com").monthly_limit == 7
+
+
+def test_create_api_key_refuses_an_unknown_user_without_create_user(db: None) -> None:
+    with pytest.raises(CommandError):
+        run("create_api_key", "--email", "nobody@example.com")
+
+
+def test_bootstrap_prints_the_admin_login_and_a_key_once(db: None) -> None:
+    out, _ = run("bootstrap")
+    assert "admin@localhost" in out and "vg_live_" in out
+    admin = User.objects.get(email="admin@localhost")
+    assert admin.is_superuser and admin.api_keys.count() == 1
+    again, _ = run("bootstrap")
+    assert "vg_live_" not in again and User.objects.count() == 1

@@ -1,0 +1,172 @@
+"""End to end: a real ASGI server and a real django-q2 cluster, driven over HTTP.
+
+Runs on SQLite + the ORM broker in `make test`; CI runs it again with DATABASE_URL and
+REDIS_URL pointing at PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from generations.media.encode import probe
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S = 60
+RENDER_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def image_server() -> Iterator[str]:
+    """A small real HTTP server on loopback that serves one JPEG."""
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 360), (30, 90, 200)).save(buf, "JPEG")
+    payload = buf.getvalue()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/picture.jpg"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    data_dir = tmp_path_factory.mktemp("e2e-data")
+    port = free_port()
+    env = {
+        **os.environ,
+        "VIDEOGEN_DATA_DIR": str(data_dir),
+        "VIDEOGEN_FETCH_ALLOW_HOSTS": "127.0.0.1",
+        "VIDEOGEN_WORKERS": "1",
+        "DJANGO_SETTINGS_MODULE": "videogen_site.settings",
+    }
+    env.pop("VIDEOGEN_Q_SYNC", None)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    raw_key = manage(env, "create_api_key", "--email", "e2e@example.com", "--create-user")
+    raw_key = raw_key.strip().splitlines()[-1]
+    logs = (data_dir / "server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port)],
+        env=env, cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(
+                    "server did not start:\n" + (data_dir / "server.log").read_text()
+                )
+            time.sleep(0.2)
+        yield {"base": base, "key": raw_key, "log": str(data_dir / "server.log")}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+        logs.close()
+
+
+def wait_completed(site: dict[str, str], generation_id: str) -> dict:
+    headers = {"Authorization": f"Bearer {site['key']}"}
+    deadline = time.monotonic() + RENDER_TIMEOUT_S
+    seen = set()
+    while time.monotonic() < deadline:
+        body = requests.get(
+            f"{site['base']}/api/v1/status/{generation_id}", headers=headers, timeout=10
+        ).json()
+        seen.add(body["status"])
+        if body["status"] in ("completed", "failed", "canceled"):
+            body["seen"] = seen
+            return body
+        time.sleep(0.25)
+    raise AssertionError(f"not finished in time; seen {seen}\n" + Path(site["log"]).read_text())
+
+
+def download_and_probe(url: str, tmp_path: Path) -> dict:
+    response = requests.get(url, timeout=30)  # no key: the link is public
+    assert response.status_code == 200 and response.headers["Content-Type"] == "video/mp4"
+    path = tmp_path / "video.mp4"
+    path.write_bytes(response.content)
+    return probe(path)
+
+
+def test_one_post_becomes_a_public_mp4(site: dict[str, str], tmp_path: Path) -> None:
+    headers = {"Authorization": f"Bearer {site['key']}"}
+    submitted = requests.post(
+        f"{site['base']}/api/v1/generate",
+        json={"model": "local", "prompt": "neon city at night, slow drift", "duration": 2,
+              "resolution": "720p", "aspect_ratio": "9:16", "seed": 1234},
+        headers=headers, timeout=30,
+    )  # fmt: skip
+    assert submitted.status_code == 200, submitted.text
+    done = wait_completed(site, submitted.json()["generation_id"])
+    assert done["status"] == "completed", done
+    assert done["seed"] == 1234 and done["progress"] == 100
+    info = download_and_probe(done["video_url"], tmp_path)
+    assert (info["width"], info["height"]) == (720, 1280)
+    assert round(info["fps"]) == 30 and info["frame_count"] == 60
+    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
+    ranged = requests.get(done["video_url"], headers={"Range": "bytes=0-9"}, timeout=10)
+    assert ranged.status_code == 206 and len(ranged.content) == 10
+
+
+def test_image_to_video_fetches_the_image_and_renders(
+    site: dict[str, str], image_server: str, tmp_path: Path
+) -> None:
+    headers = {"Authorization": f"Bearer {site['key']}"}
+    submitted = requests.post(
+        f"{site['base']}/api/v1/generate",
+        json={"model": "local", "prompt": "slow push in", "image_url": image_server,
+              "duration": 1, "resolution": "480p", "aspect_ratio": "1:1"},
+        headers=headers, timeout=30,
+    )  # fmt: skip
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["type"] == "image-to-video"
+    done = wait_completed(site, submitted.json()["generation_id"])
+    assert done["status"] == "completed", done
+    info = download_and_probe(done["video_url"], tmp_path)
+    assert (info["width"], info["height"], info["frame_count"]) == (480, 480, 30)

@@ -1,0 +1,136 @@
+"""The worker side: claiming, running twice, lost workers and failures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from generations import catalog, specs, tasks
+from generations.engines.base import EngineError, RenderContext
+from generations.models import Generation, UsageEvent
+from tests.conftest import Account
+
+
+def submit(account: Account, **extra: Any) -> Generation:
+    body = (
+        account.client()
+        .post(
+            "/api/v1/generate",
+            {
+                "model": "local",
+                "prompt": "rain on a window",
+                "duration": 1,
+                "resolution": "480p",
+                **extra,
+            },
+        )
+        .json()
+    )
+    return Generation.objects.get(generation_id=body["generation_id"])
+
+
+def test_a_run_renders_and_completes_the_generation(owner: Account) -> None:
+    gen = submit(owner)
+    assert tasks.generation_run(gen.pk) == "completed"
+    gen.refresh_from_db()
+    assert gen.status == "completed" and gen.progress == 100 and gen.attempts == 1
+    assert gen.started_at and gen.finished_at and gen.engine == "local"
+
+
+def test_running_the_task_twice_renders_once(owner: Account) -> None:
+    gen = submit(owner)
+    assert tasks.generation_run(gen.pk) == "completed"
+    first_video = Generation.objects.get(pk=gen.pk).video.name
+    assert tasks.generation_run(gen.pk).startswith("skipped")
+    gen.refresh_from_db()
+    assert gen.video.name == first_video and gen.attempts == 1
+    assert UsageEvent.objects.filter(generation=gen).count() == 1
+
+
+def test_a_job_held_by_a_live_worker_is_not_taken(owner: Account) -> None:
+    gen = submit(owner)
+    Generation.objects.filter(pk=gen.pk).update(
+        status="in_progress", heartbeat_at=timezone.now(), claim="someone", attempts=1
+    )
+    assert tasks.generation_run(gen.pk).startswith("skipped")
+
+
+def test_the_reaper_requeues_a_job_whose_worker_died(owner: Account, sync_tasks: None) -> None:
+    gen = submit(owner)
+    long_ago = timezone.now() - timedelta(minutes=10)
+    Generation.objects.filter(pk=gen.pk).update(
+        status="in_progress", heartbeat_at=long_ago, claim="dead", attempts=1
+    )
+    tasks.reap_stale()  # sync mode: the re-enqueued run happens right here
+    gen.refresh_from_db()
+    assert gen.status == "completed" and gen.attempts == 2
+
+
+def test_the_reaper_fails_a_job_that_keeps_killing_workers_and_refunds(owner: Account) -> None:
+    gen = submit(owner)
+    Generation.objects.filter(pk=gen.pk).update(
+        status="in_progress",
+        heartbeat_at=timezone.now() - timedelta(minutes=10),
+        claim="dead",
+        attempts=3,
+    )
+    assert tasks.reap_stale() == "requeued 0, failed 1"
+    gen.refresh_from_db()
+    assert gen.status == "failed" and gen.error_code == "worker_lost"
+    assert UsageEvent.objects.filter(generation=gen, kind="refund").count() == 1
+
+
+def test_the_reaper_enqueues_rows_that_never_reached_the_queue(
+    owner: Account, sync_tasks: None
+) -> None:
+    gen = submit(owner)  # on_commit never ran in this test: the row is still pending
+    Generation.objects.filter(pk=gen.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    tasks.reap_stale()
+    gen.refresh_from_db()
+    assert gen.status == "completed"
+
+
+class _Exploding:
+    name = "local"
+
+    def render(self, spec: specs.GenerationSpec, ctx: RenderContext) -> Any:
+        raise EngineError("invalid_image", "The input image could not be decoded.")
+
+
+def test_an_engine_error_fails_with_its_reason_and_refunds(
+    owner: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gen = submit(owner)
+    monkeypatch.setattr(catalog, "get_engine", lambda name: _Exploding())
+    assert tasks.generation_run(gen.pk) == "failed: invalid_image"
+    gen.refresh_from_db()
+    assert (gen.status, gen.error_code) == ("failed", "invalid_image")
+    body = owner.client().get(f"/api/v1/status/{gen.generation_id}").json()
+    assert body["error"] == {
+        "code": "invalid_image",
+        "message": "The input image could not be decoded.",
+    }
+    assert owner.client().get("/api/v1/user").json()["usage"]["current_month_usage"] == 0
+
+
+def test_a_cancel_request_stops_the_render_and_refunds(owner: Account) -> None:
+    gen = submit(owner, duration=3)
+    # A cancel arriving while the job runs: the progress write sees it and stops the engine.
+    original = tasks._Reporter.progress
+
+    def progress_then_cancel(self: tasks._Reporter, pct: float) -> None:
+        Generation.objects.filter(pk=self.pk).update(cancel_requested=True)
+        self.last_write = 0.0
+        original(self, pct)
+
+    tasks._Reporter.progress = progress_then_cancel  # type: ignore[method-assign]
+    try:
+        assert tasks.generation_run(gen.pk) == "canceled"
+    finally:
+        tasks._Reporter.progress = original  # type: ignore[method-assign]
+    gen.refresh_from_db()
+    assert gen.status == "canceled" and not gen.video
+    assert UsageEvent.objects.filter(generation=gen, kind="refund").count() == 1

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import include, path
+
+from generations import views
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/v1/"))
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(
+            {"success": False, "error": {"code": "not_found", "message": "No such endpoint."}},
+            status=404,
+        )
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(
+            {
+                "success": False,
+                "error": {"code": "internal_error", "message": "Internal server error."},
+            },
+            status=500,
+        )
+    return render(request, "500.html", status=500)
+
+
+handler404 = not_found
+handler500 = server_error
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", include("generations.api.urls")),
+    path("admin/", admin.site.urls),
+]
