@@ -49,7 +49,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
-    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -67,7 +67,9 @@ class Team(models.Model):
     personal = models.BooleanField(default=False)
     monthly_limit = models.PositiveIntegerField(default=100)
     created_at = models.DateTimeField(default=timezone.now)
-    members = models.ManyToManyField(User, through="Membership", related_name="teams")
+    members: models.ManyToManyField[User, Membership] = models.ManyToManyField(
+        User, through="Membership", related_name="teams"
+    )
 
     def __str__(self) -> str:
         return self.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -80,3 +81,16 @@ def outsider(db: None) -> Account:
 @pytest.fixture
 def tester(db: None) -> Account:
     return make_account("tess@example.com", test=True)
+
+
+def body_bytes(response: Any) -> bytes:
+    """The whole body of a test-client response, streaming (sync or async) or not."""
+    if not getattr(response, "streaming", False):
+        return bytes(response.content)
+    if response.is_async:
+
+        async def collect() -> bytes:
+            return b"".join([chunk async for chunk in response.streaming_content])
+
+        return asyncio.run(collect())
+    return b"".join(response.streaming_content)

@@ -9,7 +9,7 @@ from django.test import Client
 
 from generations.media.encode import probe
 from generations.models import Generation
-from tests.conftest import Account
+from tests.conftest import Account, body_bytes
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_the_public_video_needs_no_key_and_is_an_mp4_of_the_asked_size(
     assert response.status_code == 200 and response["Content-Type"] == "video/mp4"
     assert response["Accept-Ranges"] == "bytes"
     path = tmp_path / "out.mp4"
-    path.write_bytes(b"".join(response.streaming_content))
+    path.write_bytes(body_bytes(response))
     info = probe(path)
     assert (info["width"], info["height"], info["frame_count"]) == (854, 480, 30)
     assert info["codec"] == "h264"
@@ -56,13 +56,13 @@ def test_the_public_video_needs_no_key_and_is_an_mp4_of_the_asked_size(
 
 def test_the_video_serves_byte_ranges(finished: dict) -> None:
     url = f"/api/v1/video/{finished['generation_id']}"
-    whole = b"".join(Client().get(url).streaming_content)
+    whole = body_bytes(Client().get(url))
     part = Client().get(url, headers={"Range": "bytes=10-99"})
     assert part.status_code == 206
     assert part["Content-Range"] == f"bytes 10-99/{len(whole)}"
-    assert b"".join(part.streaming_content) == whole[10:100]
+    assert body_bytes(part) == whole[10:100]
     tail = Client().get(url, headers={"Range": "bytes=-16"})
-    assert b"".join(tail.streaming_content) == whole[-16:]
+    assert body_bytes(tail) == whole[-16:]
     beyond = Client().get(url, headers={"Range": f"bytes={len(whole)}-"})
     assert beyond.status_code == 416
 

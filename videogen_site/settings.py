@@ -23,8 +23,8 @@ def envbool(name: str, default: bool) -> bool:
 
 
 def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    value = os.environ.get(name, "")
+    return int(value) if value else default
 
 
 def envlist(name: str, default: str = "") -> list[str]:
@@ -112,7 +112,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "videogen.sqlite3",
+            "NAME": str(DATA_DIR / "videogen.sqlite3"),
             "OPTIONS": {
                 # The web server and the worker write concurrently: WAL lets readers go on,
                 # IMMEDIATE makes every transaction take the write lock up front so

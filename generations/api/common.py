@@ -8,14 +8,14 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from generations import services
 from generations.errors import ApiError
 from generations.models import ApiKey
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 ErrorRenderer = Callable[[ApiError], HttpResponse]
 
 
@@ -46,7 +46,7 @@ def api_endpoint(methods: tuple[str, ...], render_error: ErrorRenderer) -> Calla
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
                 response = render_error(
                     ApiError(405, "method_not_allowed", f"Use {' or '.join(methods)}.")

@@ -59,7 +59,7 @@ def serve_file(
     etag: str,
     download_name: str | None = None,
     cache_seconds: int = 3600,
-) -> HttpResponse:
+) -> HttpResponse | StreamingHttpResponse:
     size = field.size
     headers = {
         "Accept-Ranges": "bytes",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.urls import reverse
 
 from generations import catalog, quotas, services, specs
@@ -228,7 +228,7 @@ def _completed(generation_id: str) -> Generation:
 
 
 @endpoint(("GET", "HEAD"), videogen_error)
-def video(request: HttpRequest, generation_id: str) -> HttpResponse:
+def video(request: HttpRequest, generation_id: str) -> HttpResponseBase:
     """Public: the generation id is the unguessable capability, as in the reference."""
     gen = _completed(generation_id)
     return serve_file(
@@ -241,7 +241,7 @@ def video(request: HttpRequest, generation_id: str) -> HttpResponse:
 
 
 @endpoint(("GET", "HEAD"), videogen_error)
-def thumbnail(request: HttpRequest, generation_id: str) -> HttpResponse:
+def thumbnail(request: HttpRequest, generation_id: str) -> HttpResponseBase:
     gen = _completed(generation_id)
     if not gen.poster:
         raise ApiError(404, "not_found", "This generation has no thumbnail.")
