@@ -198,6 +198,7 @@ def main() -> None:
         # Pick-up: the queue is drained first; then one submit at a time on an idle worker.
         import django
 
+        sys.path.insert(0, str(ROOT))
         os.environ.update(env)
         django.setup()
         from generations.models import Generation

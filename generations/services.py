@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import logging
-import mimetypes
 from dataclasses import dataclass
 
-import PIL.Image
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -89,9 +86,10 @@ def api_key_authenticate(header: str | None) -> ApiKey:
         raise ApiError(401, "invalid_authorization", "Use the form `Authorization: Bearer <key>`.")
     if not apikeys.is_well_formed(raw):
         raise ApiError(401, "invalid_api_key", "The API key is malformed (check for a typo).")
-    key = ApiKey.objects.select_related("team", "user").filter(digest=apikeys.digest(raw)).first()
-    if key is None:
-        raise ApiError(401, "invalid_api_key", "The API key is not known to this server.")
+    try:
+        key = ApiKey.objects.select_related("team", "user").get(digest=apikeys.digest(raw))
+    except ApiKey.DoesNotExist:
+        raise ApiError(401, "invalid_api_key", "The API key is not known to this server.") from None
     if key.revoked_at is not None:
         raise ApiError(401, "revoked_api_key", "This API key has been revoked.")
     if not key.user.is_active:
@@ -127,13 +125,14 @@ def input_image_load(image_url: str) -> InputImage:
                 image_url,
                 max_bytes=settings.VIDEOGEN_MAX_IMAGE_BYTES,
                 timeout=settings.VIDEOGEN_FETCH_TIMEOUT,
-                allow_hosts=settings.VIDEOGEN_FETCH_ALLOW_HOSTS,
+                allow_hosts=fetch.parse_allow_hosts(settings.VIDEOGEN_FETCH_ALLOW_HOSTS),
             )
         images.load_image(data)  # decodes fully: bombs and truncated files fail here
     except (fetch.FetchError, images.ImageError) as exc:
         raise ApiError(400, exc.code, exc.message, "image_url") from None
-    fmt = (PIL.Image.open(io.BytesIO(data)).format or "png").lower()
-    return InputImage(data=data, extension=mimetypes.guess_extension(f"image/{fmt}") or ".img")
+    return InputImage(
+        data=data, extension=images.image_extension(images.sniff_format(data) or "PNG")
+    )
 
 
 def generation_create(

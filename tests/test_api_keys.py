@@ -35,12 +35,14 @@ def test_only_a_digest_is_stored_and_the_list_shows_prefix_and_last_four(owner: 
         (None, "missing_api_key"),
         ("Basic abc", "invalid_authorization"),
         ("Bearer vg_live_short", "invalid_api_key"),
-        ("Bearer " + apikeys.generate(test=False), "invalid_api_key"),
+        ("Bearer <well-formed but unknown>", "invalid_api_key"),
     ],
 )
 def test_it_rejects_missing_malformed_and_unknown_keys(
     owner: Account, header: str | None, code: str
 ) -> None:
+    if header == "Bearer <well-formed but unknown>":
+        header = "Bearer " + apikeys.generate(test=False)
     with pytest.raises(ApiError) as caught:
         services.api_key_authenticate(header)
     assert caught.value.status == 401 and caught.value.code == code
