@@ -19,6 +19,8 @@ def _isolated_storage(settings: Any, tmp_path: Any) -> None:
     # Each test writes media into its own folder, never into ./var.
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.DATA_DIR = tmp_path
+    # API handlers run on the test's own thread and connection (inside its transaction).
+    settings.VIDEOGEN_API_DB_THREADS = 0
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "generations.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -181,6 +181,8 @@ VIDEOGEN_FETCH_ALLOW_HOSTS = envlist("VIDEOGEN_FETCH_ALLOW_HOSTS")
 VIDEOGEN_MAX_IMAGE_BYTES = envint("VIDEOGEN_MAX_IMAGE_BYTES", 20 * 1024 * 1024)
 VIDEOGEN_FETCH_TIMEOUT = envint("VIDEOGEN_FETCH_TIMEOUT", 20)
 VIDEOGEN_DEFAULT_MONTHLY_LIMIT = envint("VIDEOGEN_DEFAULT_MONTHLY_LIMIT", 100)
+# Threads (per web process) that run API handlers and keep their DB connections.
+VIDEOGEN_API_DB_THREADS = envint("VIDEOGEN_API_DB_THREADS", 8)
 # A running generation whose worker has not reported for this long is considered lost.
 VIDEOGEN_STALE_AFTER = envint("VIDEOGEN_STALE_AFTER", 120)
 # How many times a generation is (re)started before it is failed for good.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
@@ -12,10 +12,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from django.views.decorators.csrf import csrf_exempt
 
 from generations import services
+from generations.dbthreads import run_in_db_thread
 from generations.errors import ApiError
 from generations.models import ApiKey
 
 View = Callable[..., HttpResponseBase]
+AsyncView = Callable[..., Awaitable[HttpResponseBase]]
 ErrorRenderer = Callable[[ApiError], HttpResponse]
 
 
@@ -40,25 +42,33 @@ def authenticate(request: HttpRequest) -> ApiKey:
     return services.api_key_authenticate(request.headers.get("Authorization"))
 
 
-def api_endpoint(methods: tuple[str, ...], render_error: ErrorRenderer) -> Callable[[View], View]:
-    """CSRF-exempt (keys, not cookies), method check, and ApiError -> the surface's shape."""
+def api_endpoint(
+    methods: tuple[str, ...], render_error: ErrorRenderer
+) -> Callable[[View], AsyncView]:
+    """CSRF-exempt (keys, not cookies), method check, ApiError -> the surface's shape.
 
-    def decorate(view: View) -> View:
+    The handler is plain sync code; the endpoint is async and runs it on a DB thread that
+    keeps its connection (see dbthreads), so no per-request thread or connection is made."""
+
+    def decorate(view: View) -> AsyncView:
+        def handle(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                return view(request, *args, **kwargs)
+            except ApiError as exc:
+                return render_error(exc)
+
         @csrf_exempt
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        async def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
                 response = render_error(
                     ApiError(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
                 )
                 response["Allow"] = ", ".join(methods)
                 return response
-            try:
-                return view(request, *args, **kwargs)
-            except ApiError as exc:
-                return render_error(exc)
+            return await run_in_db_thread(handle, request, *args, **kwargs)
 
-        return wrapper
+        return endpoint
 
     return decorate
 
