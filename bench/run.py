@@ -2,7 +2,8 @@
 
 Starts the production server command (uvicorn, ASGI) and one django-q2 cluster on a fresh
 data dir, then measures, in the same run:
-  * GET /api/v1/status/{id} vs a bare Django JSON view served by the same server
+  * GET /api/v1/status/{id} vs a bare Django JSON view served by the same server, once
+    through the API's lean handler and once through the full middleware stack
     (p50, p99, requests/s at 16 concurrent keep-alive clients, ratio to the baseline);
   * POST /api/v1/generate the same way;
   * submit -> in_progress pick-up time (ORM broker), from the rows' own timestamps.
@@ -12,6 +13,7 @@ median < 300 ms. Results are printed as tables; nothing here asserts on time.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -20,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,27 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
+async def _client(
+    port: int, request: bytes, count: int, latencies: list[float], errors: list[int]
+) -> None:
+    """One keep-alive connection sending `count` requests back to back (HTTP/1.1)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(count):
+        start = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await reader.readexactly(length)
+        latencies.append(time.perf_counter() - start)
+        if status >= 400:
+            errors[0] += 1
+    writer.close()
+
+
 def load(
     port: int,
     method: str,
@@ -52,35 +74,26 @@ def load(
     total: int,
     clients: int,
 ) -> dict[str, float]:
-    """`total` requests spread over `clients` keep-alive connections; latency per request."""
+    """`total` requests over `clients` concurrent keep-alive connections.
+
+    The load generator is a single asyncio loop writing raw HTTP/1.1: far cheaper per
+    request than threads with http.client, so it takes little CPU from the server it
+    measures (both share this machine)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
     latencies: list[float] = []
     errors = [0]
-    lock = threading.Lock()
-    per_client = total // clients
 
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine: list[float] = []
-        bad = 0
-        for _ in range(per_client):
-            start = time.perf_counter()
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - start)
-            if response.status >= 400:
-                bad += 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors[0] += bad
+    async def run_all() -> None:
+        await asyncio.gather(
+            *(_client(port, request, total // clients, latencies, errors) for _ in range(clients))
+        )
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
     began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    asyncio.run(run_all())
     elapsed = time.perf_counter() - began
     return {
         "p50_ms": percentile(latencies, 50) * 1000,
@@ -167,9 +180,10 @@ def main() -> None:
         gen_id = json.loads(conn.getresponse().read())["generation_id"]
 
         # Warm up both paths, then measure them back to back.
-        load(port, "GET", "/bench/bare", {}, None, 400, CLIENTS)
+        load(port, "GET", "/api/bench/bare", {}, None, 400, CLIENTS)
         load(port, "GET", f"/api/v1/status/{gen_id}", auth, None, 400, CLIENTS)
-        bare = load(port, "GET", "/bench/bare", {}, None, REQUESTS, CLIENTS)
+        bare_full = load(port, "GET", "/bench/bare", {}, None, REQUESTS, CLIENTS)
+        bare = load(port, "GET", "/api/bench/bare", {}, None, REQUESTS, CLIENTS)
         status = load(port, "GET", f"/api/v1/status/{gen_id}", auth, None, REQUESTS, CLIENTS)
         submit = load(port, "POST", "/api/v1/generate", auth, submit_body, SUBMITS, CLIENTS)
 
@@ -189,7 +203,8 @@ def main() -> None:
             f"{WEB_WORKERS} (ratio = throughput / bare view)",
             ["endpoint", "requests", "p50 ms", "p99 ms", "req/s", "ratio", "errors"],
             [
-                row("bare Django JSON view (baseline)", bare),
+                row("bare JSON view, API handler (baseline)", bare),
+                row("bare JSON view, full middleware stack", bare_full),
                 row("GET /api/v1/status/{id}", status),
                 row("POST /api/v1/generate", submit),
             ],
@@ -210,6 +225,7 @@ def main() -> None:
         time.sleep(3)
         ids = []
         for _ in range(PICKUPS):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.request("POST", "/api/v1/generate", body=submit_body, headers=auth)
             ids.append(json.loads(conn.getresponse().read())["generation_id"])
             deadline = time.monotonic() + 30
@@ -235,20 +251,18 @@ def main() -> None:
                 ]
             ],
         )
-        ok_p99 = status["p99_ms"] < 50
-        ok_ratio = status["rps"] / bare["rps"] >= 0.6
-        ok_pickup = statistics.median(pickups) < 300
+        ratio = status["rps"] / bare["rps"]
+        ratio_full = status["rps"] / bare_full["rps"]
+        median_pickup = statistics.median(pickups)
         table(
-            "Targets",
+            "Targets (ratios against the lean API-handler baseline decide; the full-stack "
+            "ratio is shown for reference)",
             ["target", "measured", "met"],
             [
-                ["status p99 < 50 ms", f"{status['p99_ms']:.1f} ms", str(ok_p99)],
-                [
-                    "status >= 60 % of bare req/s",
-                    f"{status['rps'] / bare['rps']:.0%}",
-                    str(ok_ratio),
-                ],
-                ["pick-up median < 300 ms", f"{statistics.median(pickups):.0f} ms", str(ok_pickup)],
+                ["status p99 < 50 ms", f"{status['p99_ms']:.1f} ms", str(status["p99_ms"] < 50)],
+                ["status >= 60 % of bare req/s", f"{ratio:.0%}", str(ratio >= 0.6)],
+                ["  (vs bare, full middleware)", f"{ratio_full:.0%}", str(ratio_full >= 0.6)],
+                ["pick-up median < 300 ms", f"{median_pickup:.0f} ms", str(median_pickup < 300)],
             ],
         )
     finally:

@@ -10,6 +10,8 @@ def bare(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [
+    # Served through the full middleware stack (dashboard) and through the API's lean one.
     path("bench/bare", bare),
+    path("api/bench/bare", bare),
     path("", include("videogen_site.urls")),
 ]

@@ -42,3 +42,27 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):  # type: ignore[misc]
             return await sync_to_async(serve, thread_sensitive=False)(static_file, request)
         response: Awaitable[HttpResponseBase] = self.get_response(request)
         return await response
+
+
+class ApiMiddleware:
+    """The whole middleware of the API handler (see videogen_site/asgi.py).
+
+    API clients authenticate with keys, not cookies: no sessions, CSRF, messages or
+    clickjacking checks apply. What does: the Host check and a few safe headers."""
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]]) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        request.get_host()  # DisallowedHost becomes a 400, as CommonMiddleware would make it
+        response = await self.get_response(request)
+        if not response.streaming and "Content-Length" not in response:
+            response.headers["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response

@@ -170,3 +170,23 @@ def test_image_to_video_fetches_the_image_and_renders(
     assert done["status"] == "completed", done
     info = download_and_probe(done["video_url"], tmp_path)
     assert (info["width"], info["height"], info["frame_count"]) == (480, 480, 30)
+
+
+def test_the_api_handler_answers_errors_in_json_and_checks_the_host(site: dict[str, str]) -> None:
+    missing = requests.get(f"{site['base']}/api/v1/nowhere", timeout=10)
+    assert missing.status_code == 404 and missing.json()["success"] is False
+    unauthorized = requests.get(f"{site['base']}/api/v1/user", timeout=10)
+    assert unauthorized.status_code == 401
+    assert unauthorized.headers["Content-Length"] == str(len(unauthorized.content))
+    assert unauthorized.headers["X-Content-Type-Options"] == "nosniff"
+    spoofed = requests.get(
+        f"{site['base']}/api/v1/models", headers={"Host": "evil.example"}, timeout=10
+    )
+    assert spoofed.status_code == 400
+
+
+def test_the_home_page_and_static_files_are_served(site: dict[str, str]) -> None:
+    home = requests.get(site["base"] + "/", timeout=10)
+    assert home.status_code == 200 and "local" in home.text
+    css = requests.get(site["base"] + "/static/css/site.css", timeout=10)
+    assert css.status_code == 200 and "--accent" in css.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import Any
 
@@ -17,7 +17,7 @@ from generations.errors import ApiError
 from generations.models import ApiKey
 
 View = Callable[..., HttpResponseBase]
-AsyncView = Callable[..., Awaitable[HttpResponseBase]]
+AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 ErrorRenderer = Callable[[ApiError], HttpResponse]
 
 
