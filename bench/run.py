@@ -30,7 +30,8 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "4000"))
 SUBMITS = int(os.environ.get("BENCH_SUBMITS", "400"))
 PICKUPS = int(os.environ.get("BENCH_PICKUPS", "30"))
-WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
+# Two web processes per core: while one waits on SQLite or the GIL another serves.
+WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
 
 
 def free_port() -> int:

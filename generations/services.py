@@ -14,6 +14,7 @@ from generations import apikeys, quotas
 from generations.errors import ApiError
 from generations.media import fetch, images
 from generations.models import ApiKey, Generation, Membership, Team, UsageEvent, User
+from generations.prepared import PreparedQuery
 from generations.specs import DATA_URL_MARK, GenerationSpec, shorten_image_url
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,13 @@ def api_key_revoke(*, key: ApiKey) -> None:
     ApiKey.objects.filter(pk=key.pk, revoked_at=None).update(revoked_at=timezone.now())
 
 
+# Every API request makes this lookup: compiled once (see prepared.py).
+_KEY_BY_DIGEST = PreparedQuery(
+    lambda digest: ApiKey.objects.select_related("team", "user").filter(digest=digest),
+    digest="\x00digest",
+)
+
+
 def api_key_authenticate(header: str | None) -> ApiKey:
     """The key for an `Authorization: Bearer ...` header, or ApiError(401) saying why not."""
     if not header:
@@ -86,10 +94,9 @@ def api_key_authenticate(header: str | None) -> ApiKey:
         raise ApiError(401, "invalid_authorization", "Use the form `Authorization: Bearer <key>`.")
     if not apikeys.is_well_formed(raw):
         raise ApiError(401, "invalid_api_key", "The API key is malformed (check for a typo).")
-    try:
-        key = ApiKey.objects.select_related("team", "user").get(digest=apikeys.digest(raw))
-    except ApiKey.DoesNotExist:
-        raise ApiError(401, "invalid_api_key", "The API key is not known to this server.") from None
+    key = _KEY_BY_DIGEST.first(digest=apikeys.digest(raw))
+    if key is None:
+        raise ApiError(401, "invalid_api_key", "The API key is not known to this server.")
     if key.revoked_at is not None:
         raise ApiError(401, "revoked_api_key", "This API key has been revoked.")
     if not key.user.is_active:

@@ -182,7 +182,7 @@ VIDEOGEN_MAX_IMAGE_BYTES = envint("VIDEOGEN_MAX_IMAGE_BYTES", 20 * 1024 * 1024)
 VIDEOGEN_FETCH_TIMEOUT = envint("VIDEOGEN_FETCH_TIMEOUT", 20)
 VIDEOGEN_DEFAULT_MONTHLY_LIMIT = envint("VIDEOGEN_DEFAULT_MONTHLY_LIMIT", 100)
 # Threads (per web process) that run API handlers and keep their DB connections.
-VIDEOGEN_API_DB_THREADS = envint("VIDEOGEN_API_DB_THREADS", 8)
+VIDEOGEN_API_DB_THREADS = envint("VIDEOGEN_API_DB_THREADS", 4)
 # A running generation whose worker has not reported for this long is considered lost.
 VIDEOGEN_STALE_AFTER = envint("VIDEOGEN_STALE_AFTER", 120)
 # How many times a generation is (re)started before it is failed for good.
