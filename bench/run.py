@@ -27,7 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
-REQUESTS = int(os.environ.get("BENCH_REQUESTS", "4000"))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))  # per round
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SUBMITS = int(os.environ.get("BENCH_SUBMITS", "400"))
 PICKUPS = int(os.environ.get("BENCH_PICKUPS", "30"))
 # Two web processes per core: while one waits on SQLite or the GIL another serves.
@@ -96,13 +97,37 @@ def load(
     began = time.perf_counter()
     asyncio.run(run_all())
     elapsed = time.perf_counter() - began
+    return summarize(latencies, elapsed, errors[0])
+
+
+def summarize(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
     return {
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
         "rps": len(latencies) / elapsed,
-        "errors": errors[0],
+        "errors": errors,
         "n": len(latencies),
+        "elapsed": elapsed,
+        "latencies": latencies,  # type: ignore[dict-item]
     }
+
+
+def interleaved(
+    port: int, targets: dict[str, tuple[str, dict[str, str]]], per_round: int
+) -> dict[str, dict[str, float]]:
+    """Each target measured in ROUNDS alternating rounds, so drift on a shared machine (other
+    processes, CPU frequency) hits the baseline and the endpoint alike. Requests/s is the
+    median of the rounds; percentiles are over all requests."""
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    for _ in range(ROUNDS):
+        for name, (path, headers) in targets.items():
+            rounds[name].append(load(port, "GET", path, headers, None, per_round, CLIENTS))
+    merged = {}
+    for name, results in rounds.items():
+        pooled: list[float] = [x for r in results for x in r["latencies"]]  # type: ignore[attr-defined]
+        merged[name] = summarize(pooled, 1.0, int(sum(r["errors"] for r in results)))
+        merged[name]["rps"] = statistics.median(r["rps"] for r in results)
+    return merged
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -183,9 +208,16 @@ def main() -> None:
         # Warm up both paths, then measure them back to back.
         load(port, "GET", "/api/bench/bare", {}, None, 400, CLIENTS)
         load(port, "GET", f"/api/v1/status/{gen_id}", auth, None, 400, CLIENTS)
-        bare_full = load(port, "GET", "/bench/bare", {}, None, REQUESTS, CLIENTS)
-        bare = load(port, "GET", "/api/bench/bare", {}, None, REQUESTS, CLIENTS)
-        status = load(port, "GET", f"/api/v1/status/{gen_id}", auth, None, REQUESTS, CLIENTS)
+        measured = interleaved(
+            port,
+            {
+                "bare": ("/api/bench/bare", {}),
+                "bare_full": ("/bench/bare", {}),
+                "status": (f"/api/v1/status/{gen_id}", auth),
+            },
+            REQUESTS,
+        )
+        bare, bare_full, status = measured["bare"], measured["bare_full"], measured["status"]
         submit = load(port, "POST", "/api/v1/generate", auth, submit_body, SUBMITS, CLIENTS)
 
         def row(name: str, r: dict[str, float]) -> list[str]:
@@ -201,7 +233,7 @@ def main() -> None:
 
         table(
             f"API latency, {CLIENTS} concurrent keep-alive clients, uvicorn --workers "
-            f"{WEB_WORKERS} (ratio = throughput / bare view)",
+            f"{WEB_WORKERS}, {ROUNDS} interleaved rounds (ratio = throughput / bare view)",
             ["endpoint", "requests", "p50 ms", "p99 ms", "req/s", "ratio", "errors"],
             [
                 row("bare JSON view, API handler (baseline)", bare),

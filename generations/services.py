@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from generations import apikeys, quotas
+from generations.dblock import sqlite_write_lock
 from generations.errors import ApiError
 from generations.media import fetch, images
 from generations.models import ApiKey, Generation, Membership, Team, UsageEvent, User
@@ -151,58 +153,52 @@ def generation_create(
     source: str = "api",
     input_image: InputImage | None = None,
 ) -> tuple[Generation, int]:
-    """Reserve usage, save the row, enqueue after commit. Returns (generation, month usage)."""
+    """Reserve usage, save the row and enqueue it atomically. Returns (generation, usage)."""
     test_mode = bool(api_key and api_key.is_test)
     month = quotas.current_month()
-    with transaction.atomic():
-        usage = quotas.month_usage(team, month) if test_mode else quotas.reserve(team, month)
-        gen = Generation(
-            team=team,
-            user=user,
-            api_key=api_key,
-            source=source,
-            test_mode=test_mode,
-            mode=spec.mode,
-            model=spec.model,
-            prompt=spec.prompt,
-            negative_prompt=spec.negative_prompt,
-            image_url=shorten_image_url(spec.image_url),
-            duration=spec.duration,
-            resolution=spec.resolution,
-            aspect_ratio=spec.aspect_ratio,
-            width=spec.width,
-            height=spec.height,
-            fps=spec.fps,
-            num_frames=spec.num_frames,
-            seed=spec.seed,
-            camera_fixed=spec.camera_fixed,
-            add_audio=spec.add_audio,
-            audio_prompt=spec.audio_prompt,
-            style=spec.style,
-            cfg_scale=spec.cfg_scale,
-            guidance_scale=spec.guidance_scale,
-            enable_safety_checker=spec.enable_safety_checker,
+    values = dataclasses.asdict(spec) | {"image_url": shorten_image_url(spec.image_url)}
+    gen = Generation(
+        team=team, user=user, api_key=api_key, source=source, test_mode=test_mode, **values
+    )
+    if input_image is not None:
+        # Written before the transaction: the writer lock is held only for the rows.
+        gen.input_image.save(
+            f"{gen.generation_id}{input_image.extension}",
+            ContentFile(input_image.data),
+            save=False,
         )
-        if input_image is not None:
-            gen.input_image.save(
-                f"{gen.generation_id}{input_image.extension}",
-                ContentFile(input_image.data),
-                save=False,
-            )
-        gen.save()
-        if not test_mode:
-            UsageEvent.objects.create(
-                team=team,
-                user=user,
-                api_key=api_key,
-                generation=gen,
-                kind=UsageEvent.Kind.CHARGE,
-                units=1,
-                month=month,
-                model=spec.model,
-            )
-        transaction.on_commit(lambda: generation_enqueue(generation=gen))
+    try:
+        with sqlite_write_lock(), transaction.atomic():
+            usage = quotas.month_usage(team, month) if test_mode else quotas.reserve(team, month)
+            gen.save()
+            if not test_mode:
+                UsageEvent.objects.create(
+                    team=team,
+                    user=user,
+                    api_key=api_key,
+                    generation=gen,
+                    kind=UsageEvent.Kind.CHARGE,
+                    units=1,
+                    month=month,
+                    model=spec.model,
+                )
+            if _queue_is_in_this_database():
+                # The queue row commits with the generation: one write transaction, and no
+                # moment where a saved generation has no task.
+                generation_enqueue(generation=gen)
+            else:
+                transaction.on_commit(lambda: generation_enqueue(generation=gen))
+    except BaseException:
+        if gen.input_image:
+            gen.input_image.delete(save=False)  # refused (e.g. 429): no orphan file
+        raise
     return gen, usage
+
+
+def _queue_is_in_this_database() -> bool:
+    from django_q.conf import Conf
+
+    return bool(Conf.ORM) and not Conf.SYNC
 
 
 def generation_enqueue(*, generation: Generation) -> None:
@@ -215,9 +211,12 @@ def generation_enqueue(*, generation: Generation) -> None:
         task_name=f"generation {generation.generation_id}",
         group="generations",
     )
+    now = timezone.now()
     Generation.objects.filter(pk=generation.pk, status=Generation.Status.PENDING).update(
-        status=Generation.Status.IN_QUEUE, queued_at=timezone.now()
+        status=Generation.Status.IN_QUEUE, queued_at=now
     )
+    if generation.status == Generation.Status.PENDING:
+        generation.status, generation.queued_at = Generation.Status.IN_QUEUE, now
 
 
 def generation_refund(*, generation: Generation, note: str = "") -> bool:

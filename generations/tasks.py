@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -54,26 +55,7 @@ def _claim(pk: int) -> str | None:
 
 def spec_for(gen: Generation) -> GenerationSpec:
     return GenerationSpec(
-        model=gen.model,
-        mode=gen.mode,
-        prompt=gen.prompt,
-        negative_prompt=gen.negative_prompt,
-        image_url=gen.image_url,
-        duration=gen.duration,
-        resolution=gen.resolution,
-        aspect_ratio=gen.aspect_ratio,
-        width=gen.width,
-        height=gen.height,
-        fps=gen.fps,
-        num_frames=gen.num_frames,
-        seed=gen.seed,
-        camera_fixed=gen.camera_fixed,
-        add_audio=gen.add_audio,
-        audio_prompt=gen.audio_prompt,
-        style=gen.style,
-        cfg_scale=gen.cfg_scale,
-        guidance_scale=gen.guidance_scale,
-        enable_safety_checker=gen.enable_safety_checker,
+        **{f.name: getattr(gen, f.name) for f in dataclasses.fields(GenerationSpec)}
     )
 
 

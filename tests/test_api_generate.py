@@ -3,6 +3,8 @@ from __future__ import annotations
 import base64
 import io
 import uuid
+from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -185,3 +187,13 @@ def test_wrong_method_is_405_in_json(owner: Account) -> None:
 def test_unknown_api_paths_are_json_404s(owner: Account) -> None:
     response = owner.client().get("/api/v1/nothing-here")
     assert response.status_code == 404 and response.json()["success"] is False
+
+
+def test_a_refused_image_to_video_request_leaves_no_file_behind(db: None, settings: Any) -> None:
+    account = make_account("full@example.com", monthly_limit=0)
+    response = account.client().post(
+        "/api/v1/generate", {"model": "local", "prompt": "x", "image_url": png_data_url()}
+    )
+    assert response.status_code == 429
+    inputs = Path(settings.MEDIA_ROOT) / "inputs"
+    assert not inputs.exists() or not any(inputs.iterdir())

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -45,3 +49,22 @@ def test_bootstrap_prints_the_admin_login_and_a_key_once(db: None) -> None:
     assert admin.is_superuser and admin.api_keys.count() == 1
     again, _ = run("bootstrap")
     assert "vg_live_" not in again and User.objects.count() == 1
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "VIDEOGEN_DATA_DIR": str(tmp_path),
+        "SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
+        "ALLOWED_HOSTS": "videogen.example",
+        "SECURE_SSL_REDIRECT": "1",
+        "SECURE_COOKIES": "1",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "DEBUG": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout

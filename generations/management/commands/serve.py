@@ -33,7 +33,8 @@ class Command(BaseCommand):
             sys.executable, "-m", "uvicorn", "videogen_site.asgi:application",
             "--host", options["host"], "--port", str(options["port"]),
             "--workers", str(options["web_workers"]),
-            "--no-access-log", "--timeout-graceful-shutdown", str(STOP_GRACE_S),
+            "--no-access-log", "--lifespan", "off",
+            "--timeout-graceful-shutdown", str(STOP_GRACE_S),
         ]  # fmt: skip
         children = [subprocess.Popen(web)]
         if not options["no_worker"]:
