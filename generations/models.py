@@ -189,6 +189,7 @@ class Generation(models.Model):
     video = models.FileField(upload_to="videos/", blank=True)
     poster = models.FileField(upload_to="posters/", blank=True)
     preview = models.FileField(upload_to="previews/", blank=True)
+    spritesheet = models.FileField(upload_to="spritesheets/", blank=True)
     video_size = models.PositiveBigIntegerField(default=0)
     has_audio = models.BooleanField(default=False)
 

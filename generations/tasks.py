@@ -143,33 +143,32 @@ def generation_run(pk: int) -> str:
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
+# Extra files an engine may return, and the Generation field each is stored in.
+EXTRA_FIELDS = ("preview", "spritesheet")
+
+
 def _store_result(gen: Generation, claim: str, result: RenderResult) -> str:
     stem = gen.generation_id
-    with result.video_path.open("rb") as fh:
-        gen.video.save(f"{stem}.mp4", File(fh), save=False)
-    with result.poster_path.open("rb") as fh:
-        gen.poster.save(f"{stem}{result.poster_path.suffix}", File(fh), save=False)
-    preview = result.extras.get("preview")
-    if preview is not None:
-        with preview.open("rb") as fh:
-            gen.preview.save(f"{stem}{preview.suffix}", File(fh), save=False)
+    outputs = {"video": result.video_path, "poster": result.poster_path}
+    outputs |= {name: result.extras[name] for name in EXTRA_FIELDS if name in result.extras}
+    for name, path in outputs.items():
+        with path.open("rb") as fh:
+            getattr(gen, name).save(f"{stem}{path.suffix}", File(fh), save=False)
     done = Generation.objects.filter(
         pk=gen.pk, claim=claim, status=Generation.Status.IN_PROGRESS
     ).update(
         status=Generation.Status.COMPLETED,
         progress=100,
         finished_at=timezone.now(),
-        video=gen.video.name,
-        poster=gen.poster.name,
-        preview=gen.preview.name if gen.preview else "",
         video_size=result.video_path.stat().st_size,
         has_audio=result.has_audio,
+        **{name: getattr(gen, name).name for name in outputs},
     )
     if not done:
         # Canceled or taken over while we rendered: our copies must not linger.
-        for field in (gen.video, gen.poster, gen.preview):
-            if field:
-                field.storage.delete(field.name)
+        for name in outputs:
+            field = getattr(gen, name)
+            field.storage.delete(field.name)
         _finish_canceled(gen, claim)
         return "discarded: lost the claim"
     return "completed"

@@ -67,9 +67,13 @@ def test_the_video_serves_byte_ranges(finished: dict) -> None:
     assert beyond.status_code == 416
 
 
-def test_the_thumbnail_is_public_too(finished: dict) -> None:
+def test_the_thumbnail_and_preview_are_public_too(finished: dict) -> None:
     response = Client().get(f"/api/v1/thumbnail/{finished['generation_id']}")
-    assert response.status_code == 200 and response["Content-Type"].startswith("image/")
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert finished["preview_url"].endswith(f"/api/v1/preview/{finished['generation_id']}")
+    response = Client().get(f"/api/v1/preview/{finished['generation_id']}")
+    assert response.status_code == 200 and response["Content-Type"] == "image/webp"
+    assert body_bytes(response)[8:12] == b"WEBP"
 
 
 def test_unfinished_or_unknown_videos_are_404(owner: Account) -> None:

@@ -12,4 +12,6 @@ urlpatterns = [
     path("models", videogenapi.models, name="api-models"),
     path("video/<str:generation_id>", videogenapi.video, name="api-video"),
     path("thumbnail/<str:generation_id>", videogenapi.thumbnail, name="api-thumbnail"),
+    path("preview/<str:generation_id>", videogenapi.preview, name="api-preview"),
+    path("spritesheet/<str:generation_id>", videogenapi.spritesheet, name="api-spritesheet"),
 ]

@@ -63,7 +63,7 @@ BODY_FIELDS = (
     "generation_id", "request_id", "status", "progress", "mode", "model", "prompt", "duration",
     "resolution", "style", "fps", "aspect_ratio", "width", "height", "seed", "camera_fixed",
     "add_audio", "created_at", "started_at", "finished_at", "image_url", "error_code",
-    "error_message", "test_mode",
+    "error_message", "test_mode", "preview", "spritesheet",
 )  # fmt: skip
 
 
@@ -115,6 +115,11 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
         body["thumbnail_url"] = public_url(
             request, reverse("api-thumbnail", args=[gen.generation_id])
         )
+        for name in ("preview", "spritesheet"):
+            if getattr(gen, name):
+                body[f"{name}_url"] = public_url(
+                    request, reverse(f"api-{name}", args=[gen.generation_id])
+                )
     if gen.status == Generation.Status.FAILED:
         body["error"] = {"code": gen.error_code, "message": gen.error_message}
     if gen.test_mode:
@@ -260,10 +265,39 @@ def video(request: HttpRequest, generation_id: str) -> HttpResponseBase:
     )
 
 
+IMAGE_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".png": "image/png",
+}
+
+
+def _public_image(request: HttpRequest, generation_id: str, field: str) -> HttpResponseBase:
+    gen = _completed(generation_id)
+    stored = getattr(gen, field)
+    if not stored:
+        raise ApiError(404, "not_found", f"This generation has no {field}.")
+    suffix = "." + stored.name.rsplit(".", 1)[-1].lower()
+    return serve_file(
+        request, stored, IMAGE_TYPES.get(suffix, "application/octet-stream"),
+        etag=f"{gen.generation_id}-{field}",
+    )  # fmt: skip
+
+
 @endpoint(("GET", "HEAD"), videogen_error)
 def thumbnail(request: HttpRequest, generation_id: str) -> HttpResponseBase:
-    gen = _completed(generation_id)
-    if not gen.poster:
-        raise ApiError(404, "not_found", "This generation has no thumbnail.")
-    kind = "image/webp" if gen.poster.name.endswith(".webp") else "image/jpeg"
-    return serve_file(request, gen.poster, kind, etag=f"{gen.generation_id}-p")
+    """Public, like the video: the poster frame."""
+    return _public_image(request, generation_id, "poster")
+
+
+@endpoint(("GET", "HEAD"), videogen_error)
+def preview(request: HttpRequest, generation_id: str) -> HttpResponseBase:
+    """Public: a short animated WebP of the video."""
+    return _public_image(request, generation_id, "preview")
+
+
+@endpoint(("GET", "HEAD"), videogen_error)
+def spritesheet(request: HttpRequest, generation_id: str) -> HttpResponseBase:
+    """Public: a grid of evenly spaced thumbnails (for scrubbing)."""
+    return _public_image(request, generation_id, "spritesheet")
