@@ -262,3 +262,39 @@ def generation_fail(
         return False
     generation_refund(generation=generation, note=f"failed: {code}")
     return True
+
+
+def generation_cancel(*, generation: Generation) -> bool:
+    """Cancel a generation that has not finished: a queued one never starts, a running one
+    stops at its next frame (the worker sees the flag). The charge is refunded either way.
+    False when it was already final."""
+    now = timezone.now()
+    waiting = [Generation.Status.PENDING, Generation.Status.IN_QUEUE]
+    if Generation.objects.filter(pk=generation.pk, status__in=waiting).update(
+        status=Generation.Status.CANCELED, cancel_requested=True, finished_at=now
+    ):
+        generation_refund(generation=generation, note="canceled")
+        return True
+    # Running: the worker finishes the cancel (status, refund) when it notices the flag.
+    return bool(
+        Generation.objects.filter(pk=generation.pk, status=Generation.Status.IN_PROGRESS).update(
+            cancel_requested=True
+        )
+    )
+
+
+def generation_retry(*, generation: Generation, user: User) -> Generation:
+    """A new generation with the same request (same seed), e.g. after a failure."""
+    from generations.tasks import spec_for
+
+    image = None
+    if generation.input_image:
+        with generation.input_image.open("rb") as fh:
+            image = InputImage(
+                data=fh.read(), extension="." + generation.input_image.name.rsplit(".", 1)[-1]
+            )
+    gen, _ = generation_create(
+        team=generation.team, user=user, spec=spec_for(generation), source="dashboard",
+        input_image=image,
+    )  # fmt: skip
+    return gen

@@ -140,7 +140,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/generate"
+LOGOUT_REDIRECT_URL = "/"
+# E-mail (password resets): the console by default; SMTP when EMAIL_HOST is set.
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if os.environ.get("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envsecret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "videogen <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -178,6 +192,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- videogen ---------------------------------------------------------------------------
+# "open": anyone may sign up; "closed": accounts are made by an admin (or, later, by invite).
+VIDEOGEN_SIGNUP = os.environ.get("VIDEOGEN_SIGNUP", "open")
 VIDEOGEN_PUBLIC_URL = os.environ.get("VIDEOGEN_PUBLIC_URL", "").rstrip("/")
 VIDEOGEN_FETCH_ALLOW_HOSTS = envlist("VIDEOGEN_FETCH_ALLOW_HOSTS")
 VIDEOGEN_MAX_IMAGE_BYTES = envint("VIDEOGEN_MAX_IMAGE_BYTES", 20 * 1024 * 1024)

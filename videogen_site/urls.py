@@ -39,6 +39,18 @@ handler500 = server_error
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("generate", views.generate, name="generate"),
+    path("generate/fields", views.generate_fields, name="generate-fields"),
+    path("generations/", views.history, name="history"),
+    path("generations/<str:generation_id>", views.generation, name="generation"),
+    path(
+        "generations/<str:generation_id>/cancel",
+        views.generation_cancel,
+        name="generation-cancel",
+    ),
+    path("generations/<str:generation_id>/retry", views.generation_retry, name="generation-retry"),
     path("api/v1/", include("generations.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,89 @@
+"""Dashboard forms. Generation requests are validated by specs.build_spec, as on the API."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+from django.core.files.uploadedfile import UploadedFile
+
+from generations import catalog
+from generations.models import User
+from generations.specs import MAX_PROMPT_CHARS
+
+
+class SignupForm(UserCreationForm[User]):
+    class Meta:
+        model = User
+        fields = ("email", "name")
+        labels = {"email": "Email", "name": "Name"}
+
+
+def _model_choices() -> list[tuple[str, str]]:
+    return [
+        (m.key, m.name if catalog.is_available(m) else f"{m.name} (unavailable here)")
+        for m in catalog.MODELS
+    ]
+
+
+class GenerateForm(forms.Form):
+    """The fields and labels of the dashboard's generate form; choices follow the model."""
+
+    prompt = forms.CharField(
+        label="Prompt", max_length=MAX_PROMPT_CHARS, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    negative_prompt = forms.CharField(
+        label="Negative prompt", required=False, max_length=MAX_PROMPT_CHARS
+    )
+    model = forms.ChoiceField(label="Model")
+    image = forms.FileField(label="Image (upload or URL)", required=False)
+    image_url = forms.CharField(label="Image URL", required=False, max_length=4096)
+    duration = forms.TypedChoiceField(label="Duration", coerce=int)
+    resolution = forms.ChoiceField(label="Resolution")
+    aspect_ratio = forms.ChoiceField(label="Aspect ratio")
+    seed = forms.IntegerField(label="Seed", required=False, initial=-1)
+    camera_fixed = forms.BooleanField(label="Camera fixed", required=False)
+    add_audio = forms.BooleanField(label="Add audio", required=False)
+    audio_prompt = forms.CharField(label="Audio prompt", required=False, max_length=1000)
+
+    def __init__(self, *args: Any, model_key: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        key = model_key or self.data.get("model") or self.initial.get("model") or "local"
+        info = catalog.get_model(str(key)) or catalog.get_model("local")
+        assert info is not None
+        self.model_info = info
+        model = self.fields["model"]
+        assert isinstance(model, forms.ChoiceField)
+        model.choices = _model_choices()
+        model.initial = info.key
+        duration = self.fields["duration"]
+        assert isinstance(duration, forms.TypedChoiceField)
+        duration.choices = [(d, f"{d} s") for d in info.durations]
+        duration.initial = info.default_duration
+        resolution = self.fields["resolution"]
+        assert isinstance(resolution, forms.ChoiceField)
+        resolution.choices = [(r, r) for r in info.resolutions]
+        resolution.initial = info.default_resolution
+        aspect = self.fields["aspect_ratio"]
+        assert isinstance(aspect, forms.ChoiceField)
+        aspect.choices = [(a, a) for a in info.aspect_ratios]
+        aspect.initial = "16:9"
+
+    def request_data(self) -> dict[str, object]:
+        """The cleaned form as a request body for specs.build_spec (an upload becomes a
+        data: URL, so it is checked exactly like one sent over the API)."""
+        data: dict[str, object] = {
+            k: v for k, v in self.cleaned_data.items() if k not in ("image", "image_url")
+        }
+        upload: UploadedFile | None = self.cleaned_data.get("image")
+        if upload is not None:
+            kind = (upload.content_type or "application/octet-stream").split(";")[0]
+            encoded = base64.b64encode(upload.read()).decode()
+            data["image_url"] = f"data:{kind};base64,{encoded}"
+        elif self.cleaned_data.get("image_url"):
+            data["image_url"] = self.cleaned_data["image_url"]
+        if data.get("seed") is None:
+            data["seed"] = -1
+        return data

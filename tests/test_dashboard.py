@@ -1,0 +1,173 @@
+"""The dashboard through Django's test client: pages, forms and the shared validation."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.core import mail
+from django.test import Client
+from PIL import Image
+
+from generations.models import Generation, User
+from tests.conftest import Account
+
+
+def logged_in(account: Account) -> Client:
+    client = Client()
+    client.force_login(account.user)
+    return client
+
+
+def form(**overrides: Any) -> dict[str, Any]:
+    data = {"prompt": "A lighthouse in a storm", "model": "local", "duration": "1",
+            "resolution": "480p", "aspect_ratio": "16:9", "seed": "5"}  # fmt: skip
+    data.update(overrides)
+    return data
+
+
+def test_pages_need_a_login_but_the_home_page_does_not(db: None) -> None:
+    assert Client().get("/").status_code == 200
+    for path in ("/generate", "/generations/"):
+        response = Client().get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_people_sign_up_with_an_email_and_land_on_generate(db: None) -> None:
+    client = Client()
+    response = client.post(
+        "/accounts/signup/",
+        {"email": "new@example.com", "name": "New", "password1": "a long pass phrase 9",
+         "password2": "a long pass phrase 9"},
+    )  # fmt: skip
+    assert response.status_code == 302 and response["Location"] == "/generate"
+    assert User.objects.get(email="new@example.com").teams.filter(personal=True).exists()
+    assert client.get("/generate").status_code == 200
+
+
+def test_sign_up_can_be_closed(db: None, settings: Any) -> None:
+    settings.VIDEOGEN_SIGNUP = "closed"
+    assert Client().get("/accounts/signup/").status_code == 403
+
+
+def test_login_is_by_email_and_logout_is_a_post(owner: Account) -> None:
+    client = Client()
+    response = client.post(
+        "/accounts/login/", {"username": "alice@example.com", "password": "correct horse battery"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/generate"
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/generate").status_code == 302
+
+
+def test_password_reset_sends_a_link(owner: Account) -> None:
+    response = Client().post("/accounts/password_reset/", {"email": "alice@example.com"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1 and "/accounts/reset/" in mail.outbox[0].body
+
+
+def test_the_form_has_the_labels_users_look_for(owner: Account) -> None:
+    html = logged_in(owner).get("/generate").content.decode()
+    for label in ("Prompt", "Negative prompt", "Model", "Image (upload or URL)", "Duration",
+                  "Resolution", "Aspect ratio", "Seed", "Camera fixed", "Add audio",
+                  "Audio prompt"):  # fmt: skip
+        assert f">{label}</label>" in html, label
+    assert '<button type="submit" class="primary">Generate</button>' in html
+
+
+def test_choosing_a_model_rerenders_its_choices(owner: Account) -> None:
+    html = logged_in(owner).get("/generate/fields", {"model": "ltxv-13b"}).content.decode()
+    assert 'id="model-fields"' in html and "<form" not in html
+    assert '<option value="480p" selected>' in html and "720p" not in html
+    assert '<option value="60">' in html
+
+
+def test_submitting_creates_a_generation_and_shows_it(owner: Account) -> None:
+    client = logged_in(owner)
+    response = client.post("/generate", form())
+    gen = Generation.objects.get(team=owner.team)
+    assert (
+        response.status_code == 302 and response["Location"] == f"/generations/{gen.generation_id}"
+    )
+    assert (gen.source, gen.user, gen.seed, gen.width) == ("dashboard", owner.user, 5, 854)
+    page = client.get(response["Location"]).content.decode()
+    assert 'hx-trigger="every 1s"' in page and "<progress" in page
+
+
+def test_errors_appear_beside_their_field(owner: Account) -> None:
+    client = logged_in(owner)
+    response = client.post("/generate", form(prompt=""))
+    assert response.status_code == 400
+    assert "This field is required." in response.content.decode()
+    # A model rule from the shared validation path, shown on the form.
+    response = client.post("/generate", form(model="wan-25"))
+    assert response.status_code == 400
+    assert "not available on this server" in response.content.decode()
+    assert not Generation.objects.exists()
+
+
+def test_an_uploaded_image_makes_an_image_to_video_job(owner: Account) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (80, 60), (10, 200, 90)).save(buf, "PNG")
+    buf.seek(0)
+    buf.name = "me.png"
+    response = logged_in(owner).post("/generate", {**form(), "image": buf})
+    assert response.status_code == 302
+    gen = Generation.objects.get(team=owner.team)
+    assert gen.mode == "image-to-video" and gen.input_image.name.endswith(".png")
+
+
+def test_a_broken_upload_is_an_error_on_the_image_field(owner: Account) -> None:
+    junk = io.BytesIO(b"not an image at all")
+    junk.name = "x.png"
+    response = logged_in(owner).post("/generate", {**form(), "image": junk})
+    assert response.status_code == 400 and "image" in response.content.decode().lower()
+
+
+def test_polling_stops_once_the_job_is_final(owner: Account) -> None:
+    client = logged_in(owner)
+    client.post("/generate", form())
+    gen = Generation.objects.get(team=owner.team)
+    Generation.objects.filter(pk=gen.pk).update(status="failed", error_message="boom")
+    fragment = client.get(f"/generations/{gen.generation_id}", headers={"HX-Request": "true"})
+    html = fragment.content.decode()
+    assert "hx-trigger" not in html and "boom" in html and "Retry" in html
+    assert "<html" not in html
+
+
+def test_a_running_job_can_be_canceled_and_is_refunded(owner: Account) -> None:
+    client = logged_in(owner)
+    client.post("/generate", form())
+    gen = Generation.objects.get(team=owner.team)
+    client.post(f"/generations/{gen.generation_id}/cancel")
+    gen.refresh_from_db()
+    assert gen.status == "canceled"
+    assert owner.client().get("/api/v1/user").json()["usage"]["current_month_usage"] == 0
+
+
+def test_retry_makes_a_new_generation_with_the_same_request(owner: Account) -> None:
+    client = logged_in(owner)
+    client.post("/generate", form())
+    gen = Generation.objects.get(team=owner.team)
+    Generation.objects.filter(pk=gen.pk).update(status="failed")
+    response = client.post(f"/generations/{gen.generation_id}/retry")
+    new = Generation.objects.exclude(pk=gen.pk).get()
+    assert response["Location"] == f"/generations/{new.generation_id}"
+    assert (new.prompt, new.seed, new.duration) == (gen.prompt, gen.seed, gen.duration)
+
+
+def test_history_filters_and_searches(owner: Account) -> None:
+    client = logged_in(owner)
+    client.post("/generate", form(prompt="red fox"))
+    client.post("/generate", form(prompt="blue whale"))
+    html = client.get("/generations/", {"q": "whale"}).content.decode()
+    assert "blue whale" in html and "red fox" not in html
+    html = client.get("/generations/", {"status": "completed"}).content.decode()
+    assert "No generations match." in html
+
+
+def test_other_teams_generations_are_404(owner: Account, outsider: Account) -> None:
+    logged_in(owner).post("/generate", form())
+    gen = Generation.objects.get(team=owner.team)
+    assert logged_in(outsider).get(f"/generations/{gen.generation_id}").status_code == 404
+    assert logged_in(outsider).post(f"/generations/{gen.generation_id}/cancel").status_code == 404
