@@ -66,6 +66,9 @@ class Team(models.Model):
     name = models.CharField(max_length=100)
     personal = models.BooleanField(default=False)
     monthly_limit = models.PositiveIntegerField(default=100)
+    # A public gallery of the team's shared videos at /g/<gallery_slug>, when enabled.
+    gallery_public = models.BooleanField(default=False)
+    gallery_slug = models.SlugField(max_length=40, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     members: models.ManyToManyField[User, Membership] = models.ManyToManyField(
         User, through="Membership", related_name="teams"
@@ -190,6 +193,9 @@ class Generation(models.Model):
     poster = models.FileField(upload_to="posters/", blank=True)
     preview = models.FileField(upload_to="previews/", blank=True)
     spritesheet = models.FileField(upload_to="spritesheets/", blank=True)
+    # Sharing: a public page at /s/<share_token> while set; unsharing clears it.
+    share_token = models.CharField(max_length=40, unique=True, null=True, blank=True)
+    shared_at = models.DateTimeField(null=True, blank=True)
     video_size = models.PositiveBigIntegerField(default=0)
     has_audio = models.BooleanField(default=False)
 

@@ -298,3 +298,56 @@ def generation_retry(*, generation: Generation, user: User) -> Generation:
         input_image=image,
     )  # fmt: skip
     return gen
+
+
+def api_key_regenerate(*, key: ApiKey) -> tuple[ApiKey, str]:
+    """Revoke a key and make a new one with the same name, team and kind."""
+    with transaction.atomic():
+        api_key_revoke(key=key)
+        return api_key_create(team=key.team, user=key.user, name=key.name, test=key.is_test)
+
+
+SHARE_TOKEN_CHARS = 22  # 131 bits: the link is the only credential of a shared page
+
+
+def generation_share(*, generation: Generation) -> str:
+    """Make (or keep) the public page of a finished generation; returns its token."""
+    from generations.models import random_base62
+
+    if generation.share_token:
+        return generation.share_token
+    token = random_base62(SHARE_TOKEN_CHARS)
+    Generation.objects.filter(pk=generation.pk, share_token=None).update(
+        share_token=token, shared_at=timezone.now()
+    )
+    generation.refresh_from_db(fields=["share_token", "shared_at"])
+    assert generation.share_token is not None
+    return generation.share_token
+
+
+def generation_unshare(*, generation: Generation) -> None:
+    Generation.objects.filter(pk=generation.pk).update(share_token=None, shared_at=None)
+    generation.share_token = None
+
+
+def generation_delete(*, generation: Generation) -> None:
+    """Remove a generation and its files. A job still running is canceled first."""
+    if not generation.is_final:
+        generation_cancel(generation=generation)
+    for name in ("video", "poster", "preview", "spritesheet", "input_image"):
+        stored = getattr(generation, name)
+        if stored:
+            stored.delete(save=False)
+    generation.delete()
+
+
+def team_gallery_set(*, team: Team, public: bool) -> None:
+    """Publish (or hide) the team's gallery of shared videos at /g/<slug>."""
+    from django.utils.text import slugify
+
+    from generations.models import random_base62
+
+    if public and not team.gallery_slug:
+        team.gallery_slug = f"{slugify(team.name)[:24] or 'team'}-{random_base62(8).lower()}"
+    team.gallery_public = public
+    team.save(update_fields=["gallery_public", "gallery_slug"])

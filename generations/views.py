@@ -13,14 +13,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generations import catalog, quotas, services, specs
+from generations import catalog, quotas, reports, services, specs
+from generations.api.files import serve_file
 from generations.errors import ApiError
 from generations.forms import GenerateForm, SignupForm
-from generations.models import Generation, Team, User
+from generations.models import ApiKey, Generation, Team, User
 
 HISTORY_PAGE_SIZE = 20
 
@@ -207,3 +209,158 @@ def history(request: HttpRequest) -> HttpResponse:
             "filters": {"status": status, "model": model, "member": member, "q": query},
         },
     )
+
+
+# --- gallery and sharing ------------------------------------------------------------------
+
+GALLERY_PAGE_SIZE = 24
+
+
+@login_required
+@require_GET
+def gallery(request: HttpRequest) -> HttpResponse:
+    team = current_team(request)
+    rows = Generation.objects.filter(team=team, status=Generation.Status.COMPLETED).order_by(
+        "-finished_at"
+    )
+    page = Paginator(rows, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "gallery.html", {"page": page, "team": team})
+
+
+@login_required
+@require_POST
+def gallery_publish(request: HttpRequest) -> HttpResponse:
+    team = current_team(request)
+    services.team_gallery_set(team=team, public=request.POST.get("public") == "1")
+    return redirect("gallery")
+
+
+@login_required
+@require_POST
+def generation_share(request: HttpRequest, generation_id: str) -> HttpResponse:
+    gen = _team_generation(request, generation_id)
+    if gen.status != Generation.Status.COMPLETED:
+        messages.error(request, "Only finished videos can be shared.")
+    elif request.POST.get("share") == "0":
+        services.generation_unshare(generation=gen)
+        messages.info(request, "The public link no longer works.")
+    else:
+        services.generation_share(generation=gen)
+    return redirect("generation", generation_id=gen.generation_id)
+
+
+@login_required
+@require_POST
+def generation_delete(request: HttpRequest, generation_id: str) -> HttpResponse:
+    gen = _team_generation(request, generation_id)
+    services.generation_delete(generation=gen)
+    messages.info(request, "Deleted.")
+    return redirect("history")
+
+
+def _shared(token: str) -> Generation:
+    gen = Generation.objects.filter(share_token=token, status=Generation.Status.COMPLETED).first()
+    if gen is None or not token:
+        raise Http404("This link does not exist or is no longer shared.")
+    return gen
+
+
+@require_GET
+def shared_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The public page of a shared video: works logged out, with OpenGraph/Twitter tags."""
+    gen = _shared(token)
+    base = settings.VIDEOGEN_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
+    return render(request, "shared.html", {"gen": gen, "base": base, "token": token})
+
+
+@require_http_methods(["GET", "HEAD"])
+def shared_file(request: HttpRequest, token: str, kind: str) -> HttpResponseBase:
+    gen = _shared(token)
+    if kind == "video.mp4":
+        return serve_file(request, gen.video, "video/mp4", etag=f"{token}-v")
+    stored = gen.preview if kind == "preview.webp" else gen.poster
+    if kind not in ("poster.jpg", "preview.webp") or not stored:
+        raise Http404("No such file")
+    content_type = "image/webp" if stored.name.endswith(".webp") else "image/jpeg"
+    return serve_file(request, stored, content_type, etag=f"{token}-{kind}")
+
+
+@require_GET
+def team_gallery(request: HttpRequest, slug: str) -> HttpResponse:
+    team = Team.objects.filter(gallery_slug=slug, gallery_public=True).first()
+    if team is None:
+        raise Http404("No such gallery")
+    rows = Generation.objects.filter(
+        team=team, status=Generation.Status.COMPLETED, share_token__isnull=False
+    ).order_by("-shared_at")
+    page = Paginator(rows, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "team_gallery.html", {"team": team, "page": page})
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_keys(request: HttpRequest) -> HttpResponse:
+    team = current_team(request)
+    created = None
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()[:100]
+        _, created = services.api_key_create(
+            team=team, user=_user(request), name=name, test=request.POST.get("kind") == "test"
+        )
+    keys = ApiKey.objects.filter(team=team).select_related("user").order_by("-created_at")
+    return render(request, "api_keys.html", {"keys": keys, "created": created})
+
+
+def _team_key(request: HttpRequest, pk: int) -> ApiKey:
+    key = ApiKey.objects.filter(team=current_team(request), pk=pk).first()
+    if key is None:
+        raise Http404("No such key")
+    return key
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    services.api_key_revoke(key=_team_key(request, pk))
+    messages.info(request, "Key revoked: requests made with it now get 401.")
+    return redirect("api-keys")
+
+
+@login_required
+@require_POST
+def api_key_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
+    old = _team_key(request, pk)
+    _, raw = services.api_key_regenerate(key=old)
+    keys = ApiKey.objects.filter(team=old.team).select_related("user").order_by("-created_at")
+    return render(request, "api_keys.html", {"keys": keys, "created": raw})
+
+
+# --- usage --------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def usage(request: HttpRequest) -> HttpResponse:
+    team = current_team(request)
+    month = request.GET.get("month") or quotas.current_month()
+    report = reports.month_report(team, month)
+    if request.GET.get("format") == "csv":
+        return reports.csv_response(report, filename=f"videogen-usage-{month}.csv")
+    return render(
+        request,
+        "usage.html",
+        {"team": team, "report": report, "chart": reports.daily_chart_svg(report)},
+    )
+
+
+# --- docs ---------------------------------------------------------------------------------
+
+
+@require_GET
+def docs(request: HttpRequest) -> HttpResponse:
+    base = settings.VIDEOGEN_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
+    markdown = render_to_string("docs.md", {"base": base, "models": catalog.MODELS})
+    return render(request, "docs.html", {"base": base, "markdown": markdown})

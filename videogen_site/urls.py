@@ -51,6 +51,20 @@ urlpatterns = [
         name="generation-cancel",
     ),
     path("generations/<str:generation_id>/retry", views.generation_retry, name="generation-retry"),
+    path("generations/<str:generation_id>/share", views.generation_share, name="generation-share"),
+    path(
+        "generations/<str:generation_id>/delete", views.generation_delete, name="generation-delete"
+    ),
+    path("gallery", views.gallery, name="gallery"),
+    path("gallery/publish", views.gallery_publish, name="gallery-publish"),
+    path("s/<str:token>", views.shared_page, name="shared"),
+    path("s/<str:token>/<str:kind>", views.shared_file, name="shared-file"),
+    path("g/<slug:slug>", views.team_gallery, name="team-gallery"),
+    path("keys", views.api_keys, name="api-keys"),
+    path("keys/<int:pk>/revoke", views.api_key_revoke, name="api-key-revoke"),
+    path("keys/<int:pk>/regenerate", views.api_key_regenerate, name="api-key-regenerate"),
+    path("usage", views.usage, name="usage"),
+    path("docs", views.docs, name="docs"),
     path("api/v1/", include("generations.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,126 @@
+"""Gallery, sharing, API keys, usage and docs pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from generations import tasks
+from generations.models import ApiKey, Generation
+from tests.conftest import Account, body_bytes
+from tests.test_dashboard import form, logged_in
+
+
+@pytest.fixture
+def finished(owner: Account) -> Generation:
+    logged_in(owner).post("/generate", form(prompt="aurora over a frozen lake"))
+    gen = Generation.objects.get(team=owner.team)
+    assert tasks.generation_run(gen.pk) == "completed"
+    gen.refresh_from_db()
+    return gen
+
+
+def test_the_gallery_shows_finished_videos_with_hover_previews(
+    owner: Account, finished: Generation
+) -> None:
+    html = logged_in(owner).get("/gallery").content.decode()
+    assert f"/api/v1/thumbnail/{finished.generation_id}" in html
+    assert f"/api/v1/preview/{finished.generation_id}" in html and 'class="preview"' in html
+
+
+def test_sharing_makes_a_public_page_and_unsharing_revokes_it(
+    owner: Account, finished: Generation
+) -> None:
+    client = logged_in(owner)
+    client.post(f"/generations/{finished.generation_id}/share", {"share": "1"})
+    finished.refresh_from_db()
+    token = finished.share_token
+    assert token and len(token) >= 22 and token != finished.generation_id
+
+    public = Client().get(f"/s/{token}")  # logged out
+    html = public.content.decode()
+    assert public.status_code == 200
+    assert re.search(rf'property="og:video" content="http://testserver/s/{token}/video.mp4"', html)
+    assert re.search(rf'property="og:image" content="http://testserver/s/{token}/poster.jpg"', html)
+    assert 'name="twitter:card" content="player"' in html
+    assert finished.generation_id not in html  # the share page does not reveal the id
+    video = Client().get(f"/s/{token}/video.mp4", headers={"Range": "bytes=0-99"})
+    assert video.status_code == 206 and len(body_bytes(video)) == 100
+
+    client.post(f"/generations/{finished.generation_id}/share", {"share": "0"})
+    assert Client().get(f"/s/{token}").status_code == 404
+    assert Client().get(f"/s/{token}/video.mp4").status_code == 404
+
+
+def test_a_team_can_publish_a_gallery_of_its_shared_videos(
+    owner: Account, finished: Generation
+) -> None:
+    client = logged_in(owner)
+    client.post(f"/generations/{finished.generation_id}/share", {"share": "1"})
+    client.post("/gallery/publish", {"public": "1"})
+    owner.team.refresh_from_db()
+    slug = owner.team.gallery_slug
+    assert slug and Client().get(f"/g/{slug}").status_code == 200
+    assert "aurora over a frozen lake" in Client().get(f"/g/{slug}").content.decode()
+    client.post("/gallery/publish", {"public": "0"})
+    assert Client().get(f"/g/{slug}").status_code == 404
+
+
+def test_deleting_removes_the_generation_and_its_files(
+    owner: Account, finished: Generation
+) -> None:
+    storage, name = finished.video.storage, finished.video.name
+    logged_in(owner).post(f"/generations/{finished.generation_id}/delete")
+    assert not Generation.objects.filter(pk=finished.pk).exists()
+    assert not storage.exists(name)
+
+
+def test_a_new_key_is_shown_once_and_listed_by_prefix_and_last_four(owner: Account) -> None:
+    client = logged_in(owner)
+    html = client.post("/keys", {"name": "ci", "kind": "test"}).content.decode()
+    raw = re.search(r'id="new-key">(vg_test_\w+)<', html).group(1)  # type: ignore[union-attr]
+    assert (
+        Client().get("/api/v1/user", headers={"Authorization": f"Bearer {raw}"}).json()["test_mode"]
+    )
+    listing = client.get("/keys").content.decode()
+    assert raw not in listing and f"vg_test_...{raw[-4:]}" in listing
+
+
+def test_revoking_and_regenerating_keys(owner: Account) -> None:
+    client = logged_in(owner)
+    auth = {"Authorization": f"Bearer {owner.raw_key}"}
+    html = client.post(f"/keys/{owner.key.pk}/regenerate").content.decode()
+    new_raw = re.search(r'id="new-key">(vg_live_\w+)<', html).group(1)  # type: ignore[union-attr]
+    assert Client().get("/api/v1/user", headers=auth).status_code == 401
+    new_auth = {"Authorization": f"Bearer {new_raw}"}
+    assert Client().get("/api/v1/user", headers=new_auth).status_code == 200
+    new_key = ApiKey.objects.get(revoked_at=None, team=owner.team)
+    client.post(f"/keys/{new_key.pk}/revoke")
+    assert Client().get("/api/v1/user", headers=new_auth).status_code == 401
+
+
+def test_keys_of_other_teams_cannot_be_touched(owner: Account, outsider: Account) -> None:
+    assert logged_in(outsider).post(f"/keys/{owner.key.pk}/revoke").status_code == 404
+    assert ApiKey.objects.get(pk=owner.key.pk).revoked_at is None
+
+
+def test_usage_shows_n_of_m_per_member_a_chart_and_csv(
+    owner: Account, finished: Generation
+) -> None:
+    client = logged_in(owner)
+    html = client.get("/usage").content.decode()
+    assert "1 of 100 generations this month" in html
+    assert "alice@example.com" in html and "<svg" in html and "<rect" in html
+    csv_text = client.get("/usage", {"format": "csv"}).content.decode()
+    assert csv_text.splitlines()[0].startswith("month,member,charged")
+    assert ",alice@example.com,1,1,1,0,1" in csv_text
+
+
+def test_the_docs_use_this_servers_address_and_offer_copy_for_ai(db: None) -> None:
+    html = Client().get("/docs").content.decode()
+    assert "http://testserver/api/v1/generate" in html
+    assert "Copy for AI" in html and 'id="docs-markdown"' in html
+    for lang in ("curl -X POST", "import os, time, requests", "await fetch("):
+        assert lang in html
