@@ -108,3 +108,39 @@ def test_errors_show_beside_their_field_in_the_browser(
     assert "private or reserved address" in error.inner_text()
     assert not Generation.objects.exists()
     shot(page, "generate-error")
+
+
+def test_a_shared_video_plays_for_someone_logged_out(
+    page: Any, live_server: Any, transactional_db: None
+) -> None:
+    services.user_create(email="fay@example.com", password="a long pass phrase 9")
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Email").fill("fay@example.com")
+    page.get_by_label("Password").fill("a long pass phrase 9")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/generate")
+    page.get_by_label("Prompt", exact=True).fill("Neon city at night, slow drift")
+    page.get_by_label("Duration").select_option("1")
+    page.get_by_label("Resolution").select_option("480p")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url("**/generations/gen_*")
+    assert tasks.generation_run(Generation.objects.get().pk) == "completed"
+    page.locator("video").wait_for(state="visible")
+    page.get_by_role("button", name="Share").click()
+    link = page.get_by_role("link", name="/s/")
+    shared_url = link.get_attribute("href")
+    assert shared_url and shared_url.startswith("/s/")
+
+    page.goto(live_server.url + "/gallery")
+    page.locator(".tile a").first.hover()
+    shot(page, "gallery")
+
+    stranger = page.context.browser.new_context()
+    other = stranger.new_page()
+    other.goto(live_server.url + shared_url)
+    other.wait_for_function("document.querySelector('video').readyState >= 2")
+    assert (
+        other.locator('meta[property="og:video"]').get_attribute("content").endswith("/video.mp4")
+    )
+    shot(other, "shared-page")
+    stranger.close()
