@@ -49,6 +49,16 @@ def page(live_server: Any) -> Iterator[Any]:
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+def log_in(page: Any, base: str, email: str) -> None:
+    """Create an account and log in through the login form."""
+    services.user_create(email=email, password="a long pass phrase 9")
+    page.goto(base + "/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("a long pass phrase 9")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/generate")
+
+
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -57,12 +67,7 @@ def shot(page: Any, name: str) -> None:
 def test_a_person_generates_a_video_and_watches_it_finish(
     page: Any, live_server: Any, transactional_db: None
 ) -> None:
-    services.user_create(email="dana@example.com", password="a long pass phrase 9")
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("Email").fill("dana@example.com")
-    page.get_by_label("Password").fill("a long pass phrase 9")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/generate")
+    log_in(page, live_server.url, "dana@example.com")
 
     # Choosing a model re-renders the allowed choices without a page load.
     page.get_by_label("Model").select_option("ltxv-13b")
@@ -94,12 +99,7 @@ def test_a_person_generates_a_video_and_watches_it_finish(
 def test_errors_show_beside_their_field_in_the_browser(
     page: Any, live_server: Any, transactional_db: None
 ) -> None:
-    services.user_create(email="erin@example.com", password="a long pass phrase 9")
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("Email").fill("erin@example.com")
-    page.get_by_label("Password").fill("a long pass phrase 9")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/generate")
+    log_in(page, live_server.url, "erin@example.com")
     page.get_by_label("Image URL").fill("http://127.0.0.1:9/private.png")
     page.get_by_label("Prompt", exact=True).fill("x")
     page.get_by_role("button", name="Generate").click()
@@ -113,12 +113,7 @@ def test_errors_show_beside_their_field_in_the_browser(
 def test_a_shared_video_plays_for_someone_logged_out(
     page: Any, live_server: Any, transactional_db: None
 ) -> None:
-    services.user_create(email="fay@example.com", password="a long pass phrase 9")
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("Email").fill("fay@example.com")
-    page.get_by_label("Password").fill("a long pass phrase 9")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/generate")
+    log_in(page, live_server.url, "fay@example.com")
     page.get_by_label("Prompt", exact=True).fill("Neon city at night, slow drift")
     page.get_by_label("Duration").select_option("1")
     page.get_by_label("Resolution").select_option("480p")

@@ -171,3 +171,22 @@ def test_other_teams_generations_are_404(owner: Account, outsider: Account) -> N
     gen = Generation.objects.get(team=owner.team)
     assert logged_in(outsider).get(f"/generations/{gen.generation_id}").status_code == 404
     assert logged_in(outsider).post(f"/generations/{gen.generation_id}/cancel").status_code == 404
+
+
+def test_remix_prefills_the_form_from_a_generation(owner: Account) -> None:
+    client = logged_in(owner)
+    client.post("/generate", form(prompt="a paper boat on a pond", seed="77"))
+    gen = Generation.objects.get(team=owner.team)
+    html = client.get("/generate", {"remix": gen.generation_id}).content.decode()
+    assert "a paper boat on a pond</textarea>" in html and 'value="77"' in html
+
+
+def test_history_rows_can_be_deleted(owner: Account) -> None:
+    client = logged_in(owner)
+    client.post("/generate", form())
+    gen = Generation.objects.get(team=owner.team)
+    assert (
+        f"/generations/{gen.generation_id}/delete" in client.get("/generations/").content.decode()
+    )
+    client.post(f"/generations/{gen.generation_id}/delete")
+    assert not Generation.objects.exists()
