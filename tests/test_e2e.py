@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "VIDEOGEN_DATA_DIR": str(data_dir),
         "VIDEOGEN_FETCH_ALLOW_HOSTS": "127.0.0.1",
         "VIDEOGEN_WORKERS": "1",
+        "WEB_CONCURRENCY": "2",  # two web processes: races cross processes too
         "DJANGO_SETTINGS_MODULE": "videogen_site.settings",
     }
     env.pop("VIDEOGEN_Q_SYNC", None)
@@ -100,7 +102,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
                     "server did not start:\n" + (data_dir / "server.log").read_text()
                 )
             time.sleep(0.2)
-        yield {"base": base, "key": raw_key, "log": str(data_dir / "server.log")}
+        yield {
+            "base": base,
+            "key": raw_key,
+            "log": str(data_dir / "server.log"),
+            "data_dir": str(data_dir),
+        }
     finally:
         server.terminate()
         try:
@@ -190,3 +197,30 @@ def test_the_home_page_and_static_files_are_served(site: dict[str, str]) -> None
     assert home.status_code == 200 and "local" in home.text
     css = requests.get(site["base"] + "/static/css/site.css", timeout=10)
     assert css.status_code == 200 and "--accent" in css.text
+
+
+def test_sixty_concurrent_submissions_with_twenty_left_accept_exactly_twenty(
+    site: dict[str, str],
+) -> None:
+    """The monthly limit is reserved atomically: the race is run against the real server
+    (SQLite in `make test`, PostgreSQL in CI's second run)."""
+    env = {**os.environ, "VIDEOGEN_DATA_DIR": site["data_dir"]}
+    raw = manage(env, "create_api_key", "--email", "race@example.com", "--create-user",
+                 "--monthly-limit", "20").strip().splitlines()[-1]  # fmt: skip
+    headers = {"Authorization": f"Bearer {raw}"}
+    body = {"model": "local", "prompt": "race", "duration": 1, "resolution": "480p"}
+
+    def submit(_: int) -> int:
+        return requests.post(
+            f"{site['base']}/api/v1/generate", json=body, headers=headers, timeout=60
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        codes = list(pool.map(submit, range(60)))
+    assert sorted(codes) == [200] * 20 + [429] * 40
+    user = requests.get(f"{site['base']}/api/v1/user", headers=headers, timeout=10).json()
+    assert user["usage"]["current_month_usage"] == 20
+    listed = requests.get(
+        f"{site['base']}/api/v1/generations", params={"limit": 100}, headers=headers, timeout=10
+    ).json()
+    assert listed["total"] == 20
