@@ -1,9 +1,17 @@
 from __future__ import annotations
 
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from decimal import Decimal
 
-from generations.models import ApiKey, Generation, Membership, Team, UsageEvent, User
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from generations import services
+from generations.models import ApiKey, Generation, Membership, Plan, Team, UsageEvent, User
 
 
 @admin.register(User)
@@ -24,11 +32,42 @@ class MembershipInline(admin.TabularInline[Membership, Team]):
     extra = 0
 
 
+class GrantCreditsForm(forms.Form):
+    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=2)
+    note = forms.CharField(max_length=200, required=False)
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin[Plan]):
+    list_display = ("name", "monthly_limit", "premium_allowed", "member_monthly_cap",
+                    "requests_per_minute")  # fmt: skip
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin[Team]):
-    list_display = ("name", "personal", "monthly_limit", "created_at")
+    list_display = ("name", "personal", "plan", "credits", "created_at")
     search_fields = ("name",)
+    readonly_fields = ("credits",)  # moved only through the ledger (the grant action)
     inlines = [MembershipInline]
+    actions = ["grant_credits"]
+
+    @admin.action(description="Grant credits to the selected teams")
+    def grant_credits(self, request: HttpRequest, queryset: QuerySet[Team]) -> HttpResponse | None:
+        form = GrantCreditsForm(request.POST if "amount" in request.POST else None)
+        if form.is_valid():
+            for team in queryset:
+                services.team_grant_credits(
+                    team=team, amount=form.cleaned_data["amount"], note=form.cleaned_data["note"]
+                )
+            self.message_user(request, f"Granted {form.cleaned_data['amount']} credits to "
+                                       f"{queryset.count()} team(s).")  # fmt: skip
+            return None
+        return render(
+            request,
+            "admin/grant_credits.html",
+            {"form": form, "teams": queryset, "opts": self.model._meta,
+             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME},
+        )  # fmt: skip
 
 
 @admin.register(ApiKey)
@@ -71,5 +110,6 @@ class GenerationAdmin(admin.ModelAdmin[Generation]):
 
 @admin.register(UsageEvent)
 class UsageEventAdmin(admin.ModelAdmin[UsageEvent]):
-    list_display = ("created_at", "team", "kind", "units", "month", "model", "generation")
+    list_display = ("created_at", "team", "kind", "units", "credits", "month", "model",
+                    "generation")  # fmt: skip
     list_filter = ("kind", "month")

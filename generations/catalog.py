@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
 T2V = "text-to-video"
 I2V = "image-to-video"
 RESOLUTIONS = ("480p", "720p", "1080p", "4K")
+RESOLUTION_FACTOR = {"480p": Decimal("0.5"), "720p": Decimal("1"), "1080p": Decimal("2"),
+                     "4K": Decimal("4")}  # fmt: skip
 SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080, "4K": 2160}
 ALL_ASPECTS = ("16:9", "9:16", "4:3", "3:4", "1:1", "9:21", "21:9")
 # The reference lists 16:9, 4:3, 1:1 and 9:21; 9:16 is what OpenAI's 720x1280 means.
@@ -34,6 +37,8 @@ class ModelInfo:
     # The engine that serves it here; None = no engine on this server (listed as unavailable).
     engine: str | None = None
     procedural: bool = False
+    # Credits per second of video at 720p (other resolutions scale by RESOLUTION_FACTOR).
+    price_per_second: Decimal = Decimal("1")
     notes: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -100,6 +105,7 @@ MODELS: tuple[ModelInfo, ...] = (
         _upto("1080p"),
         (8,),
         premium=True,
+        price_per_second=Decimal("4"),
     ),
     ModelInfo(
         "nanobanana-video",
@@ -137,6 +143,7 @@ MODELS: tuple[ModelInfo, ...] = (
         _upto("1080p"),
         (8,),
         premium=True,
+        price_per_second=Decimal("4"),
     ),
     ModelInfo(
         "seedance",
@@ -189,6 +196,13 @@ _BY_KEY = {m.key: m for m in MODELS}
 
 def get_model(key: str) -> ModelInfo | None:
     return _BY_KEY.get(key)
+
+
+def credits_for(model: ModelInfo, duration: int, resolution: str) -> Decimal:
+    """What a generation costs a team that pays in credits."""
+    return (model.price_per_second * duration * RESOLUTION_FACTOR[resolution]).quantize(
+        Decimal("0.01")
+    )
 
 
 def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:

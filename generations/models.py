@@ -59,13 +59,51 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
+DEFAULT_PLAN_NAME = "Default"
+
+
+class Plan(models.Model):
+    """What a team may do: monthly generations, premium models, per-member cap, request rate."""
+
+    name = models.CharField(max_length=100, unique=True)
+    monthly_limit = models.PositiveIntegerField(default=100)
+    premium_allowed = models.BooleanField(default=False)
+    member_monthly_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Generations per member per month; empty = no cap."
+    )
+    requests_per_minute = models.PositiveIntegerField(default=600)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def default(cls) -> Plan:
+        """The plan new teams get; its numbers come from settings when first created."""
+        from django.conf import settings
+
+        plan, _ = cls.objects.get_or_create(
+            name=DEFAULT_PLAN_NAME,
+            defaults={
+                "monthly_limit": settings.VIDEOGEN_DEFAULT_MONTHLY_LIMIT,
+                "requests_per_minute": settings.VIDEOGEN_DEFAULT_RATE_LIMIT,
+            },
+        )
+        return plan
+
+
+def default_plan_id() -> int:
+    return Plan.default().pk
+
+
 class Team(models.Model):
     """Owns keys, generations and usage. Every user has a personal team."""
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100)
     personal = models.BooleanField(default=False)
-    monthly_limit = models.PositiveIntegerField(default=100)
+    plan = models.ForeignKey(Plan, models.PROTECT, default=default_plan_id, related_name="teams")
+    # Prepaid credits; None = this team is not billed in credits (only the monthly limit).
+    credits = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     # A public gallery of the team's shared videos at /g/<gallery_slug>, when enabled.
     gallery_public = models.BooleanField(default=False)
     gallery_slug = models.SlugField(max_length=40, unique=True, null=True, blank=True)
@@ -76,6 +114,10 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def monthly_limit(self) -> int:
+        return self.plan.monthly_limit
 
 
 class Membership(models.Model):
@@ -226,6 +268,7 @@ class UsageEvent(models.Model):
     class Kind(models.TextChoices):
         CHARGE = "charge"
         REFUND = "refund"
+        GRANT = "grant"  # credits added by an admin
 
     team = models.ForeignKey(Team, models.CASCADE, related_name="usage_events")
     user = models.ForeignKey(User, models.SET_NULL, null=True, blank=True)
@@ -233,6 +276,7 @@ class UsageEvent(models.Model):
     generation = models.ForeignKey(Generation, models.SET_NULL, null=True, related_name="usage")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     units = models.IntegerField()  # +1 for a charge, -1 for a refund
+    credits = models.DecimalField(max_digits=14, decimal_places=2, default=0)  # signed like units
     month = models.CharField(max_length=7)  # "2026-11", calendar month in UTC
     model = models.CharField(max_length=40)
     note = models.CharField(max_length=200, blank=True)
@@ -259,3 +303,17 @@ class MonthlyUsage(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "month"], name="one_counter")]
+
+
+class MemberMonthlyUsage(models.Model):
+    """The same counter per member, for plans with a per-member monthly cap."""
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="member_usage")
+    user = models.ForeignKey(User, models.CASCADE, related_name="monthly_usage")
+    month = models.CharField(max_length=7)
+    used = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user", "month"], name="one_member_counter")
+        ]

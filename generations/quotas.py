@@ -1,14 +1,25 @@
-"""Monthly limits: reserved with a conditional UPDATE so concurrent submits stay exact."""
+"""Monthly limits, per-member caps, credits and request rates.
+
+Every reservation is a conditional UPDATE (`... WHERE used < limit`), so concurrent submits
+stay exact on SQLite and PostgreSQL alike; the caller's transaction makes the reservations
+and the generation row commit together or not at all."""
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass
 from datetime import UTC
+from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
 from generations.errors import ApiError
-from generations.models import MonthlyUsage, Team
+from generations.models import ApiKey, MemberMonthlyUsage, MonthlyUsage, Team, User
+
+RATE_WINDOW_S = 60
 
 
 def current_month() -> str:
@@ -21,26 +32,124 @@ def month_usage(team: Team, month: str | None = None) -> int:
     return row.used if row else 0
 
 
-def reserve(team: Team, month: str) -> int:
-    """Take one generation from this month's allowance or raise 429. Returns the new usage.
+def member_usage(team: Team, user: User, month: str | None = None) -> int:
+    row = MemberMonthlyUsage.objects.filter(
+        team=team, user=user, month=month or current_month()
+    ).first()
+    return row.used if row else 0
 
-    Must run inside the caller's transaction: the reservation and the generation row
-    commit together or not at all."""
+
+def _next_month_note() -> str:
+    return "The allowance resets on the first day of next month (UTC)."
+
+
+@dataclass(frozen=True)
+class Reservation:
+    usage: int  # the team's generations this month, this one included
+    credits: Decimal  # credits taken (0 for a team that does not pay in credits)
+
+
+def reserve(team: Team, user: User, month: str, cost: Decimal) -> Reservation:
+    """Take one generation (and `cost` credits when the team has credits) or raise.
+
+    429 when the team's or the member's monthly allowance is used up, 402 when credits are
+    short."""
+    plan = team.plan
     MonthlyUsage.objects.get_or_create(team=team, month=month)
-    taken = MonthlyUsage.objects.filter(team=team, month=month, used__lt=team.monthly_limit).update(
+    if not MonthlyUsage.objects.filter(team=team, month=month, used__lt=plan.monthly_limit).update(
         used=F("used") + 1
-    )
-    if not taken:
+    ):
         raise ApiError(
             429,
             "monthly_limit_exceeded",
-            f"This team has used all {team.monthly_limit} generations of {month}. "
-            "The allowance resets on the first day of next month (UTC).",
+            f"This team has used all {plan.monthly_limit} generations of {month}. "
+            + _next_month_note(),
             current_month_usage=month_usage(team, month),
-            monthly_limit=team.monthly_limit,
+            monthly_limit=plan.monthly_limit,
         )
-    return month_usage(team, month)
+    if plan.member_monthly_cap is not None:
+        MemberMonthlyUsage.objects.get_or_create(team=team, user=user, month=month)
+        if not MemberMonthlyUsage.objects.filter(
+            team=team, user=user, month=month, used__lt=plan.member_monthly_cap
+        ).update(used=F("used") + 1):
+            raise ApiError(
+                429,
+                "member_limit_exceeded",
+                f"You have used all {plan.member_monthly_cap} generations a member may make "
+                f"in {month} on this team's plan. " + _next_month_note(),
+                member_monthly_cap=plan.member_monthly_cap,
+            )
+    pays_in_credits = bool(cost) and Team.objects.filter(pk=team.pk, credits__isnull=False).exists()
+    if pays_in_credits and not Team.objects.filter(pk=team.pk, credits__gte=cost).update(
+        credits=F("credits") - cost
+    ):
+        left = Team.objects.values_list("credits", flat=True).get(pk=team.pk)
+        raise ApiError(
+            402,
+            "insufficient_credits",
+            f"This generation costs {cost} credits and the team has {left} left.",
+            credits_needed=str(cost),
+            credits_left=str(left),
+        )
+    return Reservation(
+        usage=month_usage(team, month), credits=cost if pays_in_credits else Decimal(0)
+    )
 
 
-def release(team: Team, month: str) -> None:
-    MonthlyUsage.objects.filter(team=team, month=month, used__gt=0).update(used=F("used") - 1)
+def release(team_id: int, user_id: int | None, month: str, credits: Decimal) -> None:
+    """Undo one reservation (a failed or canceled generation)."""
+    MonthlyUsage.objects.filter(team_id=team_id, month=month, used__gt=0).update(used=F("used") - 1)
+    if user_id is not None:
+        MemberMonthlyUsage.objects.filter(
+            team_id=team_id, user_id=user_id, month=month, used__gt=0
+        ).update(used=F("used") - 1)
+    if credits:
+        Team.objects.filter(pk=team_id, credits__isnull=False).update(
+            credits=F("credits") + credits
+        )
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    limit: int
+    remaining: int
+    reset: int  # seconds until the window resets
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+            # draft-ietf-httpapi-ratelimit-headers: the policy and the current state.
+            "RateLimit-Policy": f'"default";q={self.limit};w={RATE_WINDOW_S}',
+            "RateLimit": f'"default";r={self.remaining};t={self.reset}',
+        }
+
+
+def rate_limit_take(key: ApiKey) -> RateLimit:
+    """Count one request for this key in the current fixed one-minute window.
+
+    The counter lives in the cache: Redis when REDIS_URL is set, so that every web process
+    shares it; otherwise each process counts on its own."""
+    limit = key.team.plan.requests_per_minute
+    now = time.time()
+    window = int(now // RATE_WINDOW_S)
+    reset = max(1, math.ceil((window + 1) * RATE_WINDOW_S - now))
+    name = f"vg:rl:{key.pk}:{window}"
+    if cache.add(name, 1, timeout=RATE_WINDOW_S + 5):
+        used = 1
+    else:
+        try:
+            used = cache.incr(name)
+        except ValueError:  # expired between add and incr
+            cache.add(name, 1, timeout=RATE_WINDOW_S + 5)
+            used = 1
+    state = RateLimit(limit=limit, remaining=max(0, limit - used), reset=reset)
+    if used > limit:
+        raise ApiError(
+            429,
+            "rate_limit_exceeded",
+            f"Too many requests: {limit} per minute for this key. Retry in {reset} s.",
+            rate_limit=state,
+        )
+    return state

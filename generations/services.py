@@ -5,17 +5,28 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from generations import apikeys, quotas
+from generations import apikeys, catalog, quotas
 from generations.dblock import sqlite_write_lock
 from generations.errors import ApiError
 from generations.media import fetch, images
-from generations.models import ApiKey, Generation, Membership, Team, UsageEvent, User
+from generations.models import (
+    DEFAULT_PLAN_NAME,
+    ApiKey,
+    Generation,
+    Membership,
+    Plan,
+    Team,
+    UsageEvent,
+    User,
+)
 from generations.prepared import PreparedQuery
 from generations.specs import DATA_URL_MARK, GenerationSpec, shorten_image_url
 
@@ -45,9 +56,7 @@ def team_personal_get(*, user: User) -> Team:
         return membership.team
     with transaction.atomic():
         team = Team.objects.create(
-            name=f"{user.name or user.email.split('@')[0]}'s team",
-            personal=True,
-            monthly_limit=settings.VIDEOGEN_DEFAULT_MONTHLY_LIMIT,
+            name=f"{user.name or user.email.split('@')[0]}'s team", personal=True
         )
         Membership.objects.create(team=team, user=user, role=Membership.Role.OWNER)
     return team
@@ -156,6 +165,17 @@ def generation_create(
     """Reserve usage, save the row and enqueue it atomically. Returns (generation, usage)."""
     test_mode = bool(api_key and api_key.is_test)
     month = quotas.current_month()
+    model = catalog.get_model(spec.model)
+    assert model is not None  # build_spec checked it
+    if model.premium and not test_mode and not team.plan.premium_allowed:
+        raise ApiError(
+            403,
+            "premium_not_allowed",
+            f"Model {model.key!r} is a premium model and this team's plan "
+            f"({team.plan.name}) does not include premium models.",
+            "model",
+        )
+    cost = Decimal(0) if test_mode else catalog.credits_for(model, spec.duration, spec.resolution)
     values = dataclasses.asdict(spec) | {"image_url": shorten_image_url(spec.image_url)}
     gen = Generation(
         team=team, user=user, api_key=api_key, source=source, test_mode=test_mode, **values
@@ -169,7 +189,11 @@ def generation_create(
         )
     try:
         with sqlite_write_lock(), transaction.atomic():
-            usage = quotas.month_usage(team, month) if test_mode else quotas.reserve(team, month)
+            if test_mode:
+                usage, charged = quotas.month_usage(team, month), Decimal(0)
+            else:
+                reservation = quotas.reserve(team, user, month, cost)
+                usage, charged = reservation.usage, reservation.credits
             gen.save()
             if not test_mode:
                 UsageEvent.objects.create(
@@ -179,6 +203,7 @@ def generation_create(
                     generation=gen,
                     kind=UsageEvent.Kind.CHARGE,
                     units=1,
+                    credits=charged,
                     month=month,
                     model=spec.model,
                 )
@@ -236,11 +261,12 @@ def generation_refund(*, generation: Generation, note: str = "") -> bool:
             generation=generation,
             kind=UsageEvent.Kind.REFUND,
             units=-1,
+            credits=-charge.credits,
             month=charge.month,
             model=charge.model,
             note=note[:200],
         )
-        quotas.release(charge.team, charge.month)
+        quotas.release(charge.team_id, charge.user_id, charge.month, charge.credits)
     return True
 
 
@@ -351,3 +377,38 @@ def team_gallery_set(*, team: Team, public: bool) -> None:
         team.gallery_slug = f"{slugify(team.name)[:24] or 'team'}-{random_base62(8).lower()}"
     team.gallery_public = public
     team.save(update_fields=["gallery_public", "gallery_slug"])
+
+
+def team_set_plan_limits(*, team: Team, **limits: object) -> Plan:
+    """Change one team's limits. A plan shared with other teams is not edited: the team
+    gets its own copy first."""
+    plan = team.plan
+    if plan.teams.exclude(pk=team.pk).exists() or plan.name == DEFAULT_PLAN_NAME:
+        plan = Plan.objects.create(
+            name=f"{team.name} (custom {team.code.hex[:8]})",
+            monthly_limit=plan.monthly_limit,
+            premium_allowed=plan.premium_allowed,
+            member_monthly_cap=plan.member_monthly_cap,
+            requests_per_minute=plan.requests_per_minute,
+        )
+        team.plan = plan
+        team.save(update_fields=["plan"])
+    for name, value in limits.items():
+        setattr(plan, name, value)
+    plan.save()
+    return plan
+
+
+def team_grant_credits(*, team: Team, amount: Decimal, note: str = "") -> None:
+    """Add credits (an admin action); a team without credits starts paying in credits."""
+    with transaction.atomic():
+        updated = Team.objects.filter(pk=team.pk, credits__isnull=False).update(
+            credits=F("credits") + amount
+        )
+        if not updated:
+            Team.objects.filter(pk=team.pk).update(credits=amount)
+        UsageEvent.objects.create(
+            team=team, kind=UsageEvent.Kind.GRANT, units=0, credits=amount,
+            month=quotas.current_month(), model="", note=note[:200],
+        )  # fmt: skip
+    team.refresh_from_db(fields=["credits"])

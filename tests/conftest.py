@@ -64,8 +64,8 @@ class ApiClient:
 def make_account(email: str, *, test: bool = False, monthly_limit: int = 100) -> Account:
     user = services.user_create(email=email, password="correct horse battery")
     team = services.team_personal_get(user=user)
-    team.monthly_limit = monthly_limit
-    team.save()
+    if monthly_limit != team.plan.monthly_limit:
+        services.team_set_plan_limits(team=team, monthly_limit=monthly_limit)
     key, raw = services.api_key_create(team=team, user=user, name="k", test=test)
     return Account(user=user, team=team, key=key, raw_key=raw)
 

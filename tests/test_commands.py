@@ -34,7 +34,8 @@ def test_create_api_key_makes_test_keys_and_sets_the_monthly_limit(db: None) -> 
                  "--monthly-limit", "7")  # fmt: skip
     raw = out.strip().splitlines()[-1]
     assert raw.startswith("vg_test_")
-    assert Team.objects.get(memberships__user__email="t@example.com").monthly_limit == 7
+    team = Team.objects.get(memberships__user__email="t@example.com")
+    assert team.monthly_limit == 7 and team.plan.name != "Default"
 
 
 def test_create_api_key_refuses_an_unknown_user_without_create_user(db: None) -> None:

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from generations import services
+from generations import quotas, services
 from generations.dbthreads import run_in_db_thread
 from generations.errors import ApiError
 from generations.models import ApiKey
@@ -39,7 +39,17 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
 
 
 def authenticate(request: HttpRequest) -> ApiKey:
-    return services.api_key_authenticate(request.headers.get("Authorization"))
+    """The request's API key, counted against its rate limit (headers go on the response)."""
+    key = services.api_key_authenticate(request.headers.get("Authorization"))
+    request.rate_limit = quotas.rate_limit_take(key)  # type: ignore[attr-defined]
+    return key
+
+
+def _add_rate_limit_headers(request: HttpRequest, response: HttpResponseBase) -> None:
+    state: quotas.RateLimit | None = getattr(request, "rate_limit", None)
+    if state is not None:
+        for name, value in state.headers().items():
+            response[name] = value
 
 
 def api_endpoint(
@@ -53,9 +63,17 @@ def api_endpoint(
     def decorate(view: View) -> AsyncView:
         def handle(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                return view(request, *args, **kwargs)
+                response = view(request, *args, **kwargs)
             except ApiError as exc:
-                return render_error(exc)
+                limited = exc.extra.pop("rate_limit", None)
+                assert limited is None or isinstance(limited, quotas.RateLimit)
+                if limited is not None:
+                    request.rate_limit = limited  # type: ignore[attr-defined]
+                response = render_error(exc)
+                if limited is not None:
+                    response["Retry-After"] = str(limited.reset)
+            _add_rate_limit_headers(request, response)
+            return response
 
         @csrf_exempt
         @wraps(view)

@@ -224,14 +224,20 @@ def user(request: HttpRequest) -> HttpResponse:
                 },
                 "team": {"id": str(team.code), "name": team.name, "personal": team.personal},
                 "api_key": {"name": key.name, "key": key.display, "test": key.is_test},
-                "plan": {"monthly_limit": team.monthly_limit},
+                "plan": {
+                    "name": team.plan.name,
+                    "monthly_limit": team.plan.monthly_limit,
+                    "premium_allowed": team.plan.premium_allowed,
+                    "member_monthly_cap": team.plan.member_monthly_cap,
+                    "requests_per_minute": team.plan.requests_per_minute,
+                },
                 "usage": {
                     "month": quotas.current_month(),
                     "current_month_usage": used,
                     "monthly_limit": team.monthly_limit,
                     "remaining": max(0, team.monthly_limit - used),
                 },
-                "credits": None,
+                "credits": None if team.credits is None else {"balance": str(team.credits)},
             },
             key,
         )

@@ -36,8 +36,7 @@ class Command(BaseCommand):
         if options["monthly_limit"] is not None:
             if options["monthly_limit"] < 0:
                 raise CommandError("--monthly-limit must be 0 or more.")
-            team.monthly_limit = options["monthly_limit"]
-            team.save(update_fields=["monthly_limit"])
+            services.team_set_plan_limits(team=team, monthly_limit=options["monthly_limit"])
         key, raw = services.api_key_create(
             team=team, user=user, name=options["name"], test=options["test"]
         )
