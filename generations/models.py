@@ -317,3 +317,19 @@ class MemberMonthlyUsage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["team", "user", "month"], name="one_member_counter")
         ]
+
+
+class IdempotencyRecord(models.Model):
+    """An `Idempotency-Key` seen on a create request, and the response it produced (24 h)."""
+
+    api_key = models.ForeignKey(ApiKey, models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)  # None: running
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="one_record_per_key")
+        ]

@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from generations import catalog, services
+from generations.api.idempotency import forget_expired
 from generations.engines.base import Canceled, EngineError, RenderContext, RenderResult
 from generations.models import Generation
 from generations.specs import GenerationSpec
@@ -218,4 +219,5 @@ def reap_stale() -> str:
         Generation.objects.filter(pk=gen.pk).update(queued_at=now)
         services.generation_enqueue(generation=gen)
         requeued += 1
+    forget_expired()
     return f"requeued {requeued}, failed {failed}"

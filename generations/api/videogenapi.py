@@ -16,6 +16,7 @@ from generations.api.common import (
     videogen_error,
 )
 from generations.api.files import serve_file
+from generations.api.idempotency import idempotent
 from generations.errors import ApiError
 from generations.models import ApiKey, Generation
 from generations.prepared import PreparedQuery
@@ -142,8 +143,12 @@ def _team_generation(key: ApiKey, generation_id: str) -> Generation:
 
 
 @endpoint(("POST",), videogen_error)
-def generate(request: HttpRequest) -> HttpResponse:
+def generate(request: HttpRequest) -> HttpResponseBase:
     key = authenticate(request)
+    return idempotent(request, key, lambda: _generate(request, key))
+
+
+def _generate(request: HttpRequest, key: ApiKey) -> HttpResponse:
     spec = specs.build_spec(json_body(request), test_mode=key.is_test)
     image = services.input_image_load(spec.image_url) if spec.image_url else None
     gen, usage = services.generation_create(
