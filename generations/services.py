@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from generations.models import (
     DEFAULT_PLAN_NAME,
     ApiKey,
     Generation,
+    Invitation,
     Membership,
     Plan,
     Team,
@@ -34,6 +36,11 @@ log = logging.getLogger(__name__)
 
 # How often last_used_at is written: a write per request would serialise the API on SQLite.
 LAST_USED_RESOLUTION_S = 60
+INVITE_TOKEN_CHARS = 32
+INVITE_VALID_FOR = timedelta(days=7)
+MANAGERS = (Membership.Role.OWNER, Membership.Role.ADMIN)
+# Viewers see the team's work; everyone else may generate and make keys.
+CREATORS = (*MANAGERS, Membership.Role.MEMBER)
 
 
 # --- users and teams ----------------------------------------------------------------------
@@ -69,6 +76,7 @@ def api_key_create(
     *, team: Team, user: User, name: str = "", test: bool = False
 ) -> tuple[ApiKey, str]:
     """Returns the key row and the raw secret, which is never stored and shown only once."""
+    require_role(team=team, user=user, roles=CREATORS, action="creating API keys")
     raw = apikeys.generate(test=test)
     key = ApiKey.objects.create(
         team=team,
@@ -163,6 +171,7 @@ def generation_create(
     input_image: InputImage | None = None,
 ) -> tuple[Generation, int]:
     """Reserve usage, save the row and enqueue it atomically. Returns (generation, usage)."""
+    require_role(team=team, user=user, roles=CREATORS, action="generating videos")
     test_mode = bool(api_key and api_key.is_test)
     month = quotas.current_month()
     model = catalog.get_model(spec.model)
@@ -412,3 +421,113 @@ def team_grant_credits(*, team: Team, amount: Decimal, note: str = "") -> None:
             month=quotas.current_month(), model="", note=note[:200],
         )  # fmt: skip
     team.refresh_from_db(fields=["credits"])
+
+
+# --- teams --------------------------------------------------------------------------------
+
+
+def membership_get(*, team: Team, user: User) -> Membership | None:
+    return Membership.objects.filter(team=team, user=user).first()
+
+
+def require_role(*, team: Team, user: User, roles: tuple[str, ...], action: str) -> Membership:
+    membership = membership_get(team=team, user=user)
+    if membership is None or membership.role not in roles:
+        raise ApiError(403, "forbidden", f"Your role on this team does not allow {action}.")
+    return membership
+
+
+def team_create(*, name: str, owner: User) -> Team:
+    with transaction.atomic():
+        team = Team.objects.create(name=name.strip()[:100] or "Untitled team")
+        Membership.objects.create(team=team, user=owner, role=Membership.Role.OWNER)
+    return team
+
+
+def invitation_create(
+    *, team: Team, email: str, role: str, invited_by: User
+) -> tuple[Invitation, str]:
+    """Returns the invitation and the raw token for the link (sent by e-mail, not stored)."""
+    from generations.models import random_base62
+
+    require_role(team=team, user=invited_by, roles=MANAGERS, action="inviting people")
+    if role not in Membership.Role.values:
+        raise ApiError(400, "invalid_parameter", "Unknown role.", "role")
+    if role == Membership.Role.OWNER:
+        require_role(team=team, user=invited_by, roles=(Membership.Role.OWNER,),
+                     action="inviting owners")  # fmt: skip
+    token = random_base62(INVITE_TOKEN_CHARS)
+    invitation = Invitation.objects.create(
+        team=team,
+        email=email.strip().lower(),
+        role=role,
+        token_digest=apikeys.digest(token),
+        invited_by=invited_by,
+        expires_at=timezone.now() + INVITE_VALID_FOR,
+    )
+    return invitation, token
+
+
+def invitation_find(token: str) -> Invitation | None:
+    """A usable invitation for this token: not accepted and not expired."""
+    return (
+        Invitation.objects.select_related("team")
+        .filter(token_digest=apikeys.digest(token), accepted_at=None, expires_at__gt=timezone.now())
+        .first()
+    )
+
+
+def invitation_accept(*, token: str, user: User) -> Membership:
+    invitation = invitation_find(token)
+    if invitation is None:
+        raise ApiError(404, "invalid_invitation", "This invitation is invalid, used or expired.")
+    with transaction.atomic():
+        # Single use: only the first accept flips accepted_at.
+        if not Invitation.objects.filter(pk=invitation.pk, accepted_at=None).update(
+            accepted_at=timezone.now(), accepted_by=user
+        ):
+            raise ApiError(404, "invalid_invitation", "This invitation was already used.")
+        membership, created = Membership.objects.get_or_create(
+            team=invitation.team, user=user, defaults={"role": invitation.role}
+        )
+    return membership
+
+
+def membership_remove(*, team: Team, user: User, by: User) -> None:
+    """Remove a member (managers) or leave (yourself). A team always keeps an owner."""
+    target = membership_get(team=team, user=user)
+    if target is None:
+        raise ApiError(404, "not_found", "Not a member of this team.")
+    if user != by:
+        actor = require_role(team=team, user=by, roles=MANAGERS, action="removing members")
+        if target.role == Membership.Role.OWNER and actor.role != Membership.Role.OWNER:
+            raise ApiError(403, "forbidden", "Only an owner can remove an owner.")
+    if team.personal and target.role == Membership.Role.OWNER:
+        raise ApiError(403, "forbidden", "You cannot leave your personal team.")
+    owners = Membership.objects.filter(team=team, role=Membership.Role.OWNER)
+    if target.role == Membership.Role.OWNER and owners.count() == 1:
+        raise ApiError(403, "forbidden", "A team needs an owner: make someone else owner first.")
+    with transaction.atomic():
+        target.delete()
+        # Their keys for this team stop working with their membership.
+        ApiKey.objects.filter(team=team, user=user, revoked_at=None).update(
+            revoked_at=timezone.now()
+        )
+
+
+def membership_set_role(*, team: Team, user: User, role: str, by: User) -> None:
+    actor = require_role(team=team, user=by, roles=MANAGERS, action="changing roles")
+    if role not in Membership.Role.values:
+        raise ApiError(400, "invalid_parameter", "Unknown role.", "role")
+    target = membership_get(team=team, user=user)
+    if target is None:
+        raise ApiError(404, "not_found", "Not a member of this team.")
+    if Membership.Role.OWNER in (role, target.role) and actor.role != Membership.Role.OWNER:
+        raise ApiError(403, "forbidden", "Only an owner can make or unmake owners.")
+    if (
+        target.role == Membership.Role.OWNER
+        and role != Membership.Role.OWNER
+        and Membership.objects.filter(team=team, role=Membership.Role.OWNER).count() == 1
+    ):
+        raise ApiError(403, "forbidden", "A team needs an owner.")
+    Membership.objects.filter(pk=target.pk).update(role=role)

@@ -4,25 +4,28 @@ Every hx-get/hx-post has a working href/action too: the pages work without JavaS
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.mail import send_mail
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generations import catalog, quotas, reports, services, specs
 from generations.api.files import serve_file
 from generations.errors import ApiError
 from generations.forms import GenerateForm, SignupForm
-from generations.models import ApiKey, Generation, Team, User
+from generations.models import ApiKey, Generation, Membership, Team, User
 
 HISTORY_PAGE_SIZE = 20
 
@@ -32,7 +35,21 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
+CURRENT_TEAM_KEY = "videogen_team"
+
+
 def current_team(request: HttpRequest) -> Team:
+    """The team the user works in (chosen with the team switcher), else their personal one."""
+    code = request.session.get(CURRENT_TEAM_KEY)
+    if code:
+        membership = (
+            Membership.objects.select_related("team", "team__plan")
+            .filter(user=_user(request), team__code=code)
+            .first()
+        )
+        if membership is not None:
+            return membership.team
+        request.session.pop(CURRENT_TEAM_KEY, None)
     return services.team_personal_get(user=_user(request))
 
 
@@ -71,16 +88,21 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
-    if settings.VIDEOGEN_SIGNUP != "open":
+    token = request.GET.get("invite", "")
+    invited = services.invitation_find(token) if token else None
+    if settings.VIDEOGEN_SIGNUP != "open" and invited is None:
         return render(request, "registration/signup_closed.html", status=403)
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST or None, initial={"email": invited.email if invited else ""})
     if request.method == "POST" and form.is_valid():
         user = form.save()
         services.team_personal_get(user=user)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if invited is not None:
+            membership = services.invitation_accept(token=token, user=user)
+            request.session[CURRENT_TEAM_KEY] = str(membership.team.code)
         messages.success(request, "Welcome to videogen.")
         return redirect("generate")
-    return render(request, "registration/signup.html", {"form": form})
+    return render(request, "registration/signup.html", {"form": form, "invite": token})
 
 
 def _render_generate(request: HttpRequest, form: GenerateForm, status: int = 200) -> HttpResponse:
@@ -307,9 +329,12 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     created = None
     if request.method == "POST":
         name = request.POST.get("name", "").strip()[:100]
-        _, created = services.api_key_create(
-            team=team, user=_user(request), name=name, test=request.POST.get("kind") == "test"
-        )
+        try:
+            _, created = services.api_key_create(
+                team=team, user=_user(request), name=name, test=request.POST.get("kind") == "test"
+            )
+        except ApiError as exc:
+            messages.error(request, exc.message)
     keys = ApiKey.objects.filter(team=team).select_related("user").order_by("-created_at")
     return render(request, "api_keys.html", {"keys": keys, "created": created})
 
@@ -364,3 +389,117 @@ def docs(request: HttpRequest) -> HttpResponse:
     base = settings.VIDEOGEN_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
     markdown = render_to_string("docs.md", {"base": base, "models": catalog.MODELS})
     return render(request, "docs.html", {"base": base, "markdown": markdown})
+
+
+# --- teams --------------------------------------------------------------------------------
+
+
+def _membership_or_404(request: HttpRequest, code: object) -> Membership:
+    try:
+        uuid.UUID(str(code))
+    except ValueError:
+        raise Http404("No such team") from None
+    membership = (
+        Membership.objects.select_related("team")
+        .filter(user=_user(request), team__code=str(code))
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such team")
+    return membership
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def teams(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        team = services.team_create(name=request.POST.get("name", ""), owner=_user(request))
+        request.session[CURRENT_TEAM_KEY] = str(team.code)
+        return redirect("team", code=team.code)
+    memberships = Membership.objects.filter(user=_user(request)).select_related("team")
+    return render(
+        request,
+        "teams.html",
+        {"memberships": memberships.order_by("team__name"), "current": current_team(request)},
+    )
+
+
+@login_required
+@require_POST
+def team_switch(request: HttpRequest) -> HttpResponse:
+    membership = _membership_or_404(request, request.POST.get("team", ""))
+    request.session[CURRENT_TEAM_KEY] = str(membership.team.code)
+    messages.info(request, f"Now working in {membership.team.name}.")
+    return redirect(request.POST.get("next") or "generate")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team(request: HttpRequest, code: str) -> HttpResponse:
+    mine = _membership_or_404(request, code)
+    invite_link = None
+    if request.method == "POST":
+        try:
+            action = request.POST.get("action")
+            if action == "invite":
+                invitation, token = services.invitation_create(
+                    team=mine.team,
+                    email=request.POST.get("email", ""),
+                    role=request.POST.get("role", Membership.Role.MEMBER),
+                    invited_by=_user(request),
+                )
+                invite_link = request.build_absolute_uri(f"/invite/{token}")
+                send_mail(
+                    f"Join {mine.team.name} on videogen",
+                    f"{_user(request).email} invites you to {mine.team.name} as "
+                    f"{invitation.role}.\n\nAccept within 7 days: {invite_link}\n",
+                    None,
+                    [invitation.email],
+                )
+            elif action == "role":
+                target = User.objects.get(pk=int(request.POST["user"]))
+                services.membership_set_role(
+                    team=mine.team, user=target, role=request.POST.get("role", ""),
+                    by=_user(request),
+                )  # fmt: skip
+            elif action == "remove":
+                target = User.objects.get(pk=int(request.POST["user"]))
+                services.membership_remove(team=mine.team, user=target, by=_user(request))
+                if target == request.user:
+                    request.session.pop(CURRENT_TEAM_KEY, None)
+                    messages.info(request, f"You left {mine.team.name}.")
+                    return redirect("teams")
+        except ApiError as exc:
+            messages.error(request, exc.message)
+        except (User.DoesNotExist, ValueError, KeyError):
+            messages.error(request, "No such member.")
+    members = (
+        Membership.objects.filter(team=mine.team).select_related("user").order_by("user__email")
+    )
+    pending = mine.team.invitations.filter(accepted_at=None, expires_at__gt=timezone.now())
+    return render(
+        request,
+        "team.html",
+        {
+            "team": mine.team,
+            "mine": mine,
+            "members": members,
+            "roles": Membership.Role.choices,
+            "pending": pending,
+            "invite_link": invite_link,
+            "can_manage": mine.role in services.MANAGERS,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    found = services.invitation_find(token)
+    if found is None:
+        return render(request, "invitation.html", {"invalid": True}, status=404)
+    if request.method == "POST" and request.user.is_authenticated:
+        membership = services.invitation_accept(token=token, user=_user(request))
+        request.session[CURRENT_TEAM_KEY] = str(membership.team.code)
+        messages.success(request, f"You joined {membership.team.name}.")
+        return redirect("generate")
+    return render(request, "invitation.html", {"invitation": found, "token": token})

@@ -192,7 +192,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- videogen ---------------------------------------------------------------------------
-# "open": anyone may sign up; "closed": accounts are made by an admin (or, later, by invite).
+# "open": anyone may sign up; "invite": only with a team invitation; "closed": admins only.
 VIDEOGEN_SIGNUP = os.environ.get("VIDEOGEN_SIGNUP", "open")
 VIDEOGEN_PUBLIC_URL = os.environ.get("VIDEOGEN_PUBLIC_URL", "").rstrip("/")
 VIDEOGEN_FETCH_ALLOW_HOSTS = envlist("VIDEOGEN_FETCH_ALLOW_HOSTS")

@@ -1,0 +1,148 @@
+"""Teams: create, invite by e-mail link, roles, remove, leave, switch."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from generations import services
+from generations.models import ApiKey, Generation, Invitation, Membership, Team
+from tests.conftest import Account, ApiClient, make_account
+from tests.test_dashboard import form, logged_in
+
+
+def make_studio(owner: Account) -> tuple[Client, Team]:
+    client = logged_in(owner)
+    response = client.post("/teams", {"name": "Studio North"})
+    team = Team.objects.get(name="Studio North")
+    assert response["Location"] == f"/teams/{team.code}"
+    return client, team
+
+
+def invite(client: Client, team: Team, email: str, role: str = "member") -> str:
+    client.post(f"/teams/{team.code}", {"action": "invite", "email": email, "role": role})
+    link = re.search(r"http://testserver(/invite/\w+)", str(mail.outbox[-1].body))
+    assert link is not None
+    return link.group(1)
+
+
+def test_creating_a_team_makes_you_its_owner_and_current_team(owner: Account) -> None:
+    client, team = make_studio(owner)
+    assert Membership.objects.get(team=team, user=owner.user).role == "owner"
+    client.post("/generate", form())
+    assert Generation.objects.get().team == team
+
+
+def test_an_invitation_link_adds_the_person_once(owner: Account) -> None:
+    client, team = make_studio(owner)
+    path = invite(client, team, "bob@example.com")
+    assert mail.outbox[-1].to == ["bob@example.com"]
+    assert Invitation.objects.get().token_digest not in mail.outbox[-1].body  # digest only stored
+    bob = make_account("bob@example.com")
+    bob_client = logged_in(bob)
+    assert "Join Studio North" in bob_client.get(path).content.decode()
+    assert bob_client.post(path)["Location"] == "/generate"
+    assert Membership.objects.get(team=team, user=bob.user).role == "member"
+    # Single use: the link is dead now, for Bob and for anyone else.
+    assert logged_in(make_account("eve@example.com")).post(path).status_code == 404
+
+
+def test_an_expired_invitation_does_not_work(owner: Account) -> None:
+    client, team = make_studio(owner)
+    path = invite(client, team, "late@example.com")
+    Invitation.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert logged_in(make_account("late@example.com")).post(path).status_code == 404
+
+
+def test_viewers_can_look_but_not_generate_or_make_keys(owner: Account) -> None:
+    client, team = make_studio(owner)
+    path = invite(client, team, "vic@example.com", role="viewer")
+    vic = make_account("vic@example.com")
+    vic_client = logged_in(vic)
+    vic_client.post(path)
+    response = vic_client.post("/generate", form())
+    assert response.status_code == 403 and "does not allow" in response.content.decode()
+    vic_client.post("/keys", {"name": "nope"})
+    assert not ApiKey.objects.filter(team=team, user=vic.user).exists()
+    assert vic_client.get("/generations/").status_code == 200
+
+
+def test_a_viewers_api_key_cannot_generate(owner: Account) -> None:
+    _, team = make_studio(owner)
+    vic = make_account("vic2@example.com")
+    Membership.objects.create(team=team, user=vic.user, role="member")
+    _, raw = services.api_key_create(team=team, user=vic.user)
+    Membership.objects.filter(team=team, user=vic.user).update(role="viewer")
+    response = ApiClient(raw).post("/api/v1/generate", {"model": "local", "prompt": "x"})
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+
+
+def test_removing_a_member_revokes_their_keys_for_that_team(owner: Account) -> None:
+    client, team = make_studio(owner)
+    bob = make_account("bob2@example.com")
+    Membership.objects.create(team=team, user=bob.user, role="member")
+    _, raw = services.api_key_create(team=team, user=bob.user)
+    client.post(f"/teams/{team.code}", {"action": "remove", "user": bob.user.pk})
+    assert not Membership.objects.filter(team=team, user=bob.user).exists()
+    assert ApiClient(raw).get("/api/v1/user").status_code == 401
+    assert ApiClient(bob.raw_key).get("/api/v1/user").status_code == 200  # personal team key
+
+
+def test_members_can_leave_but_the_last_owner_cannot(owner: Account) -> None:
+    client, team = make_studio(owner)
+    bob = make_account("bob3@example.com")
+    Membership.objects.create(team=team, user=bob.user, role="admin")
+    logged_in(bob).post(f"/teams/{team.code}", {"action": "remove", "user": bob.user.pk})
+    assert not Membership.objects.filter(team=team, user=bob.user).exists()
+    client.post(f"/teams/{team.code}", {"action": "remove", "user": owner.user.pk})
+    assert Membership.objects.filter(team=team, user=owner.user).exists()
+
+
+def test_only_managers_change_roles_and_only_owners_make_owners(owner: Account) -> None:
+    client, team = make_studio(owner)
+    admin, member = make_account("adm@example.com"), make_account("mem@example.com")
+    Membership.objects.create(team=team, user=admin.user, role="admin")
+    Membership.objects.create(team=team, user=member.user, role="member")
+    logged_in(member).post(f"/teams/{team.code}", {"action": "role", "user": admin.user.pk,
+                                                   "role": "viewer"})  # fmt: skip
+    assert Membership.objects.get(team=team, user=admin.user).role == "admin"
+    logged_in(admin).post(f"/teams/{team.code}", {"action": "role", "user": member.user.pk,
+                                                  "role": "owner"})  # fmt: skip
+    assert Membership.objects.get(team=team, user=member.user).role == "member"
+    client.post(f"/teams/{team.code}", {"action": "role", "user": member.user.pk, "role": "owner"})
+    assert Membership.objects.get(team=team, user=member.user).role == "owner"
+
+
+def test_switching_teams_changes_where_work_goes(owner: Account) -> None:
+    client, team = make_studio(owner)
+    personal = services.team_personal_get(user=owner.user)
+    client.post("/teams/switch", {"team": str(personal.code)})
+    client.post("/generate", form())
+    assert Generation.objects.get().team == personal
+    assert client.post("/teams/switch", {"team": "not-a-uuid"}).status_code == 404
+
+
+def test_outsiders_cannot_see_a_team(owner: Account, outsider: Account) -> None:
+    _, team = make_studio(owner)
+    assert logged_in(outsider).get(f"/teams/{team.code}").status_code == 404
+    assert logged_in(outsider).post("/teams/switch", {"team": str(team.code)}).status_code == 404
+
+
+def test_invite_only_sign_up_needs_an_invitation(owner: Account, settings: Any) -> None:
+    settings.VIDEOGEN_SIGNUP = "invite"
+    client, team = make_studio(owner)
+    assert Client().get("/accounts/signup/").status_code == 403
+    token = invite(client, team, "nina@example.com").rsplit("/", 1)[1]
+    new = Client()
+    response = new.post(
+        f"/accounts/signup/?invite={token}",
+        {"email": "nina@example.com", "name": "Nina", "password1": "a long pass phrase 9",
+         "password2": "a long pass phrase 9"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    assert Membership.objects.filter(team=team, user__email="nina@example.com").exists()
