@@ -25,6 +25,7 @@ class MonthReport:
     limit: int
     members: list[dict[str, object]] = field(default_factory=list)
     models: list[dict[str, object]] = field(default_factory=list)
+    keys: list[dict[str, object]] = field(default_factory=list)
     days: list[tuple[date, int]] = field(default_factory=list)
 
 
@@ -71,6 +72,18 @@ def month_report(team: Team, month: str) -> MonthReport:
         {"model": row["model"], "charged": row["units"]}
         for row in events.values("model").annotate(units=Sum("units")).order_by("-units")
     ]
+    report.keys = [
+        {
+            "key": f"{row['api_key__prefix']}...{row['api_key__last4']}"
+            if row["api_key__prefix"]
+            else "dashboard",
+            "name": row["api_key__name"] or "",
+            "charged": row["units"],
+        }
+        for row in events.values("api_key__prefix", "api_key__last4", "api_key__name")
+        .annotate(units=Sum("units"))
+        .order_by("-units")
+    ]
     by_day = {
         row["day"]: row["units"]
         for row in events.annotate(day=TruncDate("created_at", tzinfo=UTC))
@@ -92,6 +105,14 @@ def csv_response(report: MonthReport, *, filename: str) -> HttpResponse:
     for row in report.members:
         writer.writerow([report.month, row["member"], row["charged"], row["submitted"],
                          row["completed"], row["failed"], row["seconds"]])  # fmt: skip
+    writer.writerow([])
+    writer.writerow(["key", "key_name", "charged"])
+    for row in report.keys:
+        writer.writerow([row["key"], row["name"], row["charged"]])
+    writer.writerow([])
+    writer.writerow(["model", "charged"])
+    for row in report.models:
+        writer.writerow([row["model"], row["charged"]])
     writer.writerow([])
     writer.writerow(["day", "charged"])
     for day, units in report.days:

@@ -116,6 +116,7 @@ def test_usage_shows_n_of_m_per_member_a_chart_and_csv(
     csv_text = client.get("/usage", {"format": "csv"}).content.decode()
     assert csv_text.splitlines()[0].startswith("month,member,charged")
     assert ",alice@example.com,1,1,1,0,1" in csv_text
+    assert "dashboard,,1" in csv_text and "local,1" in csv_text
 
 
 def test_the_docs_use_this_servers_address_and_offer_copy_for_ai(db: None) -> None:

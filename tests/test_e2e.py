@@ -224,3 +224,26 @@ def test_sixty_concurrent_submissions_with_twenty_left_accept_exactly_twenty(
         f"{site['base']}/api/v1/generations", params={"limit": 100}, headers=headers, timeout=10
     ).json()
     assert listed["total"] == 20
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (CI's second run)")
+def test_web_processes_share_one_rate_limit_through_redis(site: dict[str, str]) -> None:
+    env = {**os.environ, "VIDEOGEN_DATA_DIR": site["data_dir"]}
+    raw = manage(env, "create_api_key", "--email", "rate@example.com", "--create-user")
+    raw = raw.strip().splitlines()[-1]
+    manage(env, "shell", "-c",
+           "from generations import services; from generations.models import User; "
+           "u = User.objects.get(email='rate@example.com'); "
+           "services.team_set_plan_limits(team=services.team_personal_get(user=u), "
+           "requests_per_minute=30)")  # fmt: skip
+    headers = {"Authorization": f"Bearer {raw}"}
+
+    def get(_: int) -> int:
+        # A new connection each time, so the two web processes share the requests.
+        return requests.get(f"{site['base']}/api/v1/user", headers=headers, timeout=10).status_code
+
+    if 60 - time.time() % 60 < 10:  # the counting window is the clock minute: skip its end
+        time.sleep(11)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(get, range(40)))
+    assert codes.count(200) == 30 and codes.count(429) == 10
