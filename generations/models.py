@@ -266,7 +266,8 @@ class UsageEvent(models.Model):
     """The ledger: one row per charge and per refund; usage is their sum."""
 
     class Kind(models.TextChoices):
-        CHARGE = "charge"
+        CHARGE = "charge"  # reserved at submit
+        SETTLE = "settle"  # the reservation became final: the video was delivered
         REFUND = "refund"
         GRANT = "grant"  # credits added by an admin
 

@@ -279,6 +279,19 @@ def generation_refund(*, generation: Generation, note: str = "") -> bool:
     return True
 
 
+def generation_settle(*, generation: Generation) -> None:
+    """Record that a charged generation was delivered (a ledger row; nothing more moves)."""
+    charge = UsageEvent.objects.filter(generation=generation, kind=UsageEvent.Kind.CHARGE).first()
+    if charge is not None:
+        UsageEvent.objects.get_or_create(
+            generation=generation,
+            kind=UsageEvent.Kind.SETTLE,
+            defaults={"team_id": charge.team_id, "user_id": charge.user_id,
+                      "api_key_id": charge.api_key_id, "units": 0, "credits": 0,
+                      "month": charge.month, "model": charge.model},
+        )  # fmt: skip
+
+
 def generation_fail(
     *, generation: Generation, code: str, message: str, claim: str | None = None
 ) -> bool:

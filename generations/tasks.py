@@ -172,6 +172,7 @@ def _store_result(gen: Generation, claim: str, result: RenderResult) -> str:
             field.storage.delete(field.name)
         _finish_canceled(gen, claim)
         return "discarded: lost the claim"
+    services.generation_settle(generation=gen)
     return "completed"
 
 

@@ -38,6 +38,10 @@ def test_a_run_renders_and_completes_the_generation(owner: Account) -> None:
     gen.refresh_from_db()
     assert gen.status == "completed" and gen.progress == 100 and gen.attempts == 1
     assert gen.started_at and gen.finished_at and gen.engine == "local"
+    kinds = list(
+        UsageEvent.objects.filter(generation=gen).order_by("pk").values_list("kind", flat=True)
+    )
+    assert kinds == ["charge", "settle"]
 
 
 def test_running_the_task_twice_renders_once(owner: Account) -> None:
@@ -47,7 +51,7 @@ def test_running_the_task_twice_renders_once(owner: Account) -> None:
     assert tasks.generation_run(gen.pk).startswith("skipped")
     gen.refresh_from_db()
     assert gen.video.name == first_video and gen.attempts == 1
-    assert UsageEvent.objects.filter(generation=gen).count() == 1
+    assert UsageEvent.objects.filter(generation=gen, kind="charge").count() == 1
 
 
 def test_a_job_held_by_a_live_worker_is_not_taken(owner: Account) -> None:
