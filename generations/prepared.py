@@ -6,8 +6,9 @@ our 2-core reference machine), and every polling client makes two: its API key a
 generation. `PreparedQuery` compiles the shape once, then executes with new values and
 builds instances the way Django's ModelIterable does (converters, select_related).
 
-Only exact lookups on values that need no conversion (str, int) may be bound: each
-parameter is found in the compiled SQL's parameters by the sentinel it was built with."""
+Only exact lookups may be bound: each parameter is found in the compiled SQL's parameters
+by the sentinel it was built with. Values other than str and int need their field named
+(`fields=`) so they are converted for the database as Django would."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
 
 M = TypeVar("M", bound=Model)
@@ -35,10 +36,25 @@ class _Compiled:
 
 
 class PreparedQuery(Generic[M]):
-    def __init__(self, build: Callable[..., QuerySet[M]], **sentinels: object) -> None:
+    def __init__(
+        self,
+        build: Callable[..., QuerySet[M]],
+        *,
+        fields: dict[str, Field[Any, Any]] | None = None,
+        **sentinels: object,
+    ) -> None:
+        """`fields` names the model field of values that need converting for the database
+        (a UUID is 32 hex digits in SQLite, a native uuid in PostgreSQL)."""
         self._build = build
         self._sentinels = sentinels
+        self._fields = fields or {}
         self._compiled: dict[str, _Compiled] = {}
+
+    def _prep(self, name: str, value: object, using: str) -> object:
+        field = self._fields.get(name)
+        if field is None:
+            return value
+        return field.get_db_prep_value(value, connections[using], prepared=False)
 
     def _compile(self, using: str) -> _Compiled:
         queryset = self._build(**self._sentinels)
@@ -46,7 +62,7 @@ class PreparedQuery(Generic[M]):
         sql, params = compiler.as_sql()
         names = []
         for param in params:
-            matches = [n for n, v in self._sentinels.items() if v == param]
+            matches = [n for n, v in self._sentinels.items() if self._prep(n, v, using) == param]
             if len(matches) != 1:
                 raise ValueError(f"cannot bind SQL parameter {param!r} to one name")
             names.append(matches[0])
@@ -66,11 +82,12 @@ class PreparedQuery(Generic[M]):
         self._compiled[using] = compiled
         return compiled
 
-    def first(self, using: str = "default", **values: str | int) -> M | None:
+    def first(self, using: str = "default", **values: object) -> M | None:
         compiled = self._compiled.get(using) or self._compile(using)
         connection = connections[using]
+        params: list[Any] = [self._prep(name, values[name], using) for name in compiled.names]
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, [values[name] for name in compiled.names])
+            cursor.execute(compiled.sql, params)
             fetched = cursor.fetchone()
         if fetched is None:
             return None

@@ -127,3 +127,19 @@ def test_models_lists_the_whole_catalog_with_availability(db: None) -> None:
 def test_a_completed_generation_stored_its_files(finished: dict) -> None:
     gen = Generation.objects.get(generation_id=finished["generation_id"])
     assert gen.video.name.endswith(".mp4") and gen.poster and gen.video_size > 0
+
+
+def test_cancel_on_the_api_stops_a_queued_job_and_refunds(
+    owner: Account, outsider: Account
+) -> None:
+    body = owner.client().post("/api/v1/generate", {"model": "local", "prompt": "x"}).json()
+    url = f"/api/v1/generations/{body['generation_id']}/cancel"
+    assert outsider.client().post(url, {}).status_code == 404
+    canceled = owner.client().post(url, {})
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    assert owner.client().get("/api/v1/user").json()["usage"]["current_month_usage"] == 0
+    again = owner.client().post(url, {})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_final"
+    from generations import tasks
+
+    assert tasks.generation_run(Generation.objects.get().pk).startswith("skipped")

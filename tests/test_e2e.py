@@ -247,3 +247,38 @@ def test_web_processes_share_one_rate_limit_through_redis(site: dict[str, str]) 
     with ThreadPoolExecutor(max_workers=8) as pool:
         codes = list(pool.map(get, range(40)))
     assert codes.count(200) == 30 and codes.count(429) == 10
+
+
+def test_framepack_wait_for_result_answers_complete(site: dict[str, str]) -> None:
+    headers = {"Authorization": f"Bearer {site['key']}"}
+    response = requests.post(
+        f"{site['base']}/v1/generate-video",
+        json={"model": "local", "prompt": "embers rising, slow", "resolution": "480p",
+              "aspect_ratio": "1:1", "num_frames": 30, "wait_for_result": True},
+        headers=headers, timeout=90,
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "complete" and body["video"]["url"].startswith(site["base"])
+    assert response.headers["X-RateLimit-Limit"]
+
+
+def test_cancel_stops_a_queued_job_and_refunds(site: dict[str, str]) -> None:
+    headers = {"Authorization": f"Bearer {site['key']}"}
+    before = requests.get(f"{site['base']}/api/v1/user", headers=headers, timeout=10).json()
+    # A long job first keeps the single worker busy, so the second one is still queued.
+    long = {"model": "local", "prompt": "long", "duration": 20, "resolution": "480p"}
+    requests.post(f"{site['base']}/api/v1/generate", headers=headers, json=long, timeout=30)
+    short = {"model": "local", "prompt": "to cancel", "duration": 1}
+    queued = requests.post(
+        f"{site['base']}/api/v1/generate", headers=headers, json=short, timeout=30
+    ).json()
+    canceled = requests.post(
+        f"{site['base']}/api/v1/generations/{queued['generation_id']}/cancel",
+        headers=headers, timeout=30,
+    )  # fmt: skip
+    assert canceled.status_code == 200 and canceled.json()["status"] in ("canceled", "in_progress")
+    done = wait_completed(site, queued["generation_id"])
+    assert done["status"] == "canceled"
+    after = requests.get(f"{site['base']}/api/v1/user", headers=headers, timeout=10).json()
+    assert after["usage"]["current_month_usage"] == before["usage"]["current_month_usage"] + 1

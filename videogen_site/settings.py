@@ -201,6 +201,8 @@ VIDEOGEN_FETCH_TIMEOUT = envint("VIDEOGEN_FETCH_TIMEOUT", 20)
 VIDEOGEN_DEFAULT_MONTHLY_LIMIT = envint("VIDEOGEN_DEFAULT_MONTHLY_LIMIT", 100)
 # API requests per minute per key on the default plan.
 VIDEOGEN_DEFAULT_RATE_LIMIT = envint("VIDEOGEN_DEFAULT_RATE_LIMIT", 600)
+# The longest a `wait_for_result` request is held before a 504 (Framepack surface).
+VIDEOGEN_WAIT_TIMEOUT = float(os.environ.get("VIDEOGEN_WAIT_TIMEOUT", "60"))
 # Threads (per web process) that run API handlers and keep their DB connections.
 VIDEOGEN_API_DB_THREADS = envint("VIDEOGEN_API_DB_THREADS", 4)
 # A running generation whose worker has not reported for this long is considered lost.

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.urls import include, path
 
 from generations import views
+from generations.api import framepack
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -70,5 +71,6 @@ urlpatterns = [
     path("invite/<str:token>", views.invitation, name="invitation"),
     path("docs", views.docs, name="docs"),
     path("api/v1/", include("generations.api.urls")),
+    path("v1/generate-video", framepack.generate_video, name="framepack-generate"),
     path("admin/", admin.site.urls),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Coroutine
 from functools import wraps
+from inspect import iscoroutinefunction
 from typing import Any
 
 from django.conf import settings
@@ -54,24 +55,38 @@ def _add_rate_limit_headers(request: HttpRequest, response: HttpResponseBase) ->
 
 def api_endpoint(
     methods: tuple[str, ...], render_error: ErrorRenderer
-) -> Callable[[View], AsyncView]:
+) -> Callable[[View | AsyncView], AsyncView]:
     """CSRF-exempt (keys, not cookies), method check, ApiError -> the surface's shape.
 
     The handler is plain sync code; the endpoint is async and runs it on a DB thread that
     keeps its connection (see dbthreads), so no per-request thread or connection is made."""
 
-    def decorate(view: View) -> AsyncView:
+    def refuse(request: HttpRequest, exc: ApiError) -> HttpResponseBase:
+        limited = exc.extra.pop("rate_limit", None)
+        assert limited is None or isinstance(limited, quotas.RateLimit)
+        if limited is not None:
+            request.rate_limit = limited  # type: ignore[attr-defined]
+        response = render_error(exc)
+        if limited is not None:
+            response["Retry-After"] = str(limited.reset)
+        return response
+
+    def decorate(view: Callable[..., Any]) -> AsyncView:
         def handle(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                response = view(request, *args, **kwargs)
+                response: HttpResponseBase = view(request, *args, **kwargs)
             except ApiError as exc:
-                limited = exc.extra.pop("rate_limit", None)
-                assert limited is None or isinstance(limited, quotas.RateLimit)
-                if limited is not None:
-                    request.rate_limit = limited  # type: ignore[attr-defined]
-                response = render_error(exc)
-                if limited is not None:
-                    response["Retry-After"] = str(limited.reset)
+                response = refuse(request, exc)
+            _add_rate_limit_headers(request, response)
+            return response
+
+        async def handle_async(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            # An async view (a long wait) runs on the event loop and does its own DB calls
+            # through run_in_db_thread.
+            try:
+                response: HttpResponseBase = await view(request, *args, **kwargs)
+            except ApiError as exc:
+                response = refuse(request, exc)
             _add_rate_limit_headers(request, response)
             return response
 
@@ -84,6 +99,8 @@ def api_endpoint(
                 )
                 response["Allow"] = ", ".join(methods)
                 return response
+            if iscoroutinefunction(view):
+                return await handle_async(request, *args, **kwargs)
             return await run_in_db_thread(handle, request, *args, **kwargs)
 
         return endpoint

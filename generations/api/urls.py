@@ -8,6 +8,7 @@ urlpatterns = [
     path("generate", videogenapi.generate, name="api-generate"),
     path("status/<str:generation_id>", videogenapi.status, name="api-status"),
     path("generations", videogenapi.generations, name="api-generations"),
+    path("generations/<str:generation_id>/cancel", videogenapi.cancel, name="api-cancel"),
     path("user", videogenapi.user, name="api-user"),
     path("models", videogenapi.models, name="api-models"),
     path("video/<str:generation_id>", videogenapi.video, name="api-video"),

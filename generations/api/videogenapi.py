@@ -187,6 +187,20 @@ def _page_param(request: HttpRequest, name: str, default: int, maximum: int) -> 
     return value
 
 
+@endpoint(("POST",), videogen_error)
+def cancel(request: HttpRequest, generation_id: str) -> HttpResponse:
+    """Queued: never starts. Running: stops at its next frame. Refunded either way."""
+    key = authenticate(request)
+    gen = _team_generation(key, generation_id)
+    if gen.is_final:
+        raise ApiError(409, "already_final", f"This generation is already {gen.status}.")
+    services.generation_cancel(generation=gen)
+    gen = _team_generation(key, generation_id)
+    body = generation_body(request, gen)
+    body["cancel_requested"] = True
+    return JsonResponse(body)
+
+
 @endpoint(("GET",), videogen_error)
 def generations(request: HttpRequest) -> HttpResponse:
     key = authenticate(request)
