@@ -188,6 +188,9 @@ class Generation(models.Model):
     user = models.ForeignKey(User, models.SET_NULL, null=True, related_name="generations")
     api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True)
     source = models.CharField(max_length=20, default="api")  # which surface submitted it
+    remixed_from = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="remixes"
+    )
     test_mode = models.BooleanField(default=False)
 
     # The request, as validated.

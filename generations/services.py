@@ -169,6 +169,7 @@ def generation_create(
     api_key: ApiKey | None = None,
     source: str = "api",
     input_image: InputImage | None = None,
+    remixed_from: Generation | None = None,
 ) -> tuple[Generation, int]:
     """Reserve usage, save the row and enqueue it atomically. Returns (generation, usage)."""
     require_role(team=team, user=user, roles=CREATORS, action="generating videos")
@@ -187,8 +188,9 @@ def generation_create(
     cost = Decimal(0) if test_mode else catalog.credits_for(model, spec.duration, spec.resolution)
     values = dataclasses.asdict(spec) | {"image_url": shorten_image_url(spec.image_url)}
     gen = Generation(
-        team=team, user=user, api_key=api_key, source=source, test_mode=test_mode, **values
-    )
+        team=team, user=user, api_key=api_key, source=source, test_mode=test_mode,
+        remixed_from=remixed_from, **values,
+    )  # fmt: skip
     if input_image is not None:
         # Written before the transaction: the writer lock is held only for the rows.
         gen.input_image.save(
@@ -331,8 +333,16 @@ def generation_cancel(*, generation: Generation) -> bool:
     )
 
 
-def generation_retry(*, generation: Generation, user: User) -> Generation:
-    """A new generation with the same request (same seed), e.g. after a failure."""
+def generation_again(
+    *,
+    generation: Generation,
+    user: User,
+    api_key: ApiKey | None = None,
+    source: str = "dashboard",
+    prompt: str | None = None,
+) -> Generation:
+    """A new generation with the same request (same seed and input image): a retry after
+    a failure, or, with a new prompt, a remix (recorded as remixed from the original)."""
     from generations.tasks import spec_for
 
     image = None
@@ -341,9 +351,12 @@ def generation_retry(*, generation: Generation, user: User) -> Generation:
             image = InputImage(
                 data=fh.read(), extension="." + generation.input_image.name.rsplit(".", 1)[-1]
             )
+    spec = spec_for(generation)
+    if prompt is not None:
+        spec = dataclasses.replace(spec, prompt=prompt)
     gen, _ = generation_create(
-        team=generation.team, user=user, spec=spec_for(generation), source="dashboard",
-        input_image=image,
+        team=generation.team, user=user, api_key=api_key, spec=spec, source=source,
+        input_image=image, remixed_from=generation if prompt is not None else None,
     )  # fmt: skip
     return gen
 

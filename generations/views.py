@@ -194,7 +194,7 @@ def generation_cancel(request: HttpRequest, generation_id: str) -> HttpResponse:
 def generation_retry(request: HttpRequest, generation_id: str) -> HttpResponse:
     gen = _team_generation(request, generation_id)
     try:
-        new = services.generation_retry(generation=gen, user=_user(request))
+        new = services.generation_again(generation=gen, user=_user(request))
     except ApiError as exc:
         messages.error(request, exc.message)
         return redirect("generation", generation_id=gen.generation_id)

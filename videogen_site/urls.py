@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.urls import include, path
 
 from generations import views
-from generations.api import framepack
+from generations.api import framepack, openai
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -72,5 +72,9 @@ urlpatterns = [
     path("docs", views.docs, name="docs"),
     path("api/v1/", include("generations.api.urls")),
     path("v1/generate-video", framepack.generate_video, name="framepack-generate"),
+    path("v1/videos", openai.videos, name="openai-videos"),
+    path("v1/videos/<str:video_id>", openai.video, name="openai-video"),
+    path("v1/videos/<str:video_id>/content", openai.content, name="openai-content"),
+    path("v1/videos/<str:video_id>/remix", openai.remix, name="openai-remix"),
     path("admin/", admin.site.urls),
 ]
