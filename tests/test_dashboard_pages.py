@@ -123,6 +123,7 @@ def test_the_docs_use_this_servers_address_and_offer_copy_for_ai(db: None) -> No
     html = Client().get("/docs").content.decode()
     assert "http://testserver/api/v1/generate" in html
     assert "Copy for AI" in html and 'id="docs-markdown"' in html
-    for lang in ("curl -X POST", "import os, time, requests", "await fetch(",
-                 "/v1/generate-video", "videos.create_and_poll", "client.videos.createAndPoll"):  # fmt: skip
-        assert lang in html
+    expected = ("curl -X POST", "import os, time, requests", "await fetch(", "/v1/generate-video",
+                "videos.create_and_poll", "client.videos.createAndPoll")  # fmt: skip
+    for snippet in expected:
+        assert snippet in html
