@@ -29,6 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))  # per round
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+WAITERS = int(os.environ.get("BENCH_WAITERS", "200"))
+WAIT_SETTLE_S = 8.0
+# Held waits end (504) after this; long enough to cover the status measurement.
+WAIT_LIMIT_S = 20
 SUBMITS = int(os.environ.get("BENCH_SUBMITS", "400"))
 PICKUPS = int(os.environ.get("BENCH_PICKUPS", "30"))
 # Two web processes per core: while one waits on SQLite or the GIL another serves.
@@ -67,6 +71,35 @@ async def _client(
     writer.close()
 
 
+def _raw_request(
+    port: int, method: str, path: str, headers: dict[str, str], body: bytes | None
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+async def load_async(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    total: int,
+    clients: int,
+) -> dict[str, float]:
+    request = _raw_request(port, method, path, headers, body)
+    latencies: list[float] = []
+    errors = [0]
+    began = time.perf_counter()
+    await asyncio.gather(
+        *(_client(port, request, total // clients, latencies, errors) for _ in range(clients))
+    )
+    return summarize(latencies, time.perf_counter() - began, errors[0])
+
+
 def load(
     port: int,
     method: str,
@@ -81,23 +114,37 @@ def load(
     The load generator is a single asyncio loop writing raw HTTP/1.1: far cheaper per
     request than threads with http.client, so it takes little CPU from the server it
     measures (both share this machine)."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    if body is not None:
-        lines.append(f"Content-Length: {len(body)}")
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
-    latencies: list[float] = []
-    errors = [0]
+    return asyncio.run(load_async(port, method, path, headers, body, total, clients))
 
-    async def run_all() -> None:
-        await asyncio.gather(
-            *(_client(port, request, total // clients, latencies, errors) for _ in range(clients))
-        )
 
-    began = time.perf_counter()
-    asyncio.run(run_all())
-    elapsed = time.perf_counter() - began
-    return summarize(latencies, elapsed, errors[0])
+async def _hold_wait(port: int, request: bytes, codes: list[int]) -> None:
+    """One Framepack `wait_for_result` request, held open until the server answers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    codes.append(int(head.split(b" ", 2)[1]))
+    writer.close()
+
+
+def waits_scenario(
+    port: int, auth: dict[str, str], status_path: str
+) -> tuple[dict[str, float], list[int], int]:
+    """WAITERS held `wait_for_result` requests while other clients poll status."""
+    body = json.dumps({"model": "local", "prompt": "bench wait", "num_frames": 30,
+                       "resolution": "480p", "wait_for_result": True}).encode()  # fmt: skip
+    request = _raw_request(port, "POST", "/v1/generate-video", auth, body)
+    codes: list[int] = []
+
+    async def scenario() -> tuple[dict[str, float], int]:
+        holders = [asyncio.create_task(_hold_wait(port, request, codes)) for _ in range(WAITERS)]
+        await asyncio.sleep(WAIT_SETTLE_S)  # every waiter submitted and is now waiting
+        open_during = WAITERS - len(codes)
+        stats = await load_async(port, "GET", status_path, auth, None, REQUESTS, CLIENTS)
+        await asyncio.gather(*holders)
+        return stats, open_during
+
+    stats, open_during = asyncio.run(scenario())
+    return stats, codes, open_during
 
 
 def summarize(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
@@ -148,6 +195,7 @@ def main() -> None:
         "VIDEOGEN_WORKERS": "1",
         # The load far exceeds a real plan's request rate; measure the path, not the 429s.
         "VIDEOGEN_DEFAULT_RATE_LIMIT": "1000000000",
+        "VIDEOGEN_WAIT_TIMEOUT": str(WAIT_LIMIT_S),
         "PYTHONPATH": str(ROOT),
     }
     py = sys.executable
@@ -245,6 +293,19 @@ def main() -> None:
             ],
         )
 
+        # Long waits: WAITERS held wait_for_result requests (no worker runs yet, so they wait)
+        # while 16 other clients poll status.
+        waited, codes, open_during = waits_scenario(port, auth, f"/api/v1/status/{gen_id}")
+        table(
+            f"Status while {WAITERS} Framepack wait_for_result requests are held open",
+            ["waits open", "status requests", "p50 ms", "p99 ms", "req/s", "waits ended",
+             "target"],
+            [[str(open_during), str(int(waited["n"])), f"{waited['p50_ms']:.1f}",
+              f"{waited['p99_ms']:.1f}", f"{waited['rps']:.0f}",
+              ", ".join(f"{c}: {codes.count(c)}" for c in sorted(set(codes))),
+              "p99 < 100 ms"]],
+        )  # fmt: skip
+
         # Pick-up: the queue is drained first; then one submit at a time on an idle worker.
         import django
 
@@ -298,6 +359,11 @@ def main() -> None:
                 ["status >= 60 % of bare req/s", f"{ratio:.0%}", str(ratio >= 0.6)],
                 ["  (vs bare, full middleware)", f"{ratio_full:.0%}", str(ratio_full >= 0.6)],
                 ["pick-up median < 300 ms", f"{median_pickup:.0f} ms", str(median_pickup < 300)],
+                [
+                    f"status p99 < 100 ms with {WAITERS} waits open",
+                    f"{waited['p99_ms']:.1f} ms",
+                    str(waited["p99_ms"] < 100 and open_during == WAITERS),
+                ],
             ],
         )
     finally:
