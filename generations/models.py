@@ -102,6 +102,8 @@ class Team(models.Model):
     name = models.CharField(max_length=100)
     personal = models.BooleanField(default=False)
     plan = models.ForeignKey(Plan, models.PROTECT, default=default_plan_id, related_name="teams")
+    # Bumped to rotate the webhook signing secret (derived from SECRET_KEY, never stored).
+    webhook_secret_version = models.PositiveIntegerField(default=1)
     # Prepaid credits; None = this team is not billed in credits (only the monthly limit).
     credits = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     # A public gallery of the team's shared videos at /g/<gallery_slug>, when enabled.
@@ -188,6 +190,10 @@ class Generation(models.Model):
     user = models.ForeignKey(User, models.SET_NULL, null=True, related_name="generations")
     api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True)
     source = models.CharField(max_length=20, default="api")  # which surface submitted it
+    # Where to POST this generation's final event (Standard Webhooks), and the public base
+    # URL the request came in on (for absolute links in webhook payloads).
+    webhook_url = models.URLField(max_length=2048, blank=True)
+    public_base = models.CharField(max_length=300, blank=True)
     remixed_from = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="remixes"
     )
@@ -358,3 +364,42 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} to {self.team}"
+
+
+class WebhookEndpoint(models.Model):
+    """A team-wide URL that receives every generation event of the team."""
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2048)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one URL, with its attempts: the dashboard's delivery log."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="webhook_deliveries")
+    generation = models.ForeignKey(
+        Generation, models.SET_NULL, null=True, related_name="webhook_deliveries"
+    )
+    message_id = models.CharField(max_length=40, unique=True)
+    event = models.CharField(max_length=40)
+    url = models.URLField(max_length=2048)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_due")]

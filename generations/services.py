@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import apikeys, catalog, quotas
+from generations import apikeys, catalog, quotas, webhooks
 from generations.dblock import sqlite_write_lock
 from generations.errors import ApiError
 from generations.media import fetch, images
@@ -170,6 +170,8 @@ def generation_create(
     source: str = "api",
     input_image: InputImage | None = None,
     remixed_from: Generation | None = None,
+    webhook_url: str = "",
+    public_base: str = "",
 ) -> tuple[Generation, int]:
     """Reserve usage, save the row and enqueue it atomically. Returns (generation, usage)."""
     require_role(team=team, user=user, roles=CREATORS, action="generating videos")
@@ -189,7 +191,8 @@ def generation_create(
     values = dataclasses.asdict(spec) | {"image_url": shorten_image_url(spec.image_url)}
     gen = Generation(
         team=team, user=user, api_key=api_key, source=source, test_mode=test_mode,
-        remixed_from=remixed_from, **values,
+        remixed_from=remixed_from, webhook_url=webhook_url, public_base=public_base[:300],
+        **values,
     )  # fmt: skip
     if input_image is not None:
         # Written before the transaction: the writer lock is held only for the rows.
@@ -311,6 +314,7 @@ def generation_fail(
     ):
         return False
     generation_refund(generation=generation, note=f"failed: {code}")
+    webhooks.notify(generation)
     return True
 
 
@@ -324,6 +328,7 @@ def generation_cancel(*, generation: Generation) -> bool:
         status=Generation.Status.CANCELED, cancel_requested=True, finished_at=now
     ):
         generation_refund(generation=generation, note="canceled")
+        webhooks.notify(generation)
         return True
     # Running: the worker finishes the cancel (status, refund) when it notices the flag.
     return bool(

@@ -15,7 +15,7 @@ from django.core.files import File
 from django.db.models import F, Q
 from django.utils import timezone
 
-from generations import catalog, services
+from generations import catalog, services, webhooks
 from generations.api.idempotency import forget_expired
 from generations.engines.base import Canceled, EngineError, RenderContext, RenderResult
 from generations.models import Generation
@@ -173,6 +173,7 @@ def _store_result(gen: Generation, claim: str, result: RenderResult) -> str:
         _finish_canceled(gen, claim)
         return "discarded: lost the claim"
     services.generation_settle(generation=gen)
+    webhooks.notify(gen)
     return "completed"
 
 
@@ -184,6 +185,7 @@ def _finish_canceled(gen: Generation, claim: str) -> None:
     )
     if updated:
         services.generation_refund(generation=gen, note="canceled")
+        webhooks.notify(gen)
 
 
 def reap_stale() -> str:
@@ -221,4 +223,9 @@ def reap_stale() -> str:
         services.generation_enqueue(generation=gen)
         requeued += 1
     forget_expired()
+    webhooks.deliver_due()
     return f"requeued {requeued}, failed {failed}"
+
+
+def webhook_deliver(pk: int) -> str:
+    return webhooks.deliver(pk)

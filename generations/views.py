@@ -14,18 +14,26 @@ from django.contrib.auth.decorators import login_required
 from django.core.mail import send_mail
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generations import catalog, quotas, reports, services, specs
+from generations import catalog, quotas, reports, services, specs, webhooks
 from generations.api.files import serve_file
 from generations.errors import ApiError
 from generations.forms import GenerateForm, SignupForm
-from generations.models import ApiKey, Generation, Membership, Team, User
+from generations.models import (
+    ApiKey,
+    Generation,
+    Membership,
+    Team,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 HISTORY_PAGE_SIZE = 20
 
@@ -151,6 +159,7 @@ def generate(request: HttpRequest) -> HttpResponse:
             spec=spec,
             source="dashboard",
             input_image=image,
+            public_base=f"{request.scheme}://{request.get_host()}",
         )
     except ApiError as exc:
         field = exc.field if exc.field in form.fields else None
@@ -503,3 +512,54 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         messages.success(request, f"You joined {membership.team.name}.")
         return redirect("generate")
     return render(request, "invitation.html", {"invitation": found, "token": token})
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+DELIVERY_LOG_SIZE = 50
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def webhooks_page(request: HttpRequest) -> HttpResponse:
+    team = current_team(request)
+    membership = services.membership_get(team=team, user=_user(request))
+    can_manage = membership is not None and membership.role in services.MANAGERS
+    reveal = False
+    if request.method == "POST":
+        if not can_manage:
+            messages.error(request, "Only owners and admins manage webhooks.")
+            return redirect("webhooks")
+        action = request.POST.get("action")
+        try:
+            if action == "add":
+                url = webhooks.validate_url(request.POST.get("url", ""), "url")
+                if url:
+                    WebhookEndpoint.objects.get_or_create(team=team, url=url)
+            elif action == "remove":
+                endpoint = request.POST.get("endpoint", "")
+                if endpoint.isdigit():
+                    WebhookEndpoint.objects.filter(team=team, pk=int(endpoint)).delete()
+            elif action == "rotate":
+                Team.objects.filter(pk=team.pk).update(
+                    webhook_secret_version=F("webhook_secret_version") + 1
+                )
+                team.refresh_from_db()
+                messages.info(request, "New signing secret: update your receivers.")
+                reveal = True
+            elif action == "reveal":
+                reveal = True
+        except ApiError as exc:
+            messages.error(request, exc.message)
+    deliveries = WebhookDelivery.objects.filter(team=team).order_by("-created_at")
+    return render(
+        request,
+        "webhooks.html",
+        {
+            "team": team,
+            "endpoints": team.webhook_endpoints.order_by("url"),
+            "deliveries": deliveries[:DELIVERY_LOG_SIZE],
+            "secret": webhooks.team_secret(team) if reveal and can_manage else None,
+            "can_manage": can_manage,
+        },
+    )

@@ -201,6 +201,8 @@ VIDEOGEN_FETCH_TIMEOUT = envint("VIDEOGEN_FETCH_TIMEOUT", 20)
 VIDEOGEN_DEFAULT_MONTHLY_LIMIT = envint("VIDEOGEN_DEFAULT_MONTHLY_LIMIT", 100)
 # API requests per minute per key on the default plan.
 VIDEOGEN_DEFAULT_RATE_LIMIT = envint("VIDEOGEN_DEFAULT_RATE_LIMIT", 600)
+# Seconds a webhook endpoint has to answer one delivery attempt.
+VIDEOGEN_WEBHOOK_TIMEOUT = envint("VIDEOGEN_WEBHOOK_TIMEOUT", 10)
 # The longest a `wait_for_result` request is held before a 504 (Framepack surface).
 VIDEOGEN_WAIT_TIMEOUT = float(os.environ.get("VIDEOGEN_WAIT_TIMEOUT", "60"))
 # Threads (per web process) that run API handlers and keep their DB connections.

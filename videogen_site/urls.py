@@ -65,6 +65,7 @@ urlpatterns = [
     path("keys/<int:pk>/revoke", views.api_key_revoke, name="api-key-revoke"),
     path("keys/<int:pk>/regenerate", views.api_key_regenerate, name="api-key-regenerate"),
     path("usage", views.usage, name="usage"),
+    path("webhooks", views.webhooks_page, name="webhooks"),
     path("teams", views.teams, name="teams"),
     path("teams/switch", views.team_switch, name="team-switch"),
     path("teams/<uuid:code>", views.team, name="team"),

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.urls import reverse
 
-from generations import catalog, quotas, services, specs
+from generations import catalog, quotas, services, specs, webhooks
 from generations.api.common import (
     api_endpoint,
     authenticate,
@@ -149,7 +149,9 @@ def generate(request: HttpRequest) -> HttpResponseBase:
 
 
 def _generate(request: HttpRequest, key: ApiKey) -> HttpResponse:
-    spec = specs.build_spec(json_body(request), test_mode=key.is_test)
+    data = json_body(request)
+    spec = specs.build_spec(data, test_mode=key.is_test)
+    webhook_url = webhooks.validate_url(data.get("webhook_url"))
     image = services.input_image_load(spec.image_url) if spec.image_url else None
     gen, usage = services.generation_create(
         team=key.team,
@@ -158,6 +160,8 @@ def _generate(request: HttpRequest, key: ApiKey) -> HttpResponse:
         spec=spec,
         source="videogenapi",
         input_image=image,
+        webhook_url=webhook_url,
+        public_base=public_url(request, ""),
     )
     body = generation_body(request, gen)
     body.pop("progress")

@@ -494,3 +494,52 @@ def parse_data_url(url: str, *, max_bytes: int) -> bytes:
     if not data:
         raise _failed("The data: URL is empty.")
     return data
+
+
+def post_json(
+    url: str,
+    body: bytes,
+    *,
+    headers: dict[str, str],
+    timeout: float,
+    allow_hosts: Iterable[str] = (),
+) -> int:
+    """POST a JSON body under the same address rules as image fetching (webhooks).
+
+    Redirects are not followed (a 3xx is returned as the status). Returns the HTTP status;
+    raises FetchError when the URL is forbidden or the connection fails."""
+    deadline = _Deadline(timeout)
+    try:
+        policy = _Policy.build(allow_hosts, deadline)
+        target = _parse_target(url)
+        _precheck_literal(target, policy)
+        pool_cls = _GuardedHTTPSPool if target.scheme == "https" else _GuardedHTTPPool
+        left = deadline.remaining()
+        pool = pool_cls(
+            target.host, target.port, maxsize=1, retries=False, policy=policy,
+            timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, left), read=left),
+        )  # fmt: skip
+        try:
+            response = pool.urlopen(
+                "POST", target.path, body=body, redirect=False, retries=False,
+                headers={"User-Agent": USER_AGENT, "Content-Type": "application/json", **headers},
+                preload_content=False,
+            )  # fmt: skip
+            try:
+                response.read(64 * 1024)  # drain a little; the body is not used
+                return int(response.status)
+            finally:
+                response.release_conn()
+                response.close()
+        except FetchError:
+            raise
+        except HTTPError as exc:
+            raise _translate(exc, deadline) from None
+        except OSError:
+            if deadline.expired:
+                raise deadline.error() from None
+            raise _failed("The connection failed.") from None
+        finally:
+            pool.close()
+    finally:
+        deadline.cancel()
