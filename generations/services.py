@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import apikeys, catalog, quotas, webhooks
+from generations import apikeys, catalog, quotas, safety, webhooks
 from generations.dblock import sqlite_write_lock
 from generations.errors import ApiError
 from generations.media import fetch, images
@@ -175,6 +175,15 @@ def generation_create(
 ) -> tuple[Generation, int]:
     """Reserve usage, save the row and enqueue it atomically. Returns (generation, usage)."""
     require_role(team=team, user=user, roles=CREATORS, action="generating videos")
+    if spec.enable_safety_checker:
+        verdict = safety.screen_text(spec.prompt, spec.audio_prompt)
+        if verdict.blocked:
+            raise ApiError(
+                400,
+                "content_policy",
+                f"The prompt was refused by the safety checker ({verdict.category}).",
+                "prompt",
+            )
     test_mode = bool(api_key and api_key.is_test)
     month = quotas.current_month()
     model = catalog.get_model(spec.model)

@@ -15,7 +15,7 @@ from django.core.files import File
 from django.db.models import F, Q
 from django.utils import timezone
 
-from generations import catalog, services, webhooks
+from generations import catalog, safety, services, webhooks
 from generations.api.idempotency import forget_expired
 from generations.engines.base import Canceled, EngineError, RenderContext, RenderResult
 from generations.models import Generation
@@ -149,6 +149,16 @@ EXTRA_FIELDS = ("preview", "spritesheet")
 
 
 def _store_result(gen: Generation, claim: str, result: RenderResult) -> str:
+    if gen.enable_safety_checker:
+        verdict = safety.screen_video(result.video_path)
+        if verdict.blocked:
+            services.generation_fail(
+                generation=gen,
+                code="content_policy",
+                message=f"The video was withheld by the safety checker ({verdict.category}).",
+                claim=claim,
+            )
+            return "failed: content_policy"
     stem = gen.generation_id
     outputs = {"video": result.video_path, "poster": result.poster_path}
     outputs |= {name: result.extras[name] for name in EXTRA_FIELDS if name in result.extras}

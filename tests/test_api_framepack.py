@@ -116,13 +116,12 @@ def test_every_reference_field_is_validated(owner: Account, change: dict, field:
 
 
 def test_framepack_itself_needs_an_image_and_an_engine(owner: Account, tester: Account) -> None:
-    no_engine = owner.client().post("/v1/generate-video", {**REFERENCE, "model": "framepack",
-                                                           "image_url": image_data_url()})  # fmt: skip
+    with_image = {**REFERENCE, "model": "framepack", "image_url": image_data_url()}
+    no_engine = owner.client().post("/v1/generate-video", with_image)
     assert no_engine.status_code == 400 and no_engine.json()["error"]["code"] == "model_unavailable"
     no_image = tester.client().post("/v1/generate-video", {**REFERENCE, "model": "framepack"})
     assert no_image.status_code == 400 and no_image.json()["error"]["field"] == "image_url"
-    ok = tester.client().post("/v1/generate-video", {**REFERENCE, "model": "framepack",
-                                                     "image_url": image_data_url()})  # fmt: skip
+    ok = tester.client().post("/v1/generate-video", with_image)
     assert ok.status_code == 200 and ok.json()["test_mode"] is True
 
 

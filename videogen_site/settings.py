@@ -201,6 +201,10 @@ VIDEOGEN_FETCH_TIMEOUT = envint("VIDEOGEN_FETCH_TIMEOUT", 20)
 VIDEOGEN_DEFAULT_MONTHLY_LIMIT = envint("VIDEOGEN_DEFAULT_MONTHLY_LIMIT", 100)
 # API requests per minute per key on the default plan.
 VIDEOGEN_DEFAULT_RATE_LIMIT = envint("VIDEOGEN_DEFAULT_RATE_LIMIT", 600)
+# Safety checker (see generations/safety.py for what it catches and what it does not).
+VIDEOGEN_SAFETY_WORDLIST = os.environ.get("VIDEOGEN_SAFETY_WORDLIST", "")
+VIDEOGEN_SAFETY_EXTRA_WORDS = envlist("VIDEOGEN_SAFETY_EXTRA_WORDS")
+VIDEOGEN_SAFETY_IMAGE_CLASSIFIER = os.environ.get("VIDEOGEN_SAFETY_IMAGE_CLASSIFIER", "")
 # Seconds a webhook endpoint has to answer one delivery attempt.
 VIDEOGEN_WEBHOOK_TIMEOUT = envint("VIDEOGEN_WEBHOOK_TIMEOUT", 10)
 # The longest a `wait_for_result` request is held before a 504 (Framepack surface).
