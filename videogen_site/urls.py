@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.urls import include, path
 
 from generations import views
-from generations.api import framepack, openai
+from generations.api import framepack, openai, openapi
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -71,6 +71,8 @@ urlpatterns = [
     path("teams/<uuid:code>", views.team, name="team"),
     path("invite/<str:token>", views.invitation, name="invitation"),
     path("docs", views.docs, name="docs"),
+    path("api/openapi.json", openapi.openapi_json, name="openapi"),
+    path("api/docs", openapi.api_docs, name="api-docs"),
     path("api/v1/", include("generations.api.urls")),
     path("v1/generate-video", framepack.generate_video, name="framepack-generate"),
     path("v1/videos", openai.videos, name="openai-videos"),
