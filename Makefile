@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := videogen_site.settings
 
-.PHONY: install install-dev run test lint fmt bench clean
+.PHONY: install install-dev run test lint fmt bench fuzz clean
 
 install: $(VENV)/.stamp-base
 install-dev: $(VENV)/.stamp-dev
@@ -42,6 +42,12 @@ test: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/run.py
+
+# Many more generated cases than `make test` runs: schemathesis over the whole OpenAPI
+# schema and hypothesis property tests of request parsing. Zero 5xx allowed.
+fuzz: install-dev
+	VIDEOGEN_FUZZ_EXAMPLES=200 VIDEOGEN_PROPERTY_EXAMPLES=20000 \
+		$(BIN)/python -m pytest -p no:xdist -q tests/test_openapi.py tests/test_specs_properties.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
