@@ -42,6 +42,7 @@ test: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.local_engine
 
 # Many more generated cases than `make test` runs: schemathesis over the whole OpenAPI
 # schema and hypothesis property tests of request parsing. Zero 5xx allowed.

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
@@ -100,21 +101,12 @@ async def load_async(
     return summarize(latencies, time.perf_counter() - began, errors[0])
 
 
-def load(
-    port: int,
-    method: str,
-    path: str,
-    headers: dict[str, str],
-    body: bytes | None,
-    total: int,
-    clients: int,
-) -> dict[str, float]:
-    """`total` requests over `clients` concurrent keep-alive connections.
-
-    The load generator is a single asyncio loop writing raw HTTP/1.1: far cheaper per
-    request than threads with http.client, so it takes little CPU from the server it
-    measures (both share this machine)."""
-    return asyncio.run(load_async(port, method, path, headers, body, total, clients))
+def load(*args: Any) -> dict[str, float]:
+    """`load_async` run to completion: `total` requests over `clients` keep-alive
+    connections. The load generator is a single asyncio loop writing raw HTTP/1.1, far
+    cheaper per request than threads with http.client, so it takes little CPU from the
+    server it measures (both share this machine)."""
+    return asyncio.run(load_async(*args))
 
 
 async def _hold_wait(port: int, request: bytes, codes: list[int]) -> None:

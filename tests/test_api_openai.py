@@ -42,6 +42,8 @@ def test_create_and_poll_then_download_every_variant(client: Any) -> None:
     assert mp4[4:8] == b"ftyp"
     thumb = client.videos.download_content(video.id, variant="thumbnail").read()
     assert thumb[:3] == b"\xff\xd8\xff" or thumb[8:12] == b"WEBP"
+    sheet = client.videos.download_content(video.id, variant="spritesheet").read()
+    assert sheet[:3] == b"\xff\xd8\xff" and len(sheet) > 1000
 
 
 def test_create_with_an_uploaded_input_reference(client: Any) -> None:

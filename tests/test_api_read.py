@@ -119,6 +119,7 @@ def test_models_lists_the_whole_catalog_with_availability(db: None) -> None:
                 "ltxv-13b", "veo-31", "seedance", "wan-25", "framepack", "local"}  # fmt: skip
     assert set(by_key) == expected
     assert by_key["local"]["available"] is True and by_key["local"]["procedural"] is True
+    assert "ignored" in by_key["local"]["parameters"]["cfg_scale"]
     assert by_key["veo_3"]["premium"] is True and by_key["veo_3"]["available"] is False
     assert by_key["ltxv-13b"]["resolutions"] == ["480p"]
     assert by_key["wan-25"]["durations"]["min"] == 1 and by_key["wan-25"]["durations"]["max"] == 30

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -60,14 +61,7 @@ def test_a_job_whose_worker_was_killed_is_rerun_to_completion(tmp_path: Path) ->
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    worker = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = start_worker(env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _up(base), 60, "the web server")
@@ -98,14 +92,7 @@ def test_a_job_whose_worker_was_killed_is_rerun_to_completion(tmp_path: Path) ->
 
         time.sleep(3)  # past VIDEOGEN_STALE_AFTER: the heartbeat is now stale
         manage(env, "shell", "-c", "from generations import tasks; print(tasks.reap_stale())")
-        worker = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        worker = start_worker(env, log)
         done = wait_for(
             lambda: (
                 (b := requests.get(status_url, headers=headers, timeout=10).json())["status"]
@@ -132,6 +119,14 @@ def test_a_job_whose_worker_was_killed_is_rerun_to_completion(tmp_path: Path) ->
                 os.killpg(proc.pid, signal.SIGKILL) if proc is worker else proc.terminate()
                 proc.wait(timeout=20)
         log.close()
+
+
+def start_worker(env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
+    """A django-q2 cluster in its own process group (so all its processes can be killed)."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
 
 
 def _up(base: str) -> bool:

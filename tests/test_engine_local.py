@@ -216,3 +216,232 @@ def test_an_unreadable_input_image_is_a_user_error(tmp_path):
     assert info.value.code == "invalid_image"
     with pytest.raises(EngineError):
         render(make_spec(mode="image-to-video"), tmp_path / "out2", input_image=None)
+
+
+# --- issue 3: prompt-driven scenes, camera moves, audio, previews, honest parameters -------
+
+
+def _grey(frame):
+    return _normalised(frame).astype(np.float32)
+
+
+def _shift(a, b):
+    (dx, dy), _response = cv2.phaseCorrelate(_grey(a), _grey(b))
+    return dx, dy
+
+
+def _scale_estimate(a, b):
+    """The zoom that best maps frame a onto frame b (centre-anchored), by brute search."""
+    ga, gb = _grey(a), _grey(b)
+    h, w = ga.shape
+    crop = (slice(h // 4, 3 * h // 4), slice(w // 4, 3 * w // 4))
+    best, best_score = 1.0, -np.inf
+    for s in np.linspace(0.8, 1.25, 46):
+        m = np.array([[s, 0, (1 - s) * w / 2], [0, s, (1 - s) * h / 2]])
+        warped = cv2.warpAffine(ga, m, (w, h), flags=cv2.INTER_LINEAR)
+        score = float(np.mean(warped[crop] * gb[crop]))
+        if score > best_score:
+            best, best_score = float(s), score
+    return best
+
+
+def test_the_parameters_the_engine_uses_and_ignores_are_documented():
+    from dataclasses import fields
+
+    from generations.engines.procedural import PARAMETER_USE
+
+    documented = set(PARAMETER_USE)
+    for name in ("negative_prompt", "cfg_scale", "guidance_scale"):
+        assert "ignored" in PARAMETER_USE[name]
+    assert "not used by the engine" in PARAMETER_USE["enable_safety_checker"]
+    for name in ("prompt", "seed", "num_frames", "camera_fixed", "add_audio", "audio_prompt"):
+        assert PARAMETER_USE[name].startswith("used")
+    internal = {"model", "width", "height", "fps"}
+    assert {f.name for f in fields(GenerationSpec)} - internal <= documented
+
+
+def test_ignored_parameters_are_accepted_and_change_nothing(tmp_path):
+    plain = decode(render(make_spec(num_frames=3), tmp_path / "a").video_path)
+    steered = make_spec(num_frames=3, negative_prompt="blurry", cfg_scale=7.5, guidance_scale=3.0)
+    other = decode(render(steered, tmp_path / "b").video_path)
+    assert all(np.array_equal(x, y) for x, y in zip(plain, other, strict=True))
+
+
+def test_different_prompts_paint_different_pictures():
+    from generations.engines.scenes import TextScene
+
+    prompts = [
+        "a calm ocean at sunset",
+        "a stormy ocean at night",
+        "a campfire in the dark",
+        "a misty pine forest at dawn",
+        "deep space nebula, swirling purple",
+        "neon city in the rain",
+        "snowy mountains at noon",
+        "a red car",
+        "a blue car",
+        "synthwave grid",
+    ]
+    fields = {p: TextScene(p, 42, 320, 180).field(1.0) for p in prompts}
+    for i, a in enumerate(prompts):
+        for b in prompts[i + 1 :]:
+            diff = float(np.mean(np.abs(fields[a] - fields[b])))
+            assert diff > 0.03, (a, b, diff)
+
+
+def test_the_prompt_words_choose_the_scene():
+    from generations.engines.scenes import read_prompt
+
+    recipe = read_prompt("slow drifting snow over the city at dawn, purple and gold")
+    assert set(recipe.elements) >= {"snow", "city"}
+    assert recipe.time_of_day == "dawn"
+    assert recipe.colours == ["gold", "purple"] or set(recipe.colours) == {"gold", "purple"}
+    assert recipe.pace < 1 and recipe.drift
+    assert read_prompt("fast swirling fire").pace > 1
+    assert read_prompt("fast swirling fire").swirl
+
+
+def test_motion_words_set_the_pace(tmp_path):
+    from generations.engines.scenes import TextScene
+
+    def motion(prompt):
+        scene = TextScene(prompt, 5, 320, 180)
+        frames = [scene.field(t / 30) for t in range(0, 12, 3)]
+        return np.mean([np.mean(np.abs(a - b)) for a, b in zip(frames, frames[1:], strict=False)])
+
+    assert motion("fast snow falling in the forest") > 1.5 * motion(
+        "slow snow falling in the forest"
+    )
+
+
+def test_text_to_video_is_dithered_so_4k_gradients_do_not_band():
+    from generations.engines.procedural import TextVideo
+    from generations.media.encode import i420_planes, new_i420
+
+    spec = make_spec(resolution="4K", prompt="a clear blue sky at noon", num_frames=1)
+    buffer = new_i420(spec.width, spec.height)
+    TextVideo(spec).i420(0, buffer)
+    y, _u, _v = i420_planes(buffer, spec.width, spec.height)
+    # Without dither a smooth 4K gradient has flat runs hundreds of pixels long.
+    row = y[spec.height // 8].astype(int)
+    changes = np.flatnonzero(np.diff(row))
+    longest = np.max(np.diff(np.concatenate([[0], changes, [len(row)]])))
+    assert longest < 40
+
+
+def test_spritesheet_and_preview_are_stored_beside_the_video(tmp_path):
+    result = render(make_spec(num_frames=30, aspect_ratio="16:9"), tmp_path)
+    sheet = result.extras["spritesheet"]
+    assert sheet.parent == result.video_path.parent
+    with Image.open(sheet) as img:
+        assert img.format == "JPEG"
+        assert img.size == (5 * 240, 5 * 135)  # 25 evenly spaced 240 px thumbnails
+    preview = result.extras["preview"]
+    with Image.open(preview) as img:
+        assert img.format == "WEBP" and img.width == 480
+        total_ms = 0
+        for i in range(getattr(img, "n_frames", 1)):
+            img.seek(i)
+            img.load()
+            total_ms += img.info["duration"]
+        assert total_ms <= 2000
+
+
+def test_a_short_clip_gets_a_smaller_sprite_grid(tmp_path):
+    result = render(make_spec(num_frames=6, aspect_ratio="9:16"), tmp_path)
+    with Image.open(result.extras["spritesheet"]) as img:
+        # 6 thumbnails: 3 columns x 2 rows, each 240 x 427 (9:16 kept).
+        assert img.size == (3 * 240, 2 * 427)
+
+
+def test_duration_is_exact_to_a_frame(tmp_path):
+    spec = make_spec(duration=2, num_frames=60, fps=30, add_audio=True)
+    info = probe(render(spec, tmp_path).video_path)
+    assert info["frame_count"] == 60
+    assert info["duration"] == pytest.approx(2.0, abs=1 / 30)
+    assert info["audio_duration"] == pytest.approx(2.0, abs=1 / 30)
+
+
+def test_audio_is_loudness_normalised_in_the_file(tmp_path):
+    from generations.media.audio import TARGET_LOUDNESS_LUFS, loudness_lufs
+
+    levels = []
+    for prompt in ("heavy rain", "birds in a garden"):
+        spec = make_spec(num_frames=60, add_audio=True, audio_prompt=prompt)
+        path = render(spec, tmp_path / prompt.replace(" ", "_")).video_path
+        with av.open(str(path)) as container:
+            planes = [f.to_ndarray() for f in container.decode(audio=0)]
+        samples = np.concatenate(planes, axis=1).T  # fltp: (channels, n) per frame
+        levels.append(loudness_lufs(samples))
+    for level in levels:
+        assert level == pytest.approx(TARGET_LOUDNESS_LUFS, abs=2.0)
+
+
+@pytest.mark.parametrize("move", ["pan left", "zoom out", "tilt up"])
+def test_every_camera_move_starts_on_the_cover_crop(tmp_path, photo, move):
+    spec = make_spec(mode="image-to-video", prompt=move, num_frames=3)
+    frames = decode(render(spec, tmp_path, input_image=photo).video_path)
+    expected = cover_crop(load_image(photo.read_bytes()), spec.width, spec.height)
+    assert psnr(frames[0], expected) >= 30
+
+
+@pytest.mark.parametrize(
+    ("prompt", "axis", "sign"),
+    [("pan left", 0, 1), ("pan right", 0, -1), ("tilt up", 1, 1), ("tilt down", 1, -1)],
+)
+def test_pans_and_tilts_move_the_picture_the_right_way(tmp_path, photo, prompt, axis, sign):
+    spec = make_spec(mode="image-to-video", prompt=prompt, num_frames=24)
+    frames = decode(render(spec, tmp_path, input_image=photo).video_path)
+    shift = _shift(frames[0], frames[-1])
+    assert shift[axis] * sign > 5  # pixels, in the direction the picture should slide
+
+
+def test_camera_moves_are_eased_and_sub_pixel_smooth(photo):
+    from generations.engines.procedural import ImageVideo
+    from generations.media.encode import i420_planes, new_i420
+
+    spec = make_spec(mode="image-to-video", prompt="pan right", num_frames=24)
+    video = ImageVideo(spec, photo)
+    planes = []
+    for index in range(spec.num_frames):
+        buffer = new_i420(spec.width, spec.height)
+        video.i420(index, buffer)
+        y = i420_planes(buffer, spec.width, spec.height)[0]
+        # The centre third: there the pan's slight zoom displaces almost nothing.
+        h, w = y.shape
+        planes.append(np.ascontiguousarray(y[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3], np.float32))
+    steps = np.array(
+        [cv2.phaseCorrelate(a, b)[0][0] for a, b in zip(planes, planes[1:], strict=False)]
+    )
+    # Steps rise and fall smoothly (ease in, ease out), with no whole-pixel jumps.
+    assert abs(steps[0]) < 0.5 and abs(steps[-1]) < 0.5
+    assert abs(steps[len(steps) // 2]) > 1.5
+    x = np.arange(len(steps))
+    smooth = np.polyval(np.polyfit(x, steps, 4), x)
+    # (phase correlation is biased towards whole pixels by ~0.2 px; snapping would show 0.5)
+    assert np.max(np.abs(steps - smooth)) < 0.35
+
+
+@pytest.mark.parametrize(("prompt", "zooms_in"), [("zoom in", True), ("slowly pull back", False)])
+def test_zoom_moves_scale_the_picture(tmp_path, photo, prompt, zooms_in):
+    spec = make_spec(mode="image-to-video", prompt=prompt, num_frames=24)
+    frames = decode(render(spec, tmp_path, input_image=photo).video_path)
+    scale = _scale_estimate(frames[0], frames[-1])
+    assert scale > 1.03 if zooms_in else scale < 0.98
+
+
+def test_a_fixed_camera_breathes_but_does_not_move(tmp_path, photo):
+    spec = make_spec(mode="image-to-video", camera_fixed=True, num_frames=30, prompt="pan left")
+    frames = decode(render(spec, tmp_path, input_image=photo).video_path)
+    for later in (frames[10], frames[-1]):
+        dx, dy = _shift(frames[0], later)
+        assert abs(dx) < 0.2 and abs(dy) < 0.2  # no global motion, even when asked to pan
+    life = np.mean(np.abs(frames[-1].astype(int) - frames[15].astype(int)))
+    assert life > 0.3  # light, colour and grain still change
+
+
+def test_image_to_video_is_deterministic(tmp_path, photo):
+    spec = make_spec(mode="image-to-video", num_frames=5)
+    a = decode(render(spec, tmp_path / "a", input_image=photo).video_path)
+    b = decode(render(spec, tmp_path / "b", input_image=photo).video_path)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))

@@ -117,3 +117,71 @@ def test_preview_of_a_short_clip_uses_every_frame(tmp_path):
     with Image.open(tmp_path / "p.webp") as img:
         assert getattr(img, "n_frames", 1) == 5
         assert img.size == (320, 180)
+
+
+def _smooth_picture(width=320, height=180):
+    rng = np.random.default_rng(3)
+    small = (rng.random((height // 8, width // 8, 3)) * 255).astype(np.uint8)
+    return np.asarray(
+        Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC), np.uint8
+    )
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def test_i420_conversions_round_trip():
+    from generations.media.encode import i420_planes, i420_to_rgb, rgb_to_i420
+
+    picture = _smooth_picture()
+    i420 = rgb_to_i420(picture)
+    assert i420.shape == (270, 320) and i420.dtype == np.uint8
+    y, u, v = i420_planes(i420, 320, 180)
+    assert (y.shape, u.shape, v.shape) == ((180, 320), (90, 160), (90, 160))
+    assert y.min() >= 16 and y.max() <= 235
+    assert _psnr(i420_to_rgb(i420, 320, 180), picture) > 35
+    assert i420_to_rgb(i420, 320, 180, (160, 90)).shape == (90, 160, 3)
+    # Pure red: BT.709 limited range Y=63, Cb=102, Cr=240.
+    red = rgb_to_i420(np.full((4, 4, 3), (255, 0, 0), np.uint8))
+    ry, ru, rv = i420_planes(red, 4, 4)
+    assert abs(int(ry[0, 0]) - 63) <= 1 and abs(int(ru[0, 0]) - 102) <= 1
+    assert abs(int(rv[0, 0]) - 240) <= 1
+
+
+def test_i420_frames_encode_like_rgb_frames(tmp_path):
+    from generations.media.encode import rgb_to_i420
+
+    picture = _smooth_picture()
+    with Mp4Writer(tmp_path / "rgb.mp4", 320, 180, 30) as writer:
+        writer.write(picture)
+    with Mp4Writer(tmp_path / "yuv.mp4", 320, 180, 30) as writer:
+        writer.write_i420(rgb_to_i420(picture))
+        with pytest.raises(ValueError):
+            writer.write_i420(np.zeros((180, 320), np.uint8))
+    decoded = []
+    for name in ("rgb.mp4", "yuv.mp4"):
+        with av.open(str(tmp_path / name)) as container:
+            decoded.append(next(container.decode(video=0)).to_ndarray(format="rgb24"))
+    assert abs(_psnr(decoded[0], picture) - _psnr(decoded[1], picture)) < 1.5
+    assert _psnr(decoded[1], picture) > 25  # saturated random colours, 4:2:0 chroma
+
+
+def test_spritesheet_is_a_grid_of_evenly_spaced_thumbnails(tmp_path):
+    from generations.media.encode import SpritesheetCollector, sprite_grid, write_spritesheet
+
+    collector = SpritesheetCollector(300)
+    assert collector.indices == list(range(0, 300, 12))  # 25 evenly spaced frames
+    assert collector.grid == (5, 5)
+    for index, frame in enumerate(_frames(300, 640, 360)):
+        collector.offer(index, frame)
+    collector.save(tmp_path / "s.jpg")
+    with Image.open(tmp_path / "s.jpg") as img:
+        assert (img.format, img.size) == ("JPEG", (5 * 240, 5 * 135))
+    assert sprite_grid(6) == (3, 2)
+    assert sprite_grid(1) == (1, 1)
+    write_spritesheet(list(_frames(7, 100, 60)), tmp_path / "s.webp")
+    with Image.open(tmp_path / "s.webp") as img:
+        # Thumbnails are never upscaled: 100 x 60 each, 3 columns x 3 rows.
+        assert (img.format, img.size) == ("WEBP", (300, 180))

@@ -12,10 +12,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from generations import quotas, services
+from generations import catalog, quotas, services, specs, webhooks
 from generations.dbthreads import run_in_db_thread
 from generations.errors import ApiError
-from generations.models import ApiKey
+from generations.models import ApiKey, Generation
 
 View = Callable[..., HttpResponseBase]
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
@@ -118,3 +118,21 @@ def videogen_error(exc: ApiError) -> JsonResponse:
     if exc.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="videogen"'
     return response
+
+
+def submit(
+    request: HttpRequest,
+    key: ApiKey,
+    data: dict[str, Any],
+    *,
+    source: str,
+    default_model: str = catalog.DEFAULT_MODEL,
+) -> tuple[Generation, int]:
+    """What every create endpoint does: validate, fetch the image, create. (gen, usage)"""
+    spec = specs.build_spec(data, test_mode=key.is_test, default_model=default_model)
+    webhook_url = webhooks.validate_url(data.get("webhook_url"))
+    image = services.input_image_load(spec.image_url) if spec.image_url else None
+    return services.generation_create(
+        team=key.team, user=key.user, api_key=key, spec=spec, source=source, input_image=image,
+        webhook_url=webhook_url, public_base=public_url(request, ""),
+    )  # fmt: skip

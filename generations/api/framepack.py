@@ -17,12 +17,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
-from generations import services, specs, webhooks
 from generations.api.common import (
     api_endpoint,
     authenticate,
     json_body,
     public_url,
+    submit,
     videogen_error,
 )
 from generations.api.idempotency import idempotent
@@ -93,13 +93,7 @@ def _find(key: ApiKey, request_id: object) -> Generation:
 
 
 def _submit(request: HttpRequest, key: ApiKey, data: dict[str, Any]) -> Generation:
-    spec = specs.build_spec(data, test_mode=key.is_test, default_model="framepack")
-    webhook_url = webhooks.validate_url(data.get("webhook_url"))
-    image = services.input_image_load(spec.image_url) if spec.image_url else None
-    gen, _ = services.generation_create(
-        team=key.team, user=key.user, api_key=key, spec=spec, source="framepack",
-        input_image=image, webhook_url=webhook_url, public_base=public_url(request, ""),
-    )  # fmt: skip
+    gen, _ = submit(request, key, data, source="framepack", default_model="framepack")
     return gen
 
 

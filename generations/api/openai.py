@@ -13,8 +13,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
-from generations import catalog, services, specs, webhooks
-from generations.api.common import api_endpoint, authenticate, public_url
+from generations import catalog, services, specs
+from generations.api.common import api_endpoint, authenticate, submit
 from generations.api.files import serve_file
 from generations.api.idempotency import idempotent
 from generations.errors import ApiError, invalid
@@ -156,13 +156,9 @@ def _create(request: HttpRequest, key: ApiKey) -> HttpResponse:
     }
     if reference:
         data["image_url"] = reference
-    spec = specs.build_spec(data, test_mode=key.is_test)
-    webhook_url = webhooks.validate_url(fields.get("webhook_url"))
-    image = services.input_image_load(spec.image_url) if spec.image_url else None
-    gen, _ = services.generation_create(
-        team=key.team, user=key.user, api_key=key, spec=spec, source="openai",
-        input_image=image, webhook_url=webhook_url, public_base=public_url(request, ""),
-    )  # fmt: skip
+    if fields.get("webhook_url"):
+        data["webhook_url"] = fields["webhook_url"]
+    gen, _ = submit(request, key, data, source="openai")
     return _video_response(gen)
 
 

@@ -7,12 +7,13 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.urls import reverse
 
-from generations import catalog, quotas, services, specs, webhooks
+from generations import catalog, quotas, services
 from generations.api.common import (
     api_endpoint,
     authenticate,
     json_body,
     public_url,
+    submit,
     videogen_error,
 )
 from generations.api.files import serve_file
@@ -56,7 +57,15 @@ def model_entry(info: catalog.ModelInfo) -> dict[str, Any]:
         "engine": info.engine,
         "procedural": info.procedural,
         "notes": info.notes,
+        **({"parameters": _procedural_parameters()} if info.procedural else {}),
     }
+
+
+def _procedural_parameters() -> dict[str, str]:
+    """What the local engine does with each request parameter (and what it ignores)."""
+    from generations.engines.procedural import PARAMETER_USE
+
+    return PARAMETER_USE
 
 
 # The columns generation_body reads.
@@ -149,20 +158,7 @@ def generate(request: HttpRequest) -> HttpResponseBase:
 
 
 def _generate(request: HttpRequest, key: ApiKey) -> HttpResponse:
-    data = json_body(request)
-    spec = specs.build_spec(data, test_mode=key.is_test)
-    webhook_url = webhooks.validate_url(data.get("webhook_url"))
-    image = services.input_image_load(spec.image_url) if spec.image_url else None
-    gen, usage = services.generation_create(
-        team=key.team,
-        user=key.user,
-        api_key=key,
-        spec=spec,
-        source="videogenapi",
-        input_image=image,
-        webhook_url=webhook_url,
-        public_base=public_url(request, ""),
-    )
+    gen, usage = submit(request, key, json_body(request), source="videogenapi")
     body = generation_body(request, gen)
     body.pop("progress")
     body.update(

@@ -1,15 +1,27 @@
 """The `local` engine: procedural video on the CPU, offline and deterministic for a seed.
 
-It is not a neural model. Text-to-video paints slowly drifting light (gradients, soft glows,
-a sweeping highlight) in a palette chosen from the prompt's words and the seed; image-to-video
-animates the input image with a gentle push-in, or, with a fixed camera, a slight breathing
-of light. Frames are rendered one at a time and streamed into the encoder.
+It is not a neural model. Text-to-video paints a scene chosen by the prompt's words (see
+:mod:`generations.engines.scenes`: elements, time of day, colours, moods, pace) and placed by
+the seed; image-to-video animates the input image with an eased camera move (push in, pull
+out, pan, tilt, drift) or, with a fixed camera, with breathing light and fine grain only.
+Sound beds come from :mod:`generations.media.audio`.
+
+Frames are rendered straight into BT.709 limited-range I420 (the encoder's own format), one
+at a time, and streamed into the encoder: no RGB frame exists at full size except the poster.
+Text-to-video paints a small float field, converts it to Y'CbCr there, upscales the planes
+to the output size and adds a fixed, seeded dither texture before rounding to 8 bits, so
+gradients do not band even at 4K. Image-to-video warps the I420 planes of the input with
+sub-pixel (1/32 px) bilinear sampling, so moves are smooth and never jitter.
+
+PARAMETER_USE below says, for every request parameter, what this engine does with it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -17,11 +29,22 @@ import numpy as np
 import numpy.typing as npt
 
 from generations.engines.base import Canceled, EngineError, RenderContext, RenderResult
-from generations.media.audio import synthesize_ambient
+from generations.engines.camera import CameraMove, choose_move
+from generations.engines.scenes import TextScene, stable_seed
+from generations.media.audio import synthesize
 from generations.media.encode import (
+    I420Frame,
     Mp4Writer,
     PreviewCollector,
+    SpritesheetCollector,
     audio_samples_for,
+    i420_planes,
+    i420_to_rgb,
+    new_i420,
+    preview_size,
+    rgb_to_i420,
+    rgb_to_ycbcr,
+    sprite_thumb_size,
     write_poster,
 )
 from generations.media.images import ImageError, cover_crop, load_image
@@ -30,191 +53,117 @@ from generations.specs import GenerationSpec
 VIDEO_NAME = "video.mp4"
 POSTER_NAME = "poster.jpg"
 PREVIEW_NAME = "preview.webp"
+SPRITESHEET_NAME = "spritesheet.jpg"
 
-# The light field is smooth, so it is computed small and upscaled: this is what keeps 4K fast.
-FIELD_LONG_SIDE = 320
-# Push-in: how much the image grows per second, and the most it grows over a whole clip.
-PUSH_IN_PER_SECOND = 0.03
-PUSH_IN_MIN = 0.05
-PUSH_IN_MAX = 0.18
-# Fraction of the frame the push-in may drift towards a seeded point of interest.
-PUSH_IN_DRIFT = 0.6
-# Fixed camera: the per-channel light gain varies by at most this much, over this period.
+# What the engine does with each request parameter (shown in the API docs).
+PARAMETER_USE: dict[str, str] = {
+    "prompt": "used: its words choose the scene (elements, time of day, colours, moods, pace) "
+    "for text-to-video, the camera move for image-to-video ('zoom in', 'pan left', 'slow', ...), "
+    "and the sound when audio_prompt is empty",
+    "seed": "used: places the composition, picks the camera move when the prompt names none, "
+    "and varies the sound; the same seed and parameters give identical frames",
+    "duration": "used: the clip lasts duration x fps frames (unless num_frames is given)",
+    "num_frames": "used: the exact number of frames rendered",
+    "resolution": "used: the short side of the frame (480, 720, 1080 or 2160 pixels)",
+    "aspect_ratio": "used: with resolution, the exact frame size",
+    "mode": "used: text-to-video paints a scene; image-to-video animates image_url",
+    "image_url": "used (image-to-video): the first frame is the image cover-cropped to the frame",
+    "camera_fixed": "used (image-to-video): true keeps the framing still (only light, colour and "
+    "grain breathe); false moves the camera. Text-to-video ignores it",
+    "add_audio": "used: true adds a 48 kHz stereo AAC sound bed; false leaves no audio stream",
+    "audio_prompt": "used: its words choose the sounds (rain, ocean, wind, fire, birds, city, "
+    "space, music; ambient otherwise); the prompt is used when it is empty",
+    "style": "used: its words are read together with the prompt's (e.g. 'neon', 'misty')",
+    "negative_prompt": "accepted and recorded, ignored: a procedural engine has nothing to "
+    "steer away from",
+    "cfg_scale": "accepted and recorded, ignored: there is no diffusion guidance",
+    "guidance_scale": "accepted and recorded, ignored: there is no diffusion guidance",
+    "enable_safety_checker": "not used by the engine; the server screens the prompt before the "
+    "job (and the frames, when an image classifier is configured)",
+}
+
+# Share of the progress bar spent on frames; the rest covers the previews and the flush.
+FRAME_PROGRESS_SHARE = 98.0
+# Dither: triangular noise of this peak amplitude (in 8-bit code values) before rounding.
+DITHER_AMPLITUDE = 1.0
+DITHER_TILE = 256
+# Fixed camera: per-channel light gain drifts by at most this much over this period, and a
+# fine grain of this strength (8-bit code values, standard deviation) changes every frame.
 BREATH_DEPTH = 0.05
 BREATH_PERIOD_S = 6.0
-# Share of the progress bar spent on frames; the rest covers the preview and the muxer flush.
-FRAME_PROGRESS_SHARE = 98.0
+GRAIN_STRENGTH = 1.6
 
-Float32Array = npt.NDArray[np.float32]
 RGBFrame = npt.NDArray[np.uint8]
-
-# Palettes, darkest first: background top, background bottom, then glow colours (sRGB 0-1).
-_PALETTES: dict[str, tuple[tuple[float, float, float], ...]] = {
-    "ocean": ((0.02, 0.06, 0.16), (0.02, 0.22, 0.32), (0.05, 0.55, 0.62), (0.55, 0.85, 0.9)),
-    "sunset": ((0.16, 0.05, 0.22), (0.55, 0.16, 0.28), (0.98, 0.45, 0.18), (1.0, 0.78, 0.38)),
-    "forest": ((0.02, 0.08, 0.04), (0.08, 0.24, 0.12), (0.35, 0.6, 0.22), (0.95, 0.85, 0.55)),
-    "night": ((0.01, 0.01, 0.05), (0.06, 0.05, 0.2), (0.35, 0.22, 0.7), (0.75, 0.8, 1.0)),
-    "neon": ((0.03, 0.01, 0.08), (0.12, 0.02, 0.2), (0.95, 0.15, 0.65), (0.1, 0.85, 0.95)),
-    "snow": ((0.35, 0.42, 0.55), (0.7, 0.78, 0.88), (0.92, 0.95, 1.0), (0.75, 0.7, 0.95)),
-    "fire": ((0.1, 0.01, 0.0), (0.45, 0.06, 0.02), (0.95, 0.4, 0.05), (1.0, 0.8, 0.3)),
-    "meadow": ((0.3, 0.55, 0.8), (0.62, 0.8, 0.9), (0.55, 0.75, 0.3), (1.0, 0.95, 0.7)),
-}
-_PALETTE_WORDS: dict[str, tuple[str, ...]] = {
-    "ocean": ("ocean", "sea", "water", "wave", "waves", "underwater", "lake", "river", "blue"),
-    "sunset": ("sunset", "sunrise", "dusk", "dawn", "evening", "pink", "purple", "twilight"),
-    "forest": ("forest", "jungle", "tree", "trees", "woods", "green", "leaf", "leaves", "moss"),
-    "night": ("night", "space", "stars", "galaxy", "cosmic", "moon", "dark", "nebula", "aurora"),
-    "neon": ("neon", "city", "cyberpunk", "cyber", "club", "synthwave", "futuristic", "arcade"),
-    "snow": ("snow", "ice", "winter", "frost", "frozen", "glacier", "cold", "white", "mist"),
-    "fire": ("fire", "flame", "flames", "lava", "desert", "volcano", "ember", "red", "orange"),
-    "meadow": ("meadow", "field", "spring", "summer", "sky", "clouds", "flower", "garden", "day"),
-}
-# Words that change the composition, not the colours.
-_CALM_WORDS = ("calm", "still", "quiet", "slow", "gentle", "serene", "peaceful", "soft")
-_ENERGETIC_WORDS = ("fast", "energetic", "dance", "storm", "explosion", "chaos", "busy", "rush")
+Float32Array = npt.NDArray[np.float32]
 
 
-def _stable_int(*parts: object) -> int:
-    # Python's hash() is salted per process; a digest keeps renders identical across runs.
-    digest = hashlib.sha256("\0".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big")
+def _dither_tile(seed: int, size: int = DITHER_TILE) -> Float32Array:
+    """A seeded triangular-PDF noise tile (sum of two uniforms), zero mean, +-amplitude."""
+    rng = np.random.default_rng(stable_seed("dither", seed))
+    tile = rng.random((size, size), dtype=np.float32) - rng.random((size, size), dtype=np.float32)
+    return np.asarray(tile * DITHER_AMPLITUDE, dtype=np.float32)
 
 
-def _words(text: str) -> set[str]:
-    return {w.strip(".,;:!?\"'()[]").lower() for w in text.split()}
+def _tiled(tile: Float32Array, height: int, width: int, dy: int = 0, dx: int = 0) -> Float32Array:
+    reps = (height // tile.shape[0] + 2, width // tile.shape[1] + 2)
+    full = np.tile(tile, reps)
+    return np.ascontiguousarray(full[dy : dy + height, dx : dx + width])
 
 
-def _bayer(n: int) -> npt.NDArray[np.float32]:
-    """An n x n ordered-dither threshold matrix in [-0.5, 0.5) (n a power of two)."""
-    m = np.zeros((1, 1), dtype=np.float32)
-    while m.shape[0] < n:
-        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]]).astype(np.float32)
-    return np.asarray((m + 0.5) / (n * n) - 0.5, dtype=np.float32)
+class _FrameSource:
+    """What the engine loop needs from a scene: I420 frames, and small RGB copies."""
+
+    width: int
+    height: int
+
+    def i420(self, index: int, out: I420Frame) -> None:
+        """Render frame `index` into `out`, an I420 buffer of the frame size."""
+        raise NotImplementedError
+
+    def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
+        """Frame `index` (the one just rendered) as RGB, at `size` (w, h) or full size."""
+        raise NotImplementedError
 
 
-def _eased(p: float) -> float:
-    """Sine ease-in-out: starts and ends at rest, so the motion never jerks."""
-    return 0.5 - 0.5 * math.cos(math.pi * min(1.0, max(0.0, p)))
-
-
-class _TextScene:
-    """Soft glows drifting over a slowly turning gradient, lit by a passing highlight."""
+class TextVideo(_FrameSource):
+    """Text-to-video: a TextScene's field, converted, upscaled and dithered into I420."""
 
     def __init__(self, spec: GenerationSpec) -> None:
-        self.width = spec.width
-        self.height = spec.height
-        self.fps = spec.fps
-        words = _words(spec.prompt)
-        rng = np.random.default_rng(_stable_int("t2v", spec.seed, spec.prompt, spec.style))
-        scores = {k: len(words & set(v)) for k, v in _PALETTE_WORDS.items()}
-        best = max(scores.values())
-        if best:
-            name = sorted(k for k, s in scores.items() if s == best)[0]
-        else:
-            names = sorted(_PALETTES)
-            name = names[_stable_int("palette", spec.prompt) % len(names)]
-        palette = np.array(_PALETTES[name], dtype=np.float32)
-        # The seed shifts the palette a little so two seeds of one prompt look related.
-        shift = rng.uniform(-0.08, 0.08, size=(1, 3)).astype(np.float32)
-        self.palette = np.clip(palette + shift * (0.4 + palette), 0.0, 1.0)
+        self.width, self.height, self.fps = spec.width, spec.height, spec.fps
+        self.scene = TextScene(spec.prompt, spec.seed, spec.width, spec.height, spec.style)
+        w, h = spec.width, spec.height
+        tile = _dither_tile(spec.seed)
+        # Different offsets per plane so the three dither patterns are uncorrelated.
+        self.dither_y = _tiled(tile, h, w)
+        self.dither_u = _tiled(tile, h // 2, w // 2, 97, 31)
+        self.dither_v = _tiled(tile, h // 2, w // 2, 53, 151)
+        self.big_y = np.empty((h, w), dtype=np.float32)
+        self.big_c = np.empty((h // 2, w // 2, 2), dtype=np.float32)
+        self.field: Float32Array | None = None
 
-        tempo = 1.0
-        if words & set(_CALM_WORDS):
-            tempo = 0.6
-        elif words & set(_ENERGETIC_WORDS):
-            tempo = 1.8
+    def i420(self, index: int, out: I420Frame) -> None:
+        field = self.scene.field(index / self.fps)
+        self.field = field
+        self.buffer = out
+        y, u, v = i420_planes(out, self.width, self.height)
+        ycc = rgb_to_ycbcr(field * np.float32(255.0))
+        w, h = self.width, self.height
+        cv2.resize(ycc[..., 0], (w, h), dst=self.big_y, interpolation=cv2.INTER_CUBIC)
+        cv2.resize(ycc[..., 1:], (w // 2, h // 2), dst=self.big_c, interpolation=cv2.INTER_LINEAR)
+        cv2.add(self.big_y, self.dither_y, dst=y, dtype=cv2.CV_8U)
+        cv2.add(self.big_c[..., 0], self.dither_u, dst=u, dtype=cv2.CV_8U)
+        cv2.add(self.big_c[..., 1], self.dither_v, dst=v, dtype=cv2.CV_8U)
 
-        scale = FIELD_LONG_SIDE / max(self.width, self.height)
-        self.fw = max(8, round(self.width * scale))
-        self.fh = max(8, round(self.height * scale))
-        # Coordinates normalised to the short side, centred: shapes stay round at any aspect.
-        short = min(self.fw, self.fh)
-        self.xs = ((np.arange(self.fw, dtype=np.float32) + 0.5) - self.fw / 2) / short
-        self.ys = ((np.arange(self.fh, dtype=np.float32) + 0.5) - self.fh / 2) / short
-        half_w = self.fw / short / 2
-        half_h = self.fh / short / 2
-
-        self.angle0 = float(rng.uniform(-0.6, 0.6))
-        self.angle_rate = float(rng.uniform(0.05, 0.12)) * tempo
-        glows = int(rng.integers(4, 7))
-        self.glows: list[tuple[float, ...]] = []
-        for _ in range(glows):
-            self.glows.append(
-                (
-                    float(rng.uniform(-half_w * 0.7, half_w * 0.7)),  # centre x
-                    float(rng.uniform(-half_h * 0.7, half_h * 0.7)),  # centre y
-                    float(rng.uniform(0.15, 0.45)) * half_w,  # drift amplitude x
-                    float(rng.uniform(0.15, 0.45)) * half_h,  # drift amplitude y
-                    float(rng.uniform(2 * math.pi / 24, 2 * math.pi / 9)) * tempo,  # speed x
-                    float(rng.uniform(2 * math.pi / 24, 2 * math.pi / 9)) * tempo,  # speed y
-                    float(rng.uniform(0, 2 * math.pi)),  # phase x
-                    float(rng.uniform(0, 2 * math.pi)),  # phase y
-                    float(rng.uniform(0.18, 0.5)),  # radius
-                    float(rng.uniform(0.35, 0.75)),  # intensity
-                    float(rng.integers(2, len(self.palette))),  # palette index
-                )
-            )
-        self.sweep_rate = float(rng.uniform(0.04, 0.09)) * tempo
-        self.sweep_phase = float(rng.uniform(0, 1))
-        self.sweep_angle = float(rng.uniform(0.3, 1.2))
-        gx, gy = np.meshgrid(self.xs, self.ys)
-        self.gx = gx.astype(np.float32)
-        self.gy = gy.astype(np.float32)
-        radius2 = (gx / max(half_w, 1e-6)) ** 2 + (gy / max(half_h, 1e-6)) ** 2
-        self.vignette = (1.0 - 0.28 * radius2)[..., None].astype(np.float32)
-
-        # Ordered dither, one tile per channel offset so the pattern does not line up in grey.
-        tile = _bayer(8)
-        reps = (self.height // 8 + 2, self.width // 8 + 2)
-        full = np.tile(tile, reps)
-        self.dither = np.stack(
-            [
-                full[: self.height, : self.width],
-                full[3 : self.height + 3, 5 : self.width + 5],
-                full[6 : self.height + 6, 2 : self.width + 2],
-            ],
-            axis=-1,
-        ).astype(np.float32)
-
-    def field(self, t: float) -> Float32Array:
-        """The frame's light at the small internal size, RGB in 0-1."""
-        pal = self.palette
-        angle = self.angle0 + 0.35 * math.sin(self.angle_rate * t)
-        ramp = self.gx * math.sin(angle) + self.gy * math.cos(angle)
-        span = float(np.abs(ramp).max()) or 1.0
-        mix = (ramp / span * 0.5 + 0.5)[..., None]
-        img = pal[0] * (1.0 - mix) + pal[1] * mix
-        for cx, cy, ax, ay, wx, wy, px, py, radius, intensity, idx in self.glows:
-            x = cx + ax * math.sin(wx * t + px)
-            y = cy + ay * math.sin(wy * t + py)
-            r = radius * (1.0 + 0.12 * math.sin(0.5 * wx * t + py))
-            # Separable Gaussian: two 1-D profiles and an outer product instead of a 2-D exp.
-            profile = np.outer(
-                np.exp(-(((self.ys - y) / r) ** 2)), np.exp(-(((self.xs - x) / r) ** 2))
-            )[..., None]
-            glow = pal[int(idx)] * (intensity * profile)
-            img = 1.0 - (1.0 - img) * (1.0 - glow)  # screen blend: light adds without clipping
-        # A broad highlight sweeping across the frame, like light through a window.
-        pos = ((self.sweep_rate * t + self.sweep_phase) % 1.0) * 4.0 - 2.0
-        band = self.gx * math.cos(self.sweep_angle) + self.gy * math.sin(self.sweep_angle)
-        sweep = np.exp(-(((band - pos) / 0.35) ** 2))[..., None] * 0.12
-        img = img + sweep * (pal[-1] - img * 0.5)
-        return np.asarray(img * self.vignette, dtype=np.float32)
-
-    def frame(self, index: int) -> RGBFrame:
-        small = self.field(index / self.fps) * 255.0
-        big = np.asarray(
-            cv2.resize(small, (self.width, self.height), interpolation=cv2.INTER_CUBIC),
-            dtype=np.float32,
-        )
-        big += self.dither
-        # convertScaleAbs rounds and saturates to uint8 in one pass; the field is never
-        # meaningfully negative, so the absolute value changes nothing visible.
-        return np.asarray(cv2.convertScaleAbs(big), dtype=np.uint8)
+    def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
+        if size is None:
+            return i420_to_rgb(self.buffer, self.width, self.height)
+        assert self.field is not None
+        small = cv2.resize(self.field * np.float32(255.0), size, interpolation=cv2.INTER_AREA)
+        return np.asarray(cv2.convertScaleAbs(np.clip(small, 0, 255)), dtype=np.uint8)
 
 
-class _ImageScene:
-    """Animates a still: eased push-in, or fixed framing with gently breathing light."""
+class ImageVideo(_FrameSource):
+    """Image-to-video: an eased camera move over the input, or a still camera that breathes."""
 
     def __init__(self, spec: GenerationSpec, image_path: Path) -> None:
         try:
@@ -225,68 +174,216 @@ class _ImageScene:
             image = load_image(data)
         except ImageError as exc:
             raise EngineError(exc.code, exc.message) from None
-        self.width = spec.width
-        self.height = spec.height
+        w, h = self.width, self.height = spec.width, spec.height
         self.fps = spec.fps
         self.num_frames = spec.num_frames
         self.camera_fixed = spec.camera_fixed
-        self.first = cover_crop(image, spec.width, spec.height)
-        rng = np.random.default_rng(_stable_int("i2v", spec.seed, spec.prompt))
+        self.first = rgb_to_i420(cover_crop(image, w, h))
+        self.buffer = self.first
+        rng = np.random.default_rng(stable_seed("i2v", spec.seed, spec.prompt))
+        self.move: CameraMove | None = None
         if self.camera_fixed:
             self.breath = rng.uniform(-BREATH_DEPTH, BREATH_DEPTH, size=3)
-            self.breath_phase = float(rng.uniform(0.0, 1.0))
-            self.source: RGBFrame | None = None
+            # Grain: one seeded texture, a different window of it every frame.
+            grain = rng.standard_normal((h + 64, w + 64)).astype(np.float32) * GRAIN_STRENGTH
+            self.grain = grain
+            self.grain_offsets = rng.integers(0, 64, size=(max(1, spec.num_frames), 2))
+            self.canvas_planes: tuple[I420Frame, I420Frame, I420Frame] | None = None
             return
-        seconds = spec.num_frames / spec.fps
-        self.zoom_max = 1.0 + min(PUSH_IN_MAX, max(PUSH_IN_MIN, PUSH_IN_PER_SECOND * seconds))
-        self.drift = rng.uniform(-PUSH_IN_DRIFT, PUSH_IN_DRIFT, size=2)
-        # Prescaled so that even at the deepest zoom one output pixel maps to at most one
-        # source pixel: the push-in never softens, and the shrink from the source is slight.
-        self.scale = self.zoom_max
-        self.source = cover_crop(
-            image, round(spec.width * self.scale), round(spec.height * self.scale)
-        )
+        self.move = choose_move(spec.prompt, spec.seed, spec.num_frames / spec.fps)
+        # The source is prescaled so that at the deepest zoom one output pixel still maps to
+        # at most one source pixel (no softening), and padded by a soft, blurred mirror so a
+        # pull-out or a wide pan has something to reveal at the edges.
+        self.scale = self.move.max_zoom
+        self.pad = self.move.padding
+        sw, sh = _even(w * self.scale), _even(h * self.scale)
+        source = cover_crop(image, sw, sh)
+        canvas = _padded(source, self.pad)
+        planes = i420_planes(rgb_to_i420(canvas), canvas.shape[1], canvas.shape[0])
+        self.canvas_planes = (planes[0].copy(), planes[1].copy(), planes[2].copy())
+        self.source_size = (sw, sh)
 
-    def frame(self, index: int) -> RGBFrame:
+    def i420(self, index: int, out: I420Frame) -> None:
+        self.buffer = out
         if index == 0:
-            return self.first
+            out[...] = self.first
+            return
+        y, u, v = i420_planes(out, self.width, self.height)
         if self.camera_fixed:
-            return self._breathe(index)
-        assert self.source is not None
+            self._breathe(index, y, u, v)
+            return
+        assert self.move is not None and self.canvas_planes is not None
         p = index / max(1, self.num_frames - 1)
-        z = 1.0 + (self.zoom_max - 1.0) * _eased(p)
+        zoom, cx, cy = self.move.at(p)
         w, h = self.width, self.height
-        # The window centre may drift as far as the zoom allows without leaving the image.
-        cx = w / 2 + self.drift[0] * (w / 2) * (1 - 1 / z)
-        cy = h / 2 + self.drift[1] * (h / 2) * (1 - 1 / z)
-        sx = self.source.shape[1] / w
-        sy = self.source.shape[0] / h
-        ax, ay = sx / z, sy / z
-        # Maps output pixel centres to source pixel centres (sub-pixel: no jitter).
-        matrix = np.array(
-            [
-                [ax, 0.0, sx * cx - ax * w / 2 + 0.5 * ax - 0.5],
-                [0.0, ay, sy * cy - ay * h / 2 + 0.5 * ay - 0.5],
-            ],
-            dtype=np.float64,
-        )
-        out = cv2.warpAffine(
-            self.source,
-            matrix,
-            (w, h),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_REFLECT,
-        )
-        return np.asarray(out, dtype=np.uint8)
+        sw, sh = self.source_size
+        pad_x, pad_y = self.pad_px
+        # Output pixel centre (u, v) maps to canvas coordinates: the window of size
+        # (w / zoom, h / zoom) in frame units, centred at (cx, cy) (fractions of the frame).
+        for plane, out, sub in (
+            (self.canvas_planes[0], y, 1),
+            (self.canvas_planes[1], u, 2),
+            (self.canvas_planes[2], v, 2),
+        ):
+            ow, oh = w // sub, h // sub
+            kx = sw / w / zoom
+            ky = sh / h / zoom
+            ox = (cx * sw - kx * w / 2 + pad_x) / sub
+            oy = (cy * sh - ky * h / 2 + pad_y) / sub
+            matrix = np.array(
+                [
+                    [kx, 0.0, ox + 0.5 * kx - 0.5],
+                    [0.0, ky, oy + 0.5 * ky - 0.5],
+                ],
+                dtype=np.float64,
+            )
+            cv2.warpAffine(
+                plane,
+                matrix,
+                (ow, oh),
+                dst=out,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
 
-    def _breathe(self, index: int) -> RGBFrame:
+    @property
+    def pad_px(self) -> tuple[int, int]:
+        sw, sh = self.source_size
+        return _pad_amount(sw, sh, self.pad)
+
+    def _breathe(self, index: int, y: I420Frame, u: I420Frame, v: I420Frame) -> None:
         t = index / self.fps
-        # (1 - cos) / 2 starts at 0 with zero slope: frame 0 is the image itself.
+        # (1 - cos) / 2 starts at 0 with zero slope: the light eases out of frame 0.
         amount = 0.5 - 0.5 * math.cos(2 * math.pi * (t / BREATH_PERIOD_S))
         gains = 1.0 + self.breath * amount
-        lut = np.clip(np.arange(256, dtype=np.float64)[:, None] * gains + 0.5, 0, 255)
-        table = lut.astype(np.uint8).reshape(1, 256, 3)
-        return np.asarray(cv2.LUT(self.first, table), dtype=np.uint8)
+        first_y, first_u, first_v = i420_planes(self.first, self.width, self.height)
+        ramp = np.arange(256, dtype=np.float64)
+        luma_lut = np.clip((ramp - 16) * gains[0] + 16 + 0.5, 0, 255).astype(np.uint8)
+        # Colour breathing: chroma sways around neutral by the other two gains.
+        u_lut = np.clip((ramp - 128) * gains[1] + 128 + 0.5, 0, 255).astype(np.uint8)
+        v_lut = np.clip((ramp - 128) * gains[2] + 128 + 0.5, 0, 255).astype(np.uint8)
+        cv2.LUT(first_y, luma_lut, dst=y)
+        cv2.LUT(first_u, u_lut, dst=u)
+        cv2.LUT(first_v, v_lut, dst=v)
+        # Grain fades in with the breath so frame 1 is still almost the input.
+        dy, dx = (int(v) for v in self.grain_offsets[index % len(self.grain_offsets)])
+        window = self.grain[dy : dy + self.height, dx : dx + self.width]
+        grain_amount = min(1.0, t / 0.5)
+        grainy = cv2.scaleAdd(window, grain_amount, y.astype(np.float32))
+        cv2.convertScaleAbs(grainy, dst=y)
+
+    def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
+        return i420_to_rgb(self.buffer, self.width, self.height, size)
+
+
+class _RenderThread:
+    """Renders frames on a second thread, a few ahead of the encoder, into reused buffers.
+
+    numpy, OpenCV and x264 release the GIL for their heavy work, so painting the next frame
+    overlaps with encoding the last one. Iterating yields (index, buffer); each buffer must
+    be released once encoded. `finish` runs on the render thread after the last frame.
+    An exception on the render thread is re-raised in the consuming thread (while iterating,
+    or on leaving the `with` block).
+    """
+
+    BUFFERS = 3
+
+    def __init__(
+        self,
+        source: _FrameSource,
+        count: int,
+        after_frame: Callable[[int], None],
+        finish: Callable[[], None],
+    ) -> None:
+        self.source = source
+        self.finish = finish
+        self.error: BaseException | None = None
+        self.count = count
+        self.after_frame = after_frame
+        self.free: queue.Queue[I420Frame] = queue.Queue()
+        for _ in range(self.BUFFERS):
+            self.free.put(new_i420(source.width, source.height))
+        self.ready: queue.Queue[tuple[int, I420Frame] | BaseException | None] = queue.Queue()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="render", daemon=True)
+
+    def __enter__(self) -> _RenderThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self.stop.set()
+        # Unblock the renderer if it waits for a free buffer, then wait for it to finish.
+        self.free.put(new_i420(2, 2))
+        self.thread.join()
+        if exc_type is None and self.error is not None:
+            raise self.error
+
+    def __iter__(self) -> Iterator[tuple[int, I420Frame]]:
+        for _ in range(self.count):
+            item = self.ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                return
+            yield item
+
+    def release(self, buffer: I420Frame) -> None:
+        self.free.put(buffer)
+
+    def _run(self) -> None:
+        try:
+            for index in range(self.count):
+                buffer = self.free.get()
+                if self.stop.is_set():
+                    return
+                self.source.i420(index, buffer)
+                self.after_frame(index)
+                self.ready.put((index, buffer))
+            self.finish()
+        except BaseException as exc:  # handed to the consuming thread
+            self.error = exc
+            self.ready.put(exc)
+
+
+def _even(value: float) -> int:
+    return max(2, 2 * round(value / 2))
+
+
+def _pad_amount(width: int, height: int, fraction: float) -> tuple[int, int]:
+    return (_even(width * fraction), _even(height * fraction))
+
+
+def _padded(image: RGBFrame, fraction: float) -> RGBFrame:
+    """The image with a border of `fraction` of its size: a mirror of it, blurred and dimmed."""
+    if fraction <= 0:
+        return image
+    h, w = image.shape[:2]
+    px, py = _pad_amount(w, h, fraction)
+    mirror = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REFLECT_101)
+    small = cv2.resize(mirror, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    blurred = cv2.resize(
+        cv2.GaussianBlur(small, (0, 0), 6),
+        (mirror.shape[1], mirror.shape[0]),
+        interpolation=cv2.INTER_LINEAR,
+    )
+    dimmed = cv2.convertScaleAbs(blurred, alpha=0.85)
+    # Outside the image, the sharp mirror fades into the blurred one over `feather` pixels
+    # (a ramp on the distance to the image, built from two 1-D ramps: cheap at 4K).
+    feather = max(2.0, min(px, py) / 4)
+    xs = np.arange(mirror.shape[1], dtype=np.float32)
+    ys = np.arange(mirror.shape[0], dtype=np.float32)
+    out_x = np.maximum(np.maximum(px - xs, xs - (px + w - 1)), 0)
+    out_y = np.maximum(np.maximum(py - ys, ys - (py + h - 1)), 0)
+    distance = np.maximum.outer(out_y, out_x)
+    weight = np.clip(1.0 - distance / feather, 0.0, 1.0).astype(np.float32)
+    result = np.asarray(
+        cv2.blendLinear(mirror, dimmed, weight, np.float32(1.0) - weight), dtype=np.uint8
+    )
+    # The image itself stays bit-exact inside the border.
+    result[py : py + h, px : px + w] = image
+    return result
 
 
 class ProceduralEngine:
@@ -296,17 +393,17 @@ class ProceduralEngine:
 
     def render(self, spec: GenerationSpec, ctx: RenderContext) -> RenderResult:
         _check_spec(spec)
-        scene: _TextScene | _ImageScene
+        source: _FrameSource
         if spec.mode == "image-to-video":
             if ctx.input_image is None:
                 raise EngineError("invalid_image", "Image-to-video needs an input image.")
-            scene = _ImageScene(spec, ctx.input_image)
+            source = ImageVideo(spec, ctx.input_image)
         else:
-            scene = _TextScene(spec)
+            source = TextVideo(spec)
 
         audio = None
         if spec.add_audio:
-            audio = synthesize_ambient(
+            audio = synthesize(
                 spec.audio_prompt or spec.prompt,
                 spec.seed,
                 audio_samples_for(spec.num_frames, spec.fps),
@@ -316,22 +413,43 @@ class ProceduralEngine:
         video_path = out / VIDEO_NAME
         poster_path = out / POSTER_NAME
         preview_path = out / PREVIEW_NAME
+        sprite_path = out / SPRITESHEET_NAME
         preview = PreviewCollector(spec.num_frames)
+        sprites = SpritesheetCollector(spec.num_frames)
+        preview_wh = preview_size(spec.width, spec.height)
+        sprite_wh = sprite_thumb_size(spec.width, spec.height)
+        outputs = (video_path, poster_path, preview_path, sprite_path)
+
+        def side_outputs(index: int) -> None:
+            # Runs on the render thread right after frame `index`, while its state is current.
+            if index == 0:
+                write_poster(source.rgb(0, None), poster_path)
+            if preview.wants(index):
+                preview.offer(index, source.rgb(index, preview_wh))
+            if sprites.wants(index):
+                sprites.offer(index, source.rgb(index, sprite_wh))
+
+        def finish() -> None:
+            # Also on the render thread: overlaps with the encoder's flush.
+            preview.save(preview_path)
+            sprites.save(sprite_path)
+
         try:
-            with Mp4Writer(video_path, spec.width, spec.height, spec.fps, audio) as writer:
-                for index in range(spec.num_frames):
+            # The writer is entered last so it closes (flushes x264) first, while the render
+            # thread may still be saving the previews.
+            with (
+                _RenderThread(source, spec.num_frames, side_outputs, finish) as frames,
+                Mp4Writer(video_path, spec.width, spec.height, spec.fps, audio) as writer,
+            ):
+                for index, buffer in frames:
                     if ctx.should_stop():
                         raise Canceled()
-                    frame = scene.frame(index)
-                    writer.write(frame)
-                    if index == 0:
-                        write_poster(frame, poster_path)
-                    preview.offer(index, frame)
+                    writer.write_i420(buffer)
+                    frames.release(buffer)
                     ctx.progress(FRAME_PROGRESS_SHARE * (index + 1) / spec.num_frames)
-            preview.save(preview_path)
         except BaseException:
             # Canceled or failed: leave no half-written outputs behind.
-            for path in (video_path, poster_path, preview_path):
+            for path in outputs:
                 path.unlink(missing_ok=True)
             raise
         ctx.progress(100.0)
@@ -343,7 +461,7 @@ class ProceduralEngine:
             width=spec.width,
             height=spec.height,
             has_audio=audio is not None,
-            extras={"preview": preview_path},
+            extras={"preview": preview_path, "spritesheet": sprite_path},
         )
 
 

@@ -17,7 +17,8 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
@@ -353,12 +354,10 @@ def fetch_image_bytes(
         deadline.cancel()
 
 
-def _get(target: _Target, policy: _Policy, max_bytes: int) -> bytes | str:
-    """One request: the body, or the Location of a redirect."""
-    deadline = policy.deadline
+def _pool(target: _Target, policy: _Policy) -> HTTPConnectionPool:
     pool_cls = _GuardedHTTPSPool if target.scheme == "https" else _GuardedHTTPPool
-    left = deadline.remaining()
-    pool = pool_cls(
+    left = policy.deadline.remaining()
+    return pool_cls(
         target.host,
         target.port,
         maxsize=1,
@@ -366,26 +365,13 @@ def _get(target: _Target, policy: _Policy, max_bytes: int) -> bytes | str:
         timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, left), read=left),
         policy=policy,
     )
+
+
+@contextmanager
+def _errors_translated(deadline: _Deadline) -> Iterator[None]:
+    """urllib3 and socket errors become FetchErrors a user can read."""
     try:
-        response = pool.urlopen(
-            "GET",
-            target.path,
-            headers={
-                "User-Agent": USER_AGENT,
-                "Accept": "image/*",
-                # Compressed bodies could expand past the cap before we count them.
-                "Accept-Encoding": "identity",
-            },
-            redirect=False,
-            retries=False,
-            preload_content=False,
-            decode_content=False,
-        )
-        try:
-            return _read_response(response, deadline, max_bytes)
-        finally:
-            response.release_conn()
-            response.close()
+        yield
     except FetchError:
         raise
     except HTTPError as exc:
@@ -393,7 +379,33 @@ def _get(target: _Target, policy: _Policy, max_bytes: int) -> bytes | str:
     except OSError:
         if deadline.expired:
             raise deadline.error() from None
-        raise _failed("The connection to the image host failed.") from None
+        raise _failed("The connection to the host failed.") from None
+
+
+def _get(target: _Target, policy: _Policy, max_bytes: int) -> bytes | str:
+    """One request: the body, or the Location of a redirect."""
+    pool = _pool(target, policy)
+    try:
+        with _errors_translated(policy.deadline):
+            response = pool.urlopen(
+                "GET",
+                target.path,
+                headers={
+                    "User-Agent": USER_AGENT,
+                    "Accept": "image/*",
+                    # Compressed bodies could expand past the cap before we count them.
+                    "Accept-Encoding": "identity",
+                },
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+            )
+            try:
+                return _read_response(response, policy.deadline, max_bytes)
+            finally:
+                response.release_conn()
+                response.close()
     finally:
         pool.close()
 
@@ -513,32 +525,21 @@ def post_json(
         policy = _Policy.build(allow_hosts, deadline)
         target = _parse_target(url)
         _precheck_literal(target, policy)
-        pool_cls = _GuardedHTTPSPool if target.scheme == "https" else _GuardedHTTPPool
-        left = deadline.remaining()
-        pool = pool_cls(
-            target.host, target.port, maxsize=1, retries=False, policy=policy,
-            timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, left), read=left),
-        )  # fmt: skip
+        pool = _pool(target, policy)
         try:
-            response = pool.urlopen(
-                "POST", target.path, body=body, redirect=False, retries=False,
-                headers={"User-Agent": USER_AGENT, "Content-Type": "application/json", **headers},
-                preload_content=False,
-            )  # fmt: skip
-            try:
-                response.read(64 * 1024)  # drain a little; the body is not used
-                return int(response.status)
-            finally:
-                response.release_conn()
-                response.close()
-        except FetchError:
-            raise
-        except HTTPError as exc:
-            raise _translate(exc, deadline) from None
-        except OSError:
-            if deadline.expired:
-                raise deadline.error() from None
-            raise _failed("The connection failed.") from None
+            with _errors_translated(deadline):
+                response = pool.urlopen(
+                    "POST", target.path, body=body, redirect=False, retries=False,
+                    headers={"User-Agent": USER_AGENT, "Content-Type": "application/json",
+                             **headers},
+                    preload_content=False,
+                )  # fmt: skip
+                try:
+                    response.read(64 * 1024)  # drain a little; the body is not used
+                    return int(response.status)
+                finally:
+                    response.release_conn()
+                    response.close()
         finally:
             pool.close()
     finally:
