@@ -96,7 +96,9 @@ def api_key_revoke(*, key: ApiKey) -> None:
 
 # Every API request makes this lookup: compiled once (see prepared.py).
 _KEY_BY_DIGEST = PreparedQuery(
-    lambda digest: ApiKey.objects.select_related("team", "user").filter(digest=digest),
+    lambda digest: ApiKey.objects.select_related("team", "team__plan", "user").filter(
+        digest=digest
+    ),
     digest="\x00digest",
 )
 
