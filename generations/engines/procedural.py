@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,19 +111,19 @@ def _tiled(tile: Float32Array, height: int, width: int, dy: int = 0, dx: int = 0
     return np.ascontiguousarray(full[dy : dy + height, dx : dx + width])
 
 
-class _FrameSource:
+class _FrameSource(ABC):
     """What the engine loop needs from a scene: I420 frames, and small RGB copies."""
 
     width: int
     height: int
 
+    @abstractmethod
     def i420(self, index: int, out: I420Frame) -> None:
         """Render frame `index` into `out`, an I420 buffer of the frame size."""
-        raise NotImplementedError
 
+    @abstractmethod
     def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
         """Frame `index` (the one just rendered) as RGB, at `size` (w, h) or full size."""
-        raise NotImplementedError
 
 
 class TextVideo(_FrameSource):
