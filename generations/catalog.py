@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from generations.engines.base import Engine
+    from generations.engines.remote import RemoteEngine
 
 T2V = "text-to-video"
 I2V = "image-to-video"
@@ -216,17 +217,33 @@ def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
     return (long, short) if a > b else (short, long)
 
 
-def engine_name_for(model: ModelInfo, *, test_mode: bool) -> str | None:
-    """The engine that will run this model here, or None when it is unavailable.
+def engine_name_for(model: ModelInfo, *, test_mode: bool, mode: str | None = None) -> str | None:
+    """The engine that will run this model (and mode) here, or None when it is unavailable.
 
-    Test keys run every model on the local engine, free of charge (CONTRACT 4)."""
+    Test keys run every model on the local engine, free of charge (CONTRACT 4). Otherwise
+    the built-in engine serves its own model, and hosted providers serve the models the
+    provider map routes to them, once their credentials are set."""
     if test_mode:
         return "local"
-    return model.engine
+    if model.engine is not None:
+        return model.engine
+    from generations.engines import routes
+
+    route = routes.route_for(model.key, mode)
+    return route.provider if route else None
 
 
 def is_available(model: ModelInfo) -> bool:
-    return model.engine is not None
+    return engine_name_for(model, test_mode=False) is not None
+
+
+def provider_for(model: ModelInfo) -> str | None:
+    """Who runs it here ("videogen" for the built-in engine), for listings."""
+    name = engine_name_for(model, test_mode=False)
+    return "videogen" if name == "local" else name
+
+
+REMOTE_ENGINES = ("fal", "replicate", "gemini", "openai")
 
 
 @cache
@@ -236,4 +253,15 @@ def get_engine(name: str) -> Engine:
         from generations.engines.procedural import ProceduralEngine
 
         return ProceduralEngine()
-    raise LookupError(f"no engine named {name!r}")
+    raise LookupError(f"no local engine named {name!r}")
+
+
+def get_remote_engine(name: str) -> RemoteEngine:
+    """A hosted provider's client, built from the current settings (cheap: no state)."""
+    from importlib import import_module
+
+    if name not in REMOTE_ENGINES:
+        raise LookupError(f"no remote engine named {name!r}")
+    module = import_module(f"generations.engines.{name}")
+    engine: RemoteEngine = module.ENGINE.from_settings()
+    return engine

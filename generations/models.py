@@ -240,6 +240,8 @@ class Generation(models.Model):
     # Results.
     engine = models.CharField(max_length=40, blank=True)
     engine_handle = models.JSONField(default=dict, blank=True)
+    # Remote engines: when the next poll of the provider is due (None: none scheduled).
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
     video = models.FileField(upload_to="videos/", blank=True)
     poster = models.FileField(upload_to="posters/", blank=True)
     preview = models.FileField(upload_to="previews/", blank=True)

@@ -318,6 +318,7 @@ def generation_fail(
     now = timezone.now()
     if not rows.update(
         status=Generation.Status.FAILED,
+        next_poll_at=None,
         error_code=code[:40],
         error_message=message,
         finished_at=now,
@@ -342,11 +343,12 @@ def generation_cancel(*, generation: Generation) -> bool:
         webhooks.notify(generation)
         return True
     # Running: the worker finishes the cancel (status, refund) when it notices the flag.
-    return bool(
-        Generation.objects.filter(pk=generation.pk, status=Generation.Status.IN_PROGRESS).update(
-            cancel_requested=True
-        )
-    )
+    running = Generation.objects.filter(pk=generation.pk, status=Generation.Status.IN_PROGRESS)
+    if not running.update(cancel_requested=True):
+        return False
+    # Waiting on a provider: poll now, so the cancel reaches it without waiting for backoff.
+    running.filter(next_poll_at__isnull=False).update(next_poll_at=now)
+    return True
 
 
 def generation_again(

@@ -172,6 +172,13 @@ def build_spec(
     if mode not in model.modes:
         need = "requires an `image_url`" if mode == catalog.T2V else "does not take an image"
         raise invalid("image_url", f"Model {model.key!r} {need} ({', '.join(model.modes)} only).")
+    if catalog.engine_name_for(model, test_mode=test_mode, mode=mode) is None:
+        raise invalid(
+            "image_url",
+            f"Model {model.key!r} is served here for "
+            f"{'image-to-video' if mode == catalog.T2V else 'text-to-video'} only.",
+            "model_unavailable",
+        )
 
     fps = model.fps
     num_frames = _int(data, "num_frames")

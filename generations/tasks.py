@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import shutil
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -15,9 +16,12 @@ from django.core.files import File
 from django.db.models import F, Q
 from django.utils import timezone
 
-from generations import catalog, safety, services, webhooks
+from generations import catalog, polling, safety, services, webhooks
 from generations.api.idempotency import forget_expired
+from generations.engines import routes
 from generations.engines.base import Canceled, EngineError, RenderContext, RenderResult
+from generations.engines.remote import Done, ResultGone, Transient
+from generations.media import ingest
 from generations.models import Generation
 from generations.specs import GenerationSpec
 
@@ -107,6 +111,9 @@ def generation_run(pk: int) -> str:
         )
         return "failed: model unavailable"
     Generation.objects.filter(pk=pk, claim=claim).update(engine=engine_name)
+    if engine_name in catalog.REMOTE_ENGINES:
+        gen.engine, gen.claim = engine_name, claim
+        return _remote_step(gen)
 
     work_dir = Path(settings.DATA_DIR) / "work" / f"{gen.generation_id}-{claim[:8]}"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +176,7 @@ def _store_result(gen: Generation, claim: str, result: RenderResult) -> str:
         pk=gen.pk, claim=claim, status=Generation.Status.IN_PROGRESS
     ).update(
         status=Generation.Status.COMPLETED,
+        next_poll_at=None,
         progress=100,
         finished_at=timezone.now(),
         video_size=result.video_path.stat().st_size,
@@ -191,21 +199,179 @@ def _finish_canceled(gen: Generation, claim: str) -> None:
     updated = (
         Generation.objects.filter(pk=gen.pk, claim=claim, cancel_requested=True)
         .exclude(status__in=Generation.FINAL_STATUSES)
-        .update(status=Generation.Status.CANCELED, finished_at=timezone.now())
+        .update(status=Generation.Status.CANCELED, finished_at=timezone.now(), next_poll_at=None)
     )
     if updated:
         services.generation_refund(generation=gen, note="canceled")
         webhooks.notify(gen)
 
 
+# --- remote engines: one short step per task, the next one scheduled on the row -----------
+
+# A result URL that answers 403/404 is asked for again (providers re-sign URLs) this often.
+RESULT_GONE_RETRIES = 2
+
+
+def generation_poll(pk: int, claim: str) -> str:
+    """One step of a remote job: submit if not yet submitted, else poll (and, when done,
+    download and store). Enqueued by polling.dispatch_due when the row's poll is due."""
+    gen = Generation.objects.select_related("team").filter(pk=pk).first()
+    if gen is None or gen.status != Generation.Status.IN_PROGRESS or gen.claim != claim:
+        return "skipped: no longer ours"
+    return _remote_step(gen)
+
+
+def _remote_step(gen: Generation) -> str:
+    claim = gen.claim
+    state = dict(gen.engine_handle or {})
+    route = routes.route_for(gen.model, gen.mode)
+    if route is None or route.provider != gen.engine:
+        return _remote_fail(
+            gen, state, EngineError(
+                "model_unavailable",
+                f"Model {gen.model!r} is no longer served by {gen.engine} on this server.",
+            ),
+        )  # fmt: skip
+    now = time.time()
+    state.setdefault("deadline", now + route.deadline_s)
+    state.setdefault("started", now)
+    engine = catalog.get_remote_engine(gen.engine)
+    submitted = "job" in state
+    job = routes.job_for(route, spec_for(gen), _input_image(gen) if not submitted else None)
+
+    if gen.cancel_requested:
+        if submitted:
+            _best_effort_cancel(engine, job, state)
+        _finish_canceled(gen, claim)
+        return "canceled"
+    if now >= state["deadline"]:
+        if submitted:
+            _best_effort_cancel(engine, job, state)
+        return _remote_fail(gen, state, EngineError(
+            "timeout",
+            f"The {gen.engine} provider did not finish within {route.deadline_s:.0f} s; "
+            "the job was abandoned and the charge refunded.",
+        ))  # fmt: skip
+    try:
+        if not submitted:
+            state["job"] = engine.submit(job)
+            state["upstream_model"] = job.upstream_model
+            state["polls"] = 0
+            return _remote_wait(gen, state, None, route.typical_s)
+        outcome = engine.poll(job, state["job"])
+        if isinstance(outcome, Done):
+            return _remote_collect(gen, state, outcome)
+        state["queue_position"] = outcome.queue_position
+        state["detail"] = outcome.detail[:200]
+        return _remote_wait(gen, state, outcome.progress, route.typical_s)
+    except Transient as exc:
+        state["last_error"] = str(exc)[:300]
+        log.info("generation %s: %s (will retry)", gen.generation_id, exc)
+        return _remote_wait(gen, state, None, route.typical_s, retry_after=exc.retry_after)
+    except EngineError as exc:
+        return _remote_fail(gen, state, exc)
+
+
+def _input_image(gen: Generation) -> routes.ImageInput | None:
+    if not gen.input_image:
+        return None
+    from generations.media.images import image_mime_type, sniff_format
+
+    with gen.input_image.open("rb") as fh:
+        data = fh.read()
+    return routes.ImageInput(data, image_mime_type(sniff_format(data) or "png"))
+
+
+def _best_effort_cancel(engine: object, job: routes.Job, state: dict[str, object]) -> None:
+    try:
+        engine.cancel(job, state["job"])  # type: ignore[attr-defined]
+    except (Transient, EngineError) as exc:
+        log.warning("could not cancel upstream job: %s", exc)
+
+
+def _remote_wait(
+    gen: Generation,
+    state: dict[str, object],
+    progress: float | None,
+    typical_s: float,
+    *,
+    retry_after: float | None = None,
+) -> str:
+    """Schedule the next step; progress is the provider's, or an estimate that approaches
+    95 % over the model's typical run time."""
+    polls = int(state.get("polls", 0))  # type: ignore[call-overload]
+    state["polls"] = polls + 1
+    delay = polling.backoff_delay(polls, retry_after)
+    deadline = float(state["deadline"])  # type: ignore[arg-type]
+    delay = max(0.05, min(delay, deadline - time.time() + 0.05))
+    if progress is None:
+        elapsed = time.time() - float(state["started"])  # type: ignore[arg-type]
+        progress = 95 * (1 - math.exp(-elapsed / max(typical_s, 1.0)))
+    updated = Generation.objects.filter(
+        pk=gen.pk, claim=gen.claim, status=Generation.Status.IN_PROGRESS
+    ).update(
+        engine_handle=state,
+        next_poll_at=timezone.now() + timedelta(seconds=delay),
+        heartbeat_at=timezone.now(),
+        progress=max(0, min(99, int(progress))),
+    )
+    return f"waiting {delay:.1f} s" if updated else "skipped: no longer ours"
+
+
+def _remote_fail(gen: Generation, state: dict[str, object], exc: EngineError) -> str:
+    Generation.objects.filter(pk=gen.pk, claim=gen.claim).update(engine_handle=state)
+    services.generation_fail(generation=gen, code=exc.code, message=exc.message, claim=gen.claim)
+    return f"failed: {exc.code}"
+
+
+def _remote_collect(gen: Generation, state: dict[str, object], done: Done) -> str:
+    """The provider finished: download, check and re-encode as needed, then store."""
+    work_dir = Path(settings.DATA_DIR) / "work" / f"{gen.generation_id}-{gen.claim[:8]}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    reporter = _Reporter(gen.pk, gen.claim)
+    try:
+        source = work_dir / "upstream.bin"
+        ingest.download(done.video_url, done.headers, source, settings.VIDEOGEN_REMOTE_MAX_BYTES)
+        result = ingest.make_ours(
+            source, spec_for(gen), work_dir, progress=reporter.progress,
+            should_stop=reporter.should_stop,
+        )  # fmt: skip
+        return _store_result(gen, gen.claim, result)
+    except ResultGone as exc:
+        gone = int(state.get("result_gone", 0)) + 1  # type: ignore[call-overload]
+        state["result_gone"] = gone
+        if gone > RESULT_GONE_RETRIES:
+            return _remote_fail(gen, state, EngineError(
+                "upstream_result_expired",
+                f"The {gen.engine} provider's result link no longer works ({exc}); the "
+                "charge was refunded.",
+            ))  # fmt: skip
+        return _remote_wait(gen, state, None, 1.0)
+    except Transient as exc:
+        state["last_error"] = str(exc)[:300]
+        return _remote_wait(gen, state, None, 1.0, retry_after=exc.retry_after)
+    except Canceled:
+        _finish_canceled(gen, gen.claim)
+        return "canceled"
+    except EngineError as exc:
+        return _remote_fail(gen, state, exc)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
 def reap_stale() -> str:
     """Runs every minute: no generation stays in_progress (or lost in a queue) forever."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.VIDEOGEN_STALE_AFTER)
-    requeued = failed = 0
+    requeued = failed = rearmed = 0
     for gen in Generation.objects.filter(
-        status=Generation.Status.IN_PROGRESS, heartbeat_at__lt=stale
+        status=Generation.Status.IN_PROGRESS, heartbeat_at__lt=stale, next_poll_at__isnull=True
     ):
+        if gen.engine in catalog.REMOTE_ENGINES:
+            # A remote job whose poll was lost (worker killed, broker restarted): poll again
+            # rather than run it again, which would submit it to the provider twice.
+            rearmed += _rearm_poll(gen, now)
+            continue
         if gen.attempts >= settings.VIDEOGEN_MAX_ATTEMPTS:
             if services.generation_fail(
                 generation=gen,
@@ -234,7 +400,24 @@ def reap_stale() -> str:
         requeued += 1
     forget_expired()
     webhooks.deliver_due()
-    return f"requeued {requeued}, failed {failed}"
+    return f"requeued {requeued}, re-armed {rearmed} polls, failed {failed}"
+
+
+def _rearm_poll(gen: Generation, now: datetime) -> int:
+    state = dict(gen.engine_handle or {})
+    rearmed = int(state.get("rearmed", 0)) + 1
+    if rearmed > settings.VIDEOGEN_MAX_ATTEMPTS:
+        services.generation_fail(
+            generation=gen,
+            code="worker_lost",
+            message=f"The worker polling this generation stopped responding {rearmed - 1} "
+            "times; giving up. The charge was refunded.",
+        )
+        return 0
+    state["rearmed"] = rearmed
+    return Generation.objects.filter(
+        pk=gen.pk, status=Generation.Status.IN_PROGRESS, heartbeat_at=gen.heartbeat_at
+    ).update(engine_handle=state, next_poll_at=now, heartbeat_at=now)
 
 
 def webhook_deliver(pk: int) -> str:

@@ -122,6 +122,7 @@ def _render_generate(request: HttpRequest, form: GenerateForm, status: int = 200
         {
             "form": form,
             "model_info": form.model_info,
+            "model_available": catalog.is_available(form.model_info),
             "recent": recent,
             "usage": quotas.month_usage(team),
             "team": team,
@@ -176,7 +177,13 @@ def generate_fields(request: HttpRequest) -> HttpResponse:
     """The model-dependent part of the form, re-rendered when the model changes (HTMX)."""
     form = GenerateForm(model_key=request.GET.get("model"))
     return render(
-        request, "generate.html#model-fields", {"form": form, "model_info": form.model_info}
+        request,
+        "generate.html#model-fields",
+        {
+            "form": form,
+            "model_info": form.model_info,
+            "model_available": catalog.is_available(form.model_info),
+        },
     )
 
 
@@ -396,7 +403,10 @@ def usage(request: HttpRequest) -> HttpResponse:
 @require_GET
 def docs(request: HttpRequest) -> HttpResponse:
     base = settings.VIDEOGEN_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
-    markdown = render_to_string("docs.md", {"base": base, "models": catalog.MODELS})
+    available = {m.key for m in catalog.MODELS if catalog.is_available(m)}
+    markdown = render_to_string(
+        "docs.md", {"base": base, "models": catalog.MODELS, "available": available}
+    )
     return render(request, "docs.html", {"base": base, "markdown": markdown})
 
 

@@ -18,7 +18,7 @@ def test_a_premium_model_on_a_plan_without_premium_is_a_clear_403(
     owner: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As if a provider engine served Veo here (hosted engines come with their own issue).
-    monkeypatch.setattr(catalog, "engine_name_for", lambda model, test_mode: "local")
+    monkeypatch.setattr(catalog, "engine_name_for", lambda model, test_mode, mode=None: "local")
     response = owner.client().post("/api/v1/generate", {"model": "veo_3", "prompt": "x"})
     assert response.status_code == 403
     error = response.json()["error"]

@@ -81,7 +81,7 @@ def test_the_reaper_fails_a_job_that_keeps_killing_workers_and_refunds(owner: Ac
         claim="dead",
         attempts=3,
     )
-    assert tasks.reap_stale() == "requeued 0, failed 1"
+    assert tasks.reap_stale() == "requeued 0, re-armed 0 polls, failed 1"
     gen.refresh_from_db()
     assert gen.status == "failed" and gen.error_code == "worker_lost"
     assert UsageEvent.objects.filter(generation=gen, kind="refund").count() == 1

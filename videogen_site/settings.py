@@ -216,6 +216,26 @@ VIDEOGEN_STALE_AFTER = envint("VIDEOGEN_STALE_AFTER", 120)
 # How many times a generation is (re)started before it is failed for good.
 VIDEOGEN_MAX_ATTEMPTS = envint("VIDEOGEN_MAX_ATTEMPTS", 3)
 
+# Hosted providers (CONTRACT 2): a provider serves the models the provider map routes to it
+# once its credential is set. Credentials are only read here, never logged or stored.
+FAL_KEY = os.environ.get("FAL_KEY", "")
+FAL_QUEUE_URL = os.environ.get("FAL_QUEUE_URL", "https://queue.fal.run").rstrip("/")
+REPLICATE_API_TOKEN = os.environ.get("REPLICATE_API_TOKEN", "")
+REPLICATE_API_URL = os.environ.get("REPLICATE_API_URL", "https://api.replicate.com/v1").rstrip("/")
+GEMINI_API_KEY = os.environ.get("GEMINI_API_KEY", "")
+GEMINI_API_URL = os.environ.get(
+    "GEMINI_API_URL", "https://generativelanguage.googleapis.com/v1beta"
+).rstrip("/")
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/")
+# An operator's provider map (TOML) replacing entries of generations/engines/providers.toml.
+VIDEOGEN_PROVIDER_MAP = os.environ.get("VIDEOGEN_PROVIDER_MAP", "")
+# Polling remote jobs: first delay, then doubling (with jitter) up to the cap.
+VIDEOGEN_POLL_FIRST_S = float(os.environ.get("VIDEOGEN_POLL_FIRST_S", "2"))
+VIDEOGEN_POLL_MAX_S = float(os.environ.get("VIDEOGEN_POLL_MAX_S", "30"))
+# A provider's result file is refused past this size.
+VIDEOGEN_REMOTE_MAX_BYTES = envint("VIDEOGEN_REMOTE_MAX_BYTES", 1024 * 1024 * 1024)
+
 # django-q2. Settings are read at import time: tests pick sync mode through VIDEOGEN_Q_SYNC.
 Q_CLUSTER: dict[str, object] = {
     "name": "videogen",

@@ -54,7 +54,10 @@ def model_entry(info: catalog.ModelInfo) -> dict[str, Any]:
         "fps": info.fps,
         "premium": info.premium,
         "available": catalog.is_available(info),
-        "engine": info.engine,
+        "engine": catalog.engine_name_for(info, test_mode=False),
+        "available_modes": [
+            m for m in info.modes if catalog.engine_name_for(info, test_mode=False, mode=m)
+        ],
         "procedural": info.procedural,
         "notes": info.notes,
         **({"parameters": _procedural_parameters()} if info.procedural else {}),

@@ -1,0 +1,150 @@
+"""The provider map: which provider serves a model, how our request becomes its input, and
+what an operator's own map file changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generations import catalog
+from generations.engines import routes
+from generations.errors import ApiError
+from generations.specs import build_spec
+
+KLING = catalog.MODELS[2]
+PNG = routes.ImageInput(b"\x89PNG\r\n\x1a\nfake", "image/png")
+
+
+def test_catalog_positions() -> None:
+    assert [m.key for m in catalog.MODELS[1:4]] == ["higgsfield_v1", "kling_25", "veo_3"]
+
+
+def test_without_provider_keys_only_the_local_engine_is_available(settings) -> None:
+    for name in routes.PROVIDER_KEYS.values():
+        setattr(settings, name, "")
+    available = [m.key for m in catalog.MODELS if catalog.is_available(m)]
+    assert available == ["local"]
+    with pytest.raises(ApiError) as err:
+        build_spec({"model": "kling_25", "prompt": "a cat"}, test_mode=False)
+    assert err.value.status == 400 and err.value.field == "model"
+    assert "not available on this server" in err.value.message
+
+
+def test_a_provider_key_makes_its_models_available_in_map_order(settings) -> None:
+    settings.FAL_KEY = "fal-key"
+    settings.REPLICATE_API_TOKEN = ""
+    assert catalog.engine_name_for(KLING, test_mode=False) == "fal"
+    settings.REPLICATE_API_TOKEN = "r8-token"
+    # fal comes first in the map for kling_25; Replicate only serves what fal does not.
+    assert catalog.engine_name_for(KLING, test_mode=False) == "fal"
+    settings.FAL_KEY = ""
+    assert catalog.engine_name_for(KLING, test_mode=False) == "replicate"
+    # Models no provider offers stay unavailable, whatever keys are set.
+    assert not catalog.is_available(catalog.MODELS[1])
+    # Test keys still run everything on the local engine.
+    assert catalog.engine_name_for(catalog.MODELS[3], test_mode=True) == "local"
+
+
+def test_translation_applies_filters_and_leaves_out_empty_values(settings) -> None:
+    settings.FAL_KEY = "fal-key"
+    spec = build_spec(
+        {"model": "framepack", "prompt": "a boat", "image_url": "https://example.com/a.png",
+         "duration": 4, "resolution": "480p", "aspect_ratio": "9:16", "seed": 7,
+         "cfg_scale": 1.5, "num_frames": 90},
+        test_mode=False,
+    )  # fmt: skip
+    route = routes.route_for("framepack", spec.mode)
+    assert route is not None and route.provider == "fal"
+    body = routes.translate(route, spec, PNG)
+    assert body == {
+        "prompt": "a boat",
+        "image_url": PNG.data_url(),
+        "aspect_ratio": "9:16",
+        "resolution": "480p",
+        "cfg_scale": 1.5,
+        "num_frames": 90,
+        "seed": 7,
+        "enable_safety_checker": True,
+    }  # no negative_prompt or guidance_scale: the client gave none
+
+
+def test_dotted_names_build_nested_objects(settings) -> None:
+    settings.GEMINI_API_KEY = "gm-key"
+    spec = build_spec({"model": "veo-31", "prompt": "waves", "duration": 8,
+                       "negative_prompt": "text"}, test_mode=False)  # fmt: skip
+    route = routes.route_for("veo-31", spec.mode)
+    assert route is not None and route.provider == "gemini"
+    assert routes.translate(route, spec, None) == {
+        "instance": {"prompt": "waves"},
+        "parameters": {"aspectRatio": "16:9", "resolution": "720p", "durationSeconds": 8,
+                       "negativePrompt": "text"},
+    }  # fmt: skip
+
+
+def test_an_operator_map_replaces_a_models_entry_without_code(settings, tmp_path: Path) -> None:
+    custom = tmp_path / "providers.toml"
+    custom.write_text(
+        """
+[kling_25.replicate]
+text-to-video = "acme/kling-mirror"
+deadline_s = 60
+[kling_25.replicate.input]
+text = "prompt|lower"
+length = "duration|suffix:s"
+ratio = "aspect_ratio|map:16:9=wide;9:16=tall"
+quality = "=high"
+audio = false
+"""
+    )
+    settings.VIDEOGEN_PROVIDER_MAP = str(custom)
+    settings.FAL_KEY = "fal-key"  # fal no longer serves kling_25: the operator's entry won
+    settings.REPLICATE_API_TOKEN = "r8-token"
+    spec = build_spec({"model": "kling_25", "prompt": "A Red Fox", "duration": 5},
+                      test_mode=False)  # fmt: skip
+    route = routes.route_for("kling_25", spec.mode)
+    assert route is not None and route.provider == "replicate" and route.deadline_s == 60
+    job = routes.job_for(route, spec, None)
+    assert job.upstream_model == "acme/kling-mirror"
+    assert job.input == {"text": "a red fox", "length": "5s", "ratio": "wide",
+                         "quality": "high", "audio": False}  # fmt: skip
+    # Other models keep the default entries.
+    assert routes.route_for("wan-25", "text-to-video").provider == "fal"  # type: ignore[union-attr]
+    # The operator mapped text-to-video only: image-to-video is refused, naming the field.
+    with pytest.raises(ApiError) as err:
+        build_spec({"model": "kling_25", "prompt": "fox", "image_url": "https://e.com/a.png"},
+                   test_mode=False)  # fmt: skip
+    assert err.value.field == "image_url" and "text-to-video only" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[kling_25.acme]\ntext-to-video = "x"\n', "unknown provider"),
+        ("[kling_25.fal]\nseed = 1\n", "name the upstream model"),
+        ('[kling_25.fal]\ntext-to-video = "x"\n[kling_25.fal.input]\np = "prompt|upper"\n',
+         "unknown filter `upper`"),
+        ('[kling_25.fal]\ntext-to-video = "x"\n[kling_25.fal.input]\np = "promtp"\n',
+         "unknown field `promtp`"),
+        ("[kling_25.fal\n", "Expected"),
+    ],
+)  # fmt: skip
+def test_a_malformed_map_says_where(settings, tmp_path: Path, text: str, message: str) -> None:
+    custom = tmp_path / "bad.toml"
+    custom.write_text(text)
+    settings.VIDEOGEN_PROVIDER_MAP = str(custom)
+    with pytest.raises(routes.MapError, match=message):
+        routes.all_routes()
+    settings.VIDEOGEN_PROVIDER_MAP = ""
+
+
+def test_the_default_map_routes_every_model_a_provider_offers() -> None:
+    mapped = set(routes.all_routes())
+    offered = {m.key for m in catalog.MODELS} - {"local", "higgsfield_v1", "nanobanana-video"}
+    assert mapped == offered
+    for model_routes in routes.all_routes().values():
+        for route in model_routes:
+            model = catalog.get_model(route.model)
+            assert model is not None
+            # A route never claims a mode the catalog model does not have.
+            assert set(route.upstream) <= set(model.modes), route
