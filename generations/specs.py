@@ -211,6 +211,8 @@ def build_spec(
     aspect_ratio = _str(data, "aspect_ratio", max_chars=10) or "16:9"
     aspect_ratio = _choice(aspect_ratio, "aspect_ratio", model.aspect_ratios, model)
     width, height = catalog.frame_size(resolution, aspect_ratio)
+    if not test_mode:
+        _check_route_limits(model, mode, duration, resolution, aspect_ratio)
 
     seed = _int(data, "seed")
     if seed is None or seed == -1:
@@ -240,3 +242,28 @@ def build_spec(
         guidance_scale=_float(data, "guidance_scale"),
         enable_safety_checker=_bool(data, "enable_safety_checker", True),
     )
+
+
+def _check_route_limits(
+    model: catalog.ModelInfo, mode: str, duration: int, resolution: str, aspect_ratio: str
+) -> None:
+    """A hosted provider may accept less than the model's reference limits (OpenAI's Sora
+    takes 4, 8 or 12 s at 720p only): refuse here, naming the field, rather than charge
+    for a job the provider will reject."""
+    from generations.engines import routes
+
+    route = routes.route_for(model.key, mode)
+    if route is None:
+        return
+    checks = (
+        ("duration", duration, route.durations, " seconds"),
+        ("resolution", resolution, route.resolutions, ""),
+        ("aspect_ratio", aspect_ratio, route.aspect_ratios, ""),
+    )
+    for name, value, allowed, unit in checks:
+        if allowed and value not in allowed:
+            raise invalid(
+                name,
+                f"`{name}` must be one of {', '.join(str(a) for a in allowed)}{unit} for "
+                f"model {model.key!r} as served here (by {route.provider}).",
+            )

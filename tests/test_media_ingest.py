@@ -130,3 +130,27 @@ def test_download_caps_size_and_tells_expired_from_transient(tmp_path: Path) -> 
         assert err.value.code == "upstream_failed"
     with pytest.raises(Transient):  # the server is gone: connection refused
         ingest.download(url, {}, dest, max_bytes=10_000)
+
+
+class _Redirecting(FakeUpstream):
+    target = ""
+
+    def handle(self, req: Request) -> Reply:
+        return Reply(302, b"", {"Location": self.target})
+
+
+def test_credentials_never_follow_a_redirect_to_another_host(tmp_path: Path) -> None:
+    with _Files() as storage, _Redirecting() as provider:
+        file_url = storage.add_file(b"video bytes")
+        provider.target = file_url
+        local = provider.add_file(b"local bytes")
+        dest = tmp_path / "f.bin"
+        secret = {"x-goog-api-key": "gm-secret"}
+        assert ingest.download(f"{provider.url}/v1beta/files/a:download", secret, dest,
+                               max_bytes=100) == len(b"video bytes")  # fmt: skip
+        assert provider.requests[0].headers["x-goog-api-key"] == "gm-secret"
+        assert "x-goog-api-key" not in storage.requests[-1].headers
+        # A redirect within the provider's own origin keeps them.
+        provider.target = local
+        ingest.download(f"{provider.url}/v1beta/files/b:download", secret, dest, max_bytes=100)
+        assert provider.requests[-1].headers["x-goog-api-key"] == "gm-secret"

@@ -14,7 +14,9 @@ maps each upstream field to an expression over our request:
     style = "=cinematic"                # a string literal starts with "="
 
 Fields: every GenerationSpec field, plus `image` (the input image), `size` ("1280x720")
-and `frames` (= num_frames). Filters: str, int, float, bool, lower, suffix:<text>,
+and `frames` (= num_frames). Optional `durations`, `resolutions` and `aspect_ratios` lists
+narrow what the route accepts when the provider takes less than the model's reference
+limits; requests outside them get a 400 naming the field. Filters: str, int, float, bool, lower, suffix:<text>,
 map:<ours>=<theirs>;..., data_url, base64, mime. Empty values ("" or unset) are left out
 of the input, so the provider applies its own default. When a model lists several
 providers, the first whose credentials are set serves it.
@@ -73,6 +75,10 @@ class Route:
     input: Mapping[str, Any]  # upstream field -> expression or literal
     deadline_s: float
     typical_s: float
+    # What the provider accepts when narrower than the model's reference limits (empty: all).
+    durations: tuple[int, ...] = ()
+    resolutions: tuple[str, ...] = ()
+    aspect_ratios: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,9 @@ def _parse(data: Mapping[str, Any], source: str) -> dict[str, list[Route]]:
                     input=inputs,
                     deadline_s=float(table.get("deadline_s", DEFAULT_DEADLINE_S)),
                     typical_s=float(table.get("typical_s", DEFAULT_TYPICAL_S)),
+                    durations=tuple(int(d) for d in table.get("durations", ())),
+                    resolutions=tuple(str(r) for r in table.get("resolutions", ())),
+                    aspect_ratios=tuple(str(a) for a in table.get("aspect_ratios", ())),
                 )
             )
     return routes

@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import av
 import numpy as np
@@ -42,6 +43,7 @@ from generations.media.encode import (
 from generations.specs import GenerationSpec
 
 CHUNK = 1024 * 1024
+MAX_REDIRECTS = 5
 _BT709 = 1
 
 
@@ -49,11 +51,12 @@ def download(url: str, headers: Mapping[str, str], dest: Path, max_bytes: int) -
     """Stream the provider's file to `dest`; the size in bytes.
 
     403/404/410 raise ResultGone (expired or withheld URL); network trouble and 5xx raise
-    Transient; more than `max_bytes` fails the generation."""
+    Transient; more than `max_bytes` fails the generation. Redirects are followed by hand:
+    the provider's credentials in `headers` go to the provider's own origin only, never to
+    the storage host a download link may redirect to."""
     try:
-        with requests.get(
-            url, headers=dict(headers), stream=True, timeout=CALL_TIMEOUT, allow_redirects=True
-        ) as response:
+        response = _get_following_redirects(url, headers)
+        with response:
             if response.status_code in (403, 404, 410):
                 raise ResultGone(reason_of(response))
             if response.status_code == 429 or response.status_code >= 500:
@@ -80,6 +83,27 @@ def download(url: str, headers: Mapping[str, str], dest: Path, max_bytes: int) -
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
+
+
+def _get_following_redirects(url: str, headers: Mapping[str, str]) -> requests.Response:
+    origin = _origin(url)
+    for _ in range(MAX_REDIRECTS + 1):
+        same_origin = _origin(url) == origin
+        response = requests.get(
+            url, headers=dict(headers) if same_origin else {}, stream=True,
+            timeout=CALL_TIMEOUT, allow_redirects=False,
+        )  # fmt: skip
+        location = response.headers.get("Location")
+        if not response.is_redirect or not location:
+            return response
+        response.close()
+        url = urljoin(url, location)
+    raise EngineError("upstream_failed", "The provider's result link redirects too many times.")
 
 
 def _too_large(max_bytes: int) -> EngineError:

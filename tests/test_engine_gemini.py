@@ -1,0 +1,279 @@
+"""The Gemini (Veo) engine against the fake Gemini API over real HTTP: the exact upstream
+requests for every model and mode the provider map routes to Gemini, the operation
+lifecycle up to the authenticated, redirected download, and the error split."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+from PIL import Image
+
+from generations.engines import routes
+from generations.engines.base import EngineError
+from generations.engines.gemini import ENGINE, GeminiEngine
+from generations.engines.remote import Done, Pending, Transient
+from generations.errors import ApiError
+from generations.specs import build_spec
+from tests.fake_gemini import FakeGemini, result_video
+from tests.fakeupstream import Faults
+
+KEY = "gm-test-key"
+# Catalog model -> the upstream model id the default map sends it to.
+MODELS = {"veo_3": "veo-3.0-fast-generate-001", "veo-31": "veo-3.1-generate-preview"}
+
+
+def png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 36), (200, 40, 90)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGemini]:
+    with FakeGemini(key=KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def configure(settings: Any) -> Callable[..., GeminiEngine]:
+    def apply(server: FakeGemini, key: str = KEY) -> GeminiEngine:
+        settings.VIDEOGEN_PROVIDER_MAP = ""
+        settings.FAL_KEY = settings.REPLICATE_API_TOKEN = settings.OPENAI_API_KEY = ""
+        settings.GEMINI_API_KEY = key
+        settings.GEMINI_API_URL = f"{server.url}/v1beta"
+        engine = ENGINE.from_settings()
+        assert isinstance(engine, GeminiEngine)
+        return engine
+
+    return apply
+
+
+@pytest.fixture
+def engine(fake: FakeGemini, configure: Callable[..., GeminiEngine]) -> GeminiEngine:
+    return configure(fake)
+
+
+def make_job(
+    model: str = "veo-31", image: bytes | None = None, unchecked: bool = False, **data: Any
+) -> routes.Job:
+    request = {"model": model, "prompt": "a lighthouse at dusk", **data}
+    if image is not None:
+        request["image_url"] = "data:image/png;base64," + base64.b64encode(image).decode()
+    # `unchecked` builds what only the catalog allows, past the route's narrower limits,
+    # to show what the provider itself answers.
+    spec = build_spec(request, test_mode=unchecked)
+    route = routes.route_for(model, spec.mode)
+    assert route is not None and route.provider == "gemini"
+    return routes.job_for(route, spec, routes.ImageInput(image, "image/png") if image else None)
+
+
+def run(engine: GeminiEngine, job: routes.Job, max_polls: int = 20) -> tuple[list[Pending], Done]:
+    handle = engine.submit(job)
+    seen: list[Pending] = []
+    for _ in range(max_polls):
+        state = engine.poll(job, handle)
+        if isinstance(state, Done):
+            return seen, state
+        seen.append(state)
+    raise AssertionError(f"not done after {max_polls} polls")
+
+
+def refused(call: Callable[[], object], code: str) -> EngineError:
+    with pytest.raises(EngineError) as info:
+        call()
+    assert info.value.code == code, info.value.message
+    assert KEY not in str(info.value) and KEY not in info.value.message
+    return info.value
+
+
+# --- the exact requests, for every routed model and mode ------------------------------------
+
+
+def test_every_gemini_model_is_covered(engine: GeminiEngine) -> None:
+    routed = {m for m, rs in routes.all_routes().items() if any(r.provider == "gemini" for r in rs)}
+    assert routed == set(MODELS)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_text_to_video_request(fake: FakeGemini, engine: GeminiEngine, model: str) -> None:
+    job = make_job(model, aspect_ratio="9:16", resolution="1080p", negative_prompt="blurry")
+    handle = engine.submit(job)
+
+    (req,) = fake.api_requests("POST")
+    assert req.path == f"/v1beta/models/{MODELS[model]}:predictLongRunning"
+    assert req.headers["x-goog-api-key"] == KEY and not req.query
+    assert req.json() == {
+        "instances": [{"prompt": "a lighthouse at dusk"}],
+        "parameters": {"aspectRatio": "9:16", "resolution": "1080p", "durationSeconds": 8,
+                       "negativePrompt": "blurry"},
+    }  # fmt: skip
+    assert handle["operation"].startswith(f"models/{MODELS[model]}/operations/")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_image_to_video_request(fake: FakeGemini, engine: GeminiEngine, model: str) -> None:
+    image = png()
+    engine.submit(make_job(model, image=image, duration=8, negative_prompt="text, watermark"))
+
+    (req,) = fake.api_requests("POST")
+    assert req.path == f"/v1beta/models/{MODELS[model]}:predictLongRunning"
+    body = req.json()
+    instance = body["instances"][0]
+    assert instance["prompt"] == "a lighthouse at dusk"
+    assert instance["image"] == {
+        "bytesBase64Encoded": base64.b64encode(image).decode(),
+        "mimeType": "image/png",
+    }
+    assert body["parameters"] == {
+        "aspectRatio": "16:9",
+        "resolution": "720p",
+        "durationSeconds": 8,
+        "negativePrompt": "text, watermark",
+    }
+    assert type(body["parameters"]["durationSeconds"]) is int
+
+
+def test_empty_fields_are_left_out(fake: FakeGemini, engine: GeminiEngine) -> None:
+    engine.submit(make_job("veo_3"))
+    params = fake.api_requests("POST")[0].json()["parameters"]
+    assert "negativePrompt" not in params
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+
+def test_submit_poll_download(fake: FakeGemini, engine: GeminiEngine) -> None:
+    fake.polls = 3
+    pending, done = run(engine, make_job(image=png()))
+
+    assert [p.progress for p in pending] == [0.0, 33.0, 67.0]
+    assert done.headers == {"x-goog-api-key": KEY}
+    assert "/v1beta/files/" in done.video_url and ":download" in done.video_url
+    polls = fake.api_requests("GET")
+    assert all(r.path.startswith("/v1beta/models/veo-3.1-generate-preview/operations/")
+               for r in polls)  # fmt: skip
+    assert all(r.headers["x-goog-api-key"] == KEY for r in polls)
+
+    response = requests.get(done.video_url, headers=dict(done.headers), timeout=10)
+    assert response.status_code == 200 and response.content == result_video()
+    assert response.content[4:8] == b"ftyp"
+    assert response.history and response.history[0].status_code == 302  # followed to storage
+    # The file link wants the key.
+    assert requests.get(done.video_url, timeout=10).status_code == 403
+
+
+def test_short_operation_names_and_missing_done(fake: FakeGemini, engine: GeminiEngine) -> None:
+    fake.short_names = fake.omit_done = True
+    fake.report_progress = False
+    job = make_job()
+    handle = engine.submit(job)
+    assert handle["operation"].startswith("operations/")
+    assert engine.poll(job, handle) == Pending(progress=None, detail="running")
+    engine.poll(job, handle)
+    assert isinstance(engine.poll(job, handle), Done)
+    assert fake.api_requests("GET")[0].path == f"/v1beta/{handle['operation']}"
+
+
+def test_a_job_that_never_finishes_stays_pending(fake: FakeGemini, engine: GeminiEngine) -> None:
+    job = make_job(prompt="waves forever")
+    handle = engine.submit(job)
+    assert all(isinstance(engine.poll(job, handle), Pending) for _ in range(10))
+
+
+def test_expired_result(fake: FakeGemini, engine: GeminiEngine) -> None:
+    _, done = run(engine, make_job())
+    fake.expire_results = True
+    assert requests.get(done.video_url, headers=dict(done.headers), timeout=10).status_code == 404
+
+
+def test_cancel_is_best_effort(fake: FakeGemini, engine: GeminiEngine) -> None:
+    job = make_job()
+    handle = engine.submit(job)
+    engine.cancel(job, handle)  # the API has no cancel: the 404 is ignored
+    (_, cancel) = fake.api_requests("POST")
+    assert cancel.path == f"/v1beta/{handle['operation']}:cancel"
+
+
+# --- refusals and failures ------------------------------------------------------------------
+
+
+def test_content_filtered_after_generation(fake: FakeGemini, engine: GeminiEngine) -> None:
+    error = refused(lambda: run(engine, make_job(prompt="something forbidden")), "content_policy")
+    assert "safety policies" in error.message
+
+
+def test_prompt_refused_at_create(fake: FakeGemini, engine: GeminiEngine) -> None:
+    error = refused(lambda: engine.submit(make_job(prompt="banned words")), "content_policy")
+    assert "Responsible AI" in error.message
+
+
+def test_operation_error_fails_the_job(fake: FakeGemini, engine: GeminiEngine) -> None:
+    refused(lambda: run(engine, make_job(prompt="crash now")), "upstream_failed")
+    for code, status in ((4, "DEADLINE_EXCEEDED"), (8, "RESOURCE_EXHAUSTED"), (14, "UNAVAILABLE")):
+        fake.fail_error = {"code": code, "message": "try later", "status": status}
+        error = refused(lambda: run(engine, make_job(prompt="crash now")), "upstream_failed")
+        assert status in error.message
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [({"resolution": "480p"}, "Resolution 480p"), ({"aspect_ratio": "4:3"}, "Aspect ratio 4:3")],
+)
+def test_validation_error(engine: GeminiEngine, data: dict[str, Any], words: str) -> None:
+    # The catalog offers these for Veo; the Gemini API refuses them ...
+    job = make_job("veo_3", unchecked=True, **data)
+    error = refused(lambda: engine.submit(job), "upstream_rejected")
+    assert "INVALID_ARGUMENT" in error.message and words in error.message
+    # ... so the route narrows them, and our API refuses them first, naming the field.
+    with pytest.raises(ApiError) as info:
+        make_job("veo_3", **data)
+    assert info.value.status == 400 and info.value.field == next(iter(data))
+
+
+def test_bad_key(fake: FakeGemini, configure: Callable[..., GeminiEngine]) -> None:
+    engine = configure(fake, "gm-wrong-key-123")
+    job = make_job()
+    error = refused(lambda: engine.submit(job), "upstream_auth")
+    assert "gm-wrong-key-123" not in error.message
+    # A missing key is a 403 PERMISSION_DENIED: also the operator's problem.
+    refused(lambda: GeminiEngine(f"{fake.url}/v1beta", "").submit(job), "upstream_auth")
+
+
+# --- transient faults -----------------------------------------------------------------------
+
+
+def test_injected_faults_are_transient(configure: Callable[..., GeminiEngine]) -> None:
+    with FakeGemini(Faults(transient_rate=1.0, seed=3, retry_after="7"), key=KEY) as server:
+        engine = configure(server)
+        job = make_job()
+        errors = []
+        for _ in range(40):  # the seeded mix: 500, 503, 429 and malformed JSON
+            with pytest.raises(Transient) as info:
+                engine.submit(job)
+            errors.append(info.value)
+        assert server.injected == 40
+        assert {e.retry_after for e in errors} == {None, 7.0}
+        assert any("malformed JSON" in str(e) for e in errors)
+        assert any("HTTP 503" in str(e) for e in errors)
+        assert all(KEY not in str(e) for e in errors)
+
+
+def test_quota_429_reads_retry_info(fake: FakeGemini, engine: GeminiEngine) -> None:
+    fake.exhausted = 1
+    job = make_job()
+    with pytest.raises(Transient) as info:
+        engine.submit(job)
+    assert info.value.retry_after == 37.0 and "RESOURCE_EXHAUSTED" in str(info.value)
+    assert engine.submit(job)["operation"]
+
+
+def test_unreachable_provider_is_transient(configure: Callable[..., GeminiEngine]) -> None:
+    with FakeGemini(key=KEY) as server:
+        engine = configure(server)
+    with pytest.raises(Transient):
+        engine.submit(make_job())
