@@ -208,8 +208,13 @@ def _finish_canceled(gen: Generation, claim: str) -> None:
 
 # --- remote engines: one short step per task, the next one scheduled on the row -----------
 
-# A result URL that answers 403/404 is asked for again (providers re-sign URLs) this often.
+# A result URL that answers 403/404 is fetched again this often (providers re-sign URLs),
+# and a file that does not decode (a download cut short, an error page served with 200)
+# this often, before the generation fails.
 RESULT_GONE_RETRIES = 2
+BAD_OUTPUT_RETRIES = 4
+# A job the provider failed but calls retryable is submitted again at most this often.
+RESUBMITS = 2
 
 
 def generation_poll(pk: int, claim: str) -> str:
@@ -266,6 +271,15 @@ def _remote_step(gen: Generation) -> str:
         return _remote_wait(gen, state, outcome.progress, route.typical_s)
     except Transient as exc:
         state["last_error"] = str(exc)[:300]
+        if exc.resubmit:
+            resubmits = int(state.get("resubmits", 0)) + 1
+            if resubmits > RESUBMITS:
+                return _remote_fail(gen, state, EngineError(
+                    "upstream_failed", f"The {gen.engine} provider failed the job "
+                    f"{resubmits} times: {exc}",
+                ))  # fmt: skip
+            state["resubmits"] = resubmits
+            state.pop("job", None)
         log.info("generation %s: %s (will retry)", gen.generation_id, exc)
         return _remote_wait(gen, state, None, route.typical_s, retry_after=exc.retry_after)
     except EngineError as exc:
@@ -354,6 +368,13 @@ def _remote_collect(gen: Generation, state: dict[str, object], done: Done) -> st
         _finish_canceled(gen, gen.claim)
         return "canceled"
     except EngineError as exc:
+        if exc.code == "upstream_bad_output":
+            # A download cut short or an error page served as the file: fetch it again
+            # (a few times) before blaming the provider.
+            bad = int(state.get("bad_output", 0)) + 1  # type: ignore[call-overload]
+            state["bad_output"] = bad
+            if bad <= BAD_OUTPUT_RETRIES:
+                return _remote_wait(gen, state, None, 1.0)
         return _remote_fail(gen, state, exc)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

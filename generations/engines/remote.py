@@ -41,11 +41,16 @@ MAX_REASON_CHARS = 300
 
 
 class Transient(Exception):  # noqa: N818  (a condition, not a bug)
-    """Worth retrying later; `retry_after` is the provider's own hint in seconds, if any."""
+    """Worth retrying later; `retry_after` is the provider's own hint in seconds, if any.
+    `resubmit`: the upstream job itself failed in a way the provider calls retryable, so
+    the retry is a new submission (a bounded number of times), not another poll."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, resubmit: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.resubmit = resubmit
 
 
 class ResultGone(Exception):  # noqa: N818

@@ -16,10 +16,12 @@ maps each upstream field to an expression over our request:
 Fields: every GenerationSpec field, plus `image` (the input image), `size` ("1280x720")
 and `frames` (= num_frames). Optional `durations`, `resolutions` and `aspect_ratios` lists
 narrow what the route accepts when the provider takes less than the model's reference
-limits; requests outside them get a 400 naming the field. Filters: str, int, float, bool, lower, suffix:<text>,
-map:<ours>=<theirs>;..., data_url, base64, mime. Empty values ("" or unset) are left out
-of the input, so the provider applies its own default. When a model lists several
-providers, the first whose credentials are set serves it.
+limits; requests outside them get a 400 naming the field.
+
+Filters: str, int, float, bool, lower, suffix:<text>, map:<ours>=<theirs>;..., data_url,
+base64, mime. Empty values ("" or unset) are left out of the input, so the provider applies
+its own default. When a model lists several providers, the first whose credentials are set
+serves it.
 """
 
 from __future__ import annotations

@@ -237,11 +237,14 @@ def make_ours(
 
     writer = None if remux else Mp4Writer(video_path, spec.width, spec.height, spec.fps, audio)
     try:
-        last: tuple[av.VideoFrame, np.ndarray[Any, Any]] | None = None
+        # Re-timing repeats source frames: each is scaled once, thumbnails made once.
+        current: av.VideoFrame | None = None
+        rgb: np.ndarray[Any, Any] | None = None
+        thumbs: dict[tuple[int, int], np.ndarray[Any, Any]] = {}
         for index, frame in _timed_frames(src, spec):
-            if last is None or last[0] is not frame:
-                last = (frame, _cover(frame, spec.width, spec.height))
-            rgb = last[1]
+            if frame is not current:
+                current, rgb, thumbs = frame, _cover(frame, spec.width, spec.height), {}
+            assert rgb is not None
             if should_stop is not None and should_stop():
                 raise Canceled()
             if progress is not None:
@@ -250,10 +253,11 @@ def make_ours(
                 writer.write(rgb)
             if index == 0:
                 write_poster(rgb, poster_path)
-            if preview.wants(index):
-                preview.offer(index, _resized(rgb, preview_wh))
-            if sprites.wants(index):
-                sprites.offer(index, _resized(rgb, sprite_wh))
+            for collector, size in ((preview, preview_wh), (sprites, sprite_wh)):
+                if collector.wants(index):
+                    if size not in thumbs:
+                        thumbs[size] = _resized(rgb, size)
+                    collector.offer(index, thumbs[size])
         if writer is not None:
             writer.close()
         else:

@@ -1,0 +1,171 @@
+"""A fake fal.ai queue API (https://queue.fal.run), faithful to the documented protocol.
+
+Submit is `POST /<full model id>`; status, result and cancel live under the owner/app only
+(`/fal-ai/kling-video/requests/<id>[/status|/cancel]`), and the submit answer says so, so a
+client that builds its own URLs from the full id gets 404s here. Status answers 202 while
+IN_QUEUE (the position falls poll by poll) and IN_PROGRESS (with "step k/n" logs), then 200
+COMPLETED; the result is the model output itself, its video served from this fake's /files/.
+
+Knobs (attributes, changeable between requests): `queue_polls`/`run_polls` (how slow a job
+is), `never_finish`, `policy_word` + `policy_on` ("submit": 422 content_policy_violation at
+once; "result": the request completes and its result is the 422), `omit_urls` (a bare
+submit answer), `expire_results`, `result_reply` (the result every request returns instead),
+and `script`: replies returned, in order, before anything else (None: answer normally).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.fakeupstream import FakeUpstream, Faults, Reply, Request, make_mp4
+
+KEY = "fal-test-key"
+REQUEST_RE = re.compile(r"^/(?P<app>[^/]+/[^/]+)/requests/(?P<id>[^/]+)(?P<tail>/status|/cancel)?$")
+# Models that take an image (and require it), and the ones whose duration is "5" or "10".
+IMAGE_MODELS = ("image-to-video", "fal-ai/framepack")
+KLING = "fal-ai/kling-video/"
+
+
+@dataclass
+class FalJob:
+    id: str
+    model: str
+    app: str
+    input: dict[str, Any]
+    refuse: bool
+    never_finish: bool
+    polls: int = 0
+    state: str = "IN_QUEUE"
+    canceled: bool = False
+    video_url: str = ""
+    logs: list[dict[str, str]] = field(default_factory=list)
+
+
+def problem(status: int, loc: list[str], msg: str, type_: str, **extra: Any) -> Reply:
+    """fal's error shape: {"detail": [{loc, msg, type, url, ...}]}."""
+    item = {"loc": loc, "msg": msg, "type": type_, "url": f"https://docs.fal.ai/errors/#{type_}"}
+    return Reply.json(status, {"detail": [{**item, **extra}]})
+
+
+class FakeFal(FakeUpstream):
+    def __init__(self, faults: Faults | None = None, key: str = KEY) -> None:
+        super().__init__(faults)
+        self.key = key
+        self.queue_polls = 1
+        self.run_polls = 1
+        self.never_finish = False
+        self.policy_word = "forbidden"
+        self.policy_on = "submit"
+        self.omit_urls = False
+        self.expire_results = False
+        self.result_reply: Reply | None = None
+        self.script: list[Reply | None] = []
+        self.jobs: dict[str, FalJob] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            self.video = make_mp4(Path(tmp) / "out.mp4")
+
+    def handle(self, req: Request) -> Reply:
+        if self.script and (scripted := self.script.pop(0)) is not None:
+            return scripted
+        if req.headers.get("authorization") != f"Key {self.key}":
+            return Reply.json(401, {"detail": "Invalid Key authorization header."})
+        match = REQUEST_RE.match(req.path)
+        if req.method == "POST" and not match:
+            return self.submit(req)
+        job = self.jobs.get(match["id"]) if match else None
+        if match is None or job is None or job.app != match["app"]:
+            return Reply.json(404, {"detail": "Request not found"})
+        if req.method == "GET" and match["tail"] == "/status":
+            return self.status(job, logs=req.query.get("logs") == ["1"])
+        if req.method == "GET" and not match["tail"]:
+            return self.result(job)
+        if req.method == "PUT" and match["tail"] == "/cancel":
+            if job.state == "COMPLETED":
+                return Reply.json(400, {"status": "ALREADY_COMPLETED"})
+            job.canceled = True
+            return Reply.json(202, {"status": "CANCELLATION_REQUESTED"})
+        return Reply.json(405, {"detail": "Method Not Allowed"})
+
+    def urls(self, job: FalJob) -> dict[str, str]:
+        base = f"{self.url}/{job.app}/requests/{job.id}"
+        return {
+            "response_url": base,
+            "status_url": f"{base}/status",
+            "cancel_url": f"{base}/cancel",
+        }
+
+    def submit(self, req: Request) -> Reply:
+        model = req.path.strip("/")
+        try:
+            data = req.json()
+        except ValueError:
+            data = None
+        if model.count("/") < 1 or not isinstance(data, dict):
+            return problem(422, ["body"], "Input should be a valid dictionary", "dict_type")
+        prompt = data.get("prompt")
+        if not isinstance(prompt, str) or not prompt:
+            return problem(422, ["body", "prompt"], "Field required", "missing")
+        image = str(data.get("image_url", ""))
+        if any(m in model for m in IMAGE_MODELS) and not image.startswith(("data:", "http")):
+            return problem(422, ["body", "image_url"], "Field required", "missing")
+        if model.startswith(KLING) and data.get("duration", "5") not in ("5", "10"):
+            return problem(422, ["body", "duration"], "Input should be '5' or '10'", "one_of",
+                           ctx={"expected": ["5", "10"]}, input=data.get("duration"))  # fmt: skip
+        refuse = bool(self.policy_word) and self.policy_word in prompt.lower()
+        if refuse and self.policy_on == "submit":
+            return self.refusal()
+        parts = model.split("/")
+        job = FalJob(id=str(uuid.uuid4()), model=model, app="/".join(parts[:2]), input=data,
+                     refuse=refuse, never_finish=self.never_finish)  # fmt: skip
+        self.jobs[job.id] = job
+        answer: dict[str, Any] = {"request_id": job.id}
+        if not self.omit_urls:
+            answer |= {**self.urls(job), "status": "IN_QUEUE", "queue_position": self.queue_polls}
+        return Reply.json(200, answer)
+
+    def refusal(self) -> Reply:
+        return problem(422, ["body", "prompt"], "The content could not be processed because it "
+                       "contained material flagged by a content checker.",
+                       "content_policy_violation")  # fmt: skip
+
+    def status(self, job: FalJob, logs: bool) -> Reply:
+        job.polls += 1
+        if job.state != "COMPLETED":
+            if job.polls <= self.queue_polls and not job.canceled:
+                body = {"status": "IN_QUEUE", "queue_position": self.queue_polls - job.polls}
+                return Reply.json(202, {**body, "response_url": self.urls(job)["response_url"]})
+            step = job.polls - self.queue_polls
+            if not job.canceled and (job.never_finish or step <= self.run_polls):
+                job.state = "IN_PROGRESS"
+                message = f"step {step}/{self.run_polls}" if step <= self.run_polls else "working"
+                job.logs.append({"timestamp": "2025-10-01T12:00:01Z", "level": "INFO",
+                                 "source": "user", "message": message})  # fmt: skip
+                body = {"status": "IN_PROGRESS", "logs": job.logs if logs else None}
+                return Reply.json(202, {**body, "response_url": self.urls(job)["response_url"]})
+            job.state = "COMPLETED"
+        return Reply.json(200, {"status": "COMPLETED", "logs": job.logs if logs else None,
+                                "metrics": {"inference_time": 1.5},
+                                "response_url": self.urls(job)["response_url"]})  # fmt: skip
+
+    def result(self, job: FalJob) -> Reply:
+        if job.state != "COMPLETED":
+            return Reply.json(400, {"detail": "Request is still in progress"})
+        if self.result_reply is not None:
+            return self.result_reply
+        if job.canceled:
+            return Reply.json(400, {"detail": "Request was cancelled"})
+        if job.refuse:
+            return self.refusal()
+        if not job.video_url:
+            job.video_url = self.add_file(self.video)
+        if self.expire_results:
+            self.expired.add(job.video_url.rsplit("/", 1)[1])
+        seed = job.input.get("seed", 42)
+        video = {"url": job.video_url, "content_type": "video/mp4", "file_name": "output.mp4",
+                 "file_size": len(self.video)}  # fmt: skip
+        return Reply.json(200, {"video": video, "seed": seed})
