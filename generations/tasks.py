@@ -215,6 +215,8 @@ RESULT_GONE_RETRIES = 2
 BAD_OUTPUT_RETRIES = 4
 # A job the provider failed but calls retryable is submitted again at most this often.
 RESUBMITS = 2
+# Asking the provider to cancel is tried this often when the call fails transiently.
+CANCEL_TRIES = 4
 
 
 def generation_poll(pk: int, claim: str) -> str:
@@ -246,7 +248,17 @@ def _remote_step(gen: Generation) -> str:
 
     if gen.cancel_requested:
         if submitted:
-            _best_effort_cancel(engine, job, state)
+            try:
+                engine.cancel(job, state["job"])
+            except Transient as exc:
+                # Stop paying for it upstream: ask again shortly, a few times.
+                tries = int(state.get("cancel_tries", 0)) + 1
+                state["cancel_tries"] = tries
+                if tries < CANCEL_TRIES:
+                    return _remote_wait(gen, state, None, 1.0, retry_after=exc.retry_after)
+                log.warning("could not cancel upstream job of %s: %s", gen.generation_id, exc)
+            except EngineError as exc:
+                log.warning("could not cancel upstream job of %s: %s", gen.generation_id, exc)
         _finish_canceled(gen, claim)
         return "canceled"
     if now >= state["deadline"]:
