@@ -26,6 +26,7 @@ from generations.media.encode import probe
 from generations.models import Generation, UsageEvent
 from tests import fake_openai
 from tests.conftest import Account, body_bytes, make_account
+from tests.fake_fal import FakeFal
 from tests.fake_openai import FakeOpenAI
 from tests.fakeupstream import Faults, make_mp4
 
@@ -200,3 +201,24 @@ def test_a_lost_poll_is_rearmed_by_the_reaper_not_resubmitted(
     gen.refresh_from_db()
     assert gen.status == "completed"
     assert len(provider.api_requests("POST")) == 1  # submitted once, not twice
+
+
+def test_the_providers_queue_position_shows_in_the_status(
+    settings: Any, sync_tasks: None, owner: Account
+) -> None:
+    with FakeFal(key="fal-q-key") as fal:
+        settings.FAL_KEY, settings.FAL_QUEUE_URL = "fal-q-key", fal.url
+        settings.VIDEOGEN_POLL_FIRST_S, settings.VIDEOGEN_POLL_MAX_S = 0.001, 0.004
+        fal.queue_polls = 3
+        gen_id = submit(owner, model="kling_25", duration=5)
+        positions: list[int] = []
+        end = time.monotonic() + 30
+        while len(fal.jobs) and next(iter(fal.jobs.values())).polls < 3:
+            assert time.monotonic() < end
+            time.sleep(0.005)
+            if polling.dispatch_due():
+                body = owner.client().get(f"/api/v1/status/{gen_id}").json()
+                positions.append(body["queue_position"])
+        assert positions == [2, 1, 0]  # as fal reports it, poll by poll
+        drive()
+        assert Generation.objects.get(generation_id=gen_id).status == "completed"

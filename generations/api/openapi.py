@@ -90,6 +90,9 @@ def schema(base_url: str) -> dict[str, Any]:
             "height": {"type": "integer"},
             "seed": {"type": "integer"},
             "processing_time": _nullable("integer"),
+            "queue_position": {"type": "integer", "minimum": 0,
+                               "description": "Jobs ahead of this one at a hosted provider "
+                                              "that reports it (in_progress only)."},
             "completed_at": _nullable("string"),
             "status_url": {"type": "string"},
             "video_url": {"type": "string"},

@@ -123,6 +123,9 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     }
     if gen.image_url:
         body["image_url"] = gen.image_url
+    queue_position = (gen.engine_handle or {}).get("queue_position")
+    if gen.status == Generation.Status.IN_PROGRESS and isinstance(queue_position, int):
+        body["queue_position"] = queue_position  # jobs ahead of this one at the provider
     if gen.status == Generation.Status.COMPLETED:
         body["video_url"] = public_url(request, reverse("api-video", args=[gen.generation_id]))
         body["thumbnail_url"] = public_url(
