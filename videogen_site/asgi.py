@@ -8,7 +8,11 @@ files) goes through the full MIDDLEWARE setting."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 import os
+import tempfile
 from typing import Any
 
 from django.core.asgi import get_asgi_application
@@ -17,8 +21,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "videogen_site.settings")
 
 django_application = get_asgi_application()
 
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402  (after django.setup())
+from django.conf import settings  # noqa: E402  (after django.setup())
+from django.core.exceptions import RequestAborted  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
+from django.http import HttpResponseBase  # noqa: E402
+from django.urls import set_script_prefix  # noqa: E402
 
 from generations.middleware import ApiMiddleware  # noqa: E402
 
@@ -33,6 +41,82 @@ class ApiHandler(ASGIHandler):
         resolve_and_call = self._get_response_async  # type: ignore[attr-defined]
         view = convert_exception_to_response(resolve_and_call)
         self._middleware_chain = convert_exception_to_response(ApiMiddleware(view))  # type: ignore[arg-type]
+
+    async def read_body(self, receive: Any) -> Any:
+        """Small bodies (every status poll, most submits) stay in memory; only large ones
+        (multipart uploads) spool to a temporary file as Django's handler does."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestAborted()
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+                spooled = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by handle)
+                    max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
+                )
+                spooled.write(b"".join(chunks))
+                while message.get("more_body", False):
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        spooled.close()
+                        raise RequestAborted()
+                    spooled.write(message.get("body", b""))
+                spooled.seek(0)
+                return spooled
+            if not message.get("more_body", False):
+                return io.BytesIO(b"".join(chunks))
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Django's ASGI handling without the per-request thread hops that the API does
+        not need. Django sends `request_started` and closes the response through
+        sync_to_async: in a ThreadSensitiveContext that starts a new thread per request,
+        about a quarter of a status call's cost. The receivers of `request_started` reset
+        query logs and close stale connections of the calling thread, but API handlers
+        never use the event loop thread's connections: they run on the DB threads, which
+        apply that hygiene themselves (generations/dbthreads.py). The response is closed
+        here on the loop; `request_finished` receivers touch no database there."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            assert error_response is not None
+            body_file.close()
+            await self.send_response(error_response, send)
+            error_response.close()
+            return
+
+        async def process_request() -> HttpResponseBase:
+            response: HttpResponseBase = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.send_response(response, send)
+            return response
+
+        # As Django does: a client that goes away cancels the view (a held Framepack wait).
+        watcher = asyncio.create_task(self.listen_for_disconnect(receive))
+        work = asyncio.create_task(process_request())
+        await asyncio.wait((watcher, work), return_when=asyncio.FIRST_COMPLETED)
+        for task in (watcher, work):
+            if task.done():
+                with contextlib.suppress(RequestAborted):
+                    task.result()
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            finished = work.result()
+        except asyncio.CancelledError:
+            pass
+        else:
+            finished.close()
+        body_file.close()
 
 
 api_application = ApiHandler()
