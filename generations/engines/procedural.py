@@ -18,6 +18,8 @@ PARAMETER_USE below says, for every request parameter, what this engine does wit
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import queue
 import threading
@@ -34,6 +36,7 @@ from generations.engines.camera import CameraMove, choose_move
 from generations.engines.scenes import TextScene, stable_seed
 from generations.media.audio import synthesize
 from generations.media.encode import (
+    AudioSamples,
     I420Frame,
     Mp4Writer,
     PreviewCollector,
@@ -85,6 +88,8 @@ PARAMETER_USE: dict[str, str] = {
 
 # Share of the progress bar spent on frames; the rest covers the previews and the flush.
 FRAME_PROGRESS_SHARE = 98.0
+# Sound beds up to this long are synthesised alongside the first frames, longer ones first.
+CONCURRENT_AUDIO_MAX_SECONDS = 20
 # Dither: triangular noise of this peak amplitude (in 8-bit code values) before rounding.
 DITHER_AMPLITUDE = 1.0
 DITHER_TILE = 256
@@ -139,7 +144,8 @@ class TextVideo(_FrameSource):
         self.dither_u = _tiled(tile, h // 2, w // 2, 97, 31)
         self.dither_v = _tiled(tile, h // 2, w // 2, 53, 151)
         self.big_y = np.empty((h, w), dtype=np.float32)
-        self.big_c = np.empty((h // 2, w // 2, 2), dtype=np.float32)
+        self.big_u = np.empty((h // 2, w // 2), dtype=np.float32)
+        self.big_v = np.empty((h // 2, w // 2), dtype=np.float32)
         self.field: Float32Array | None = None
 
     def i420(self, index: int, out: I420Frame) -> None:
@@ -147,13 +153,16 @@ class TextVideo(_FrameSource):
         self.field = field
         self.buffer = out
         y, u, v = i420_planes(out, self.width, self.height)
-        ycc = rgb_to_ycbcr(field * np.float32(255.0))
+        # Three separate planes: OpenCV resizes a contiguous plane several times faster
+        # than one channel of an interleaved image.
+        small_y, small_u, small_v = cv2.split(rgb_to_ycbcr(field, white=1.0))
         w, h = self.width, self.height
-        cv2.resize(ycc[..., 0], (w, h), dst=self.big_y, interpolation=cv2.INTER_CUBIC)
-        cv2.resize(ycc[..., 1:], (w // 2, h // 2), dst=self.big_c, interpolation=cv2.INTER_LINEAR)
+        cv2.resize(small_y, (w, h), dst=self.big_y, interpolation=cv2.INTER_CUBIC)
+        cv2.resize(small_u, (w // 2, h // 2), dst=self.big_u, interpolation=cv2.INTER_LINEAR)
+        cv2.resize(small_v, (w // 2, h // 2), dst=self.big_v, interpolation=cv2.INTER_LINEAR)
         cv2.add(self.big_y, self.dither_y, dst=y, dtype=cv2.CV_8U)
-        cv2.add(self.big_c[..., 0], self.dither_u, dst=u, dtype=cv2.CV_8U)
-        cv2.add(self.big_c[..., 1], self.dither_v, dst=v, dtype=cv2.CV_8U)
+        cv2.add(self.big_u, self.dither_u, dst=u, dtype=cv2.CV_8U)
+        cv2.add(self.big_v, self.dither_v, dst=v, dtype=cv2.CV_8U)
 
     def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
         if size is None:
@@ -275,6 +284,27 @@ class ImageVideo(_FrameSource):
 
     def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
         return i420_to_rgb(self.buffer, self.width, self.height, size)
+
+
+class _Background:
+    """A function running on a thread of its own; `wait` joins it and re-raises its error."""
+
+    def __init__(self, target: Callable[[], object]) -> None:
+        self.error: BaseException | None = None
+        self.target = target
+        self.thread = threading.Thread(target=self._run, name="side-output", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.target()
+        except BaseException as exc:  # handed to the thread that waits
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 class _RenderThread:
@@ -402,13 +432,20 @@ class ProceduralEngine:
         else:
             source = TextVideo(spec)
 
-        audio = None
+        audio: AudioSamples | Callable[[], AudioSamples] | None = None
         if spec.add_audio:
-            audio = synthesize(
+            audio = functools.partial(
+                synthesize,
                 spec.audio_prompt or spec.prompt,
                 spec.seed,
                 audio_samples_for(spec.num_frames, spec.fps),
             )
+            if spec.num_frames > CONCURRENT_AUDIO_MAX_SECONDS * spec.fps:
+                # A long bed's synthesis holds a few hundred MB of temporaries: made before
+                # x264 starts, they do not add to its peak (a 60 s 4K job stays < 1.5 GiB).
+                audio = audio()
+            # Otherwise synthesised on the writer's audio thread, while the first frames
+            # render and x264 fills its lookahead.
 
         out = Path(ctx.output_dir)
         video_path = out / VIDEO_NAME
@@ -420,11 +457,15 @@ class ProceduralEngine:
         preview_wh = preview_size(spec.width, spec.height)
         sprite_wh = sprite_thumb_size(spec.width, spec.height)
         outputs = (video_path, poster_path, preview_path, sprite_path)
+        poster: list[_Background] = []
 
         def side_outputs(index: int) -> None:
             # Runs on the render thread right after frame `index`, while its state is current.
             if index == 0:
-                write_poster(source.rgb(0, None), poster_path)
+                # The JPEG is compressed on a thread of its own (Pillow lets go of the GIL):
+                # at the start x264 is still filling its lookahead and a core is free.
+                first = source.rgb(0, None)
+                poster.append(_Background(lambda: write_poster(first, poster_path)))
             if preview.wants(index):
                 preview.offer(index, source.rgb(index, preview_wh))
             if sprites.wants(index):
@@ -434,6 +475,8 @@ class ProceduralEngine:
             # Also on the render thread: overlaps with the encoder's flush.
             preview.save(preview_path)
             sprites.save(sprite_path)
+            for task in poster:
+                task.wait()
 
         try:
             # The writer is entered last so it closes (flushes x264) first, while the render
@@ -449,7 +492,11 @@ class ProceduralEngine:
                     frames.release(buffer)
                     ctx.progress(FRAME_PROGRESS_SHARE * (index + 1) / spec.num_frames)
         except BaseException:
-            # Canceled or failed: leave no half-written outputs behind.
+            # Canceled or failed: leave no half-written outputs behind (the poster's thread
+            # is waited for, so that it cannot write the file after it was removed).
+            for task in poster:
+                with contextlib.suppress(Exception):
+                    task.wait()
             for path in outputs:
                 path.unlink(missing_ok=True)
             raise

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -113,6 +115,8 @@ _YCBCR_OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float32)
 # The same as one affine 3x4 matrix (offset in the last column) for cv2.transform.
 _RGB_TO_YCBCR_AFFINE = np.hstack([_RGB_TO_YCBCR, _YCBCR_OFFSET[:, None]]).astype(np.float32)
 _YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR.astype(np.float64)).astype(np.float32)
+_YCBCR_TO_RGB_OFFSET = -(_YCBCR_TO_RGB @ _YCBCR_OFFSET)
+_YCBCR_TO_RGB_AFFINE = np.hstack([_YCBCR_TO_RGB, _YCBCR_TO_RGB_OFFSET[:, None]]).astype(np.float32)
 
 
 def i420_planes(
@@ -133,9 +137,13 @@ def new_i420(width: int, height: int) -> I420Frame:
     return np.empty((height * 3 // 2, width), dtype=np.uint8)
 
 
-def rgb_to_ycbcr(rgb: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Float RGB (0-255 scale) to float BT.709 limited-range Y'CbCr, same shape."""
-    return np.asarray(cv2.transform(rgb, _RGB_TO_YCBCR_AFFINE), dtype=np.float32)
+def rgb_to_ycbcr(rgb: npt.NDArray[np.float32], white: float = 255.0) -> npt.NDArray[np.float32]:
+    """Float RGB (0-`white` scale) to float BT.709 limited-range Y'CbCr (8-bit code values)."""
+    matrix = _RGB_TO_YCBCR_AFFINE
+    if white != 255.0:
+        # Scaling the matrix costs nothing; scaling the image is a pass over it.
+        matrix = np.hstack([_RGB_TO_YCBCR * np.float32(255.0 / white), _YCBCR_OFFSET[:, None]])
+    return np.asarray(cv2.transform(rgb, matrix.astype(np.float32)), dtype=np.float32)
 
 
 def rgb_to_i420(frame: RGBFrame) -> I420Frame:
@@ -161,9 +169,9 @@ def i420_to_rgb(
     luma = y if (out_w, out_h) == (width, height) else _resize(y, out_w, out_h)
     cb = _resize(u, out_w, out_h)
     cr = _resize(v, out_w, out_h)
-    ycc = np.stack([luma, cb, cr], axis=-1).astype(np.float32) - _YCBCR_OFFSET
-    rgb = np.clip(cv2.transform(ycc, _YCBCR_TO_RGB), 0.0, 255.0)
-    return np.asarray(cv2.convertScaleAbs(rgb), dtype=np.uint8)
+    # uint8 in, uint8 out (rounded, saturated): one pass, no float copy of a 4K frame.
+    ycc = cv2.merge([np.ascontiguousarray(luma), cb, cr])
+    return np.asarray(cv2.transform(ycc, _YCBCR_TO_RGB_AFFINE), dtype=np.uint8)
 
 
 def _resize(plane: I420Frame, width: int, height: int) -> I420Frame:
@@ -177,11 +185,109 @@ def audio_samples_for(num_frames: int, fps: int) -> int:
     return round(num_frames * AUDIO_SAMPLE_RATE / fps)
 
 
+def _checked_audio(audio: npt.ArrayLike) -> AudioSamples:
+    samples = np.asarray(audio, dtype=np.float32)
+    if samples.ndim != 2 or samples.shape[1] != AUDIO_CHANNELS:
+        raise ValueError(f"audio must have shape (n, 2), got {samples.shape}")
+    return samples
+
+
+class _AudioTrack:
+    """Encodes the AAC stream on a thread of its own, never ahead of the video.
+
+    The writer says how far the video has got (`advance`); this thread encodes the whole AAC
+    frames up to there while x264 works on the frames (libavcodec runs without the GIL), and
+    leaves the packets for the writer's thread to mux (`take`): one thread muxes, and the
+    file stays interleaved. A `source` callable (synthesis) is called here too, so it also
+    overlaps the first frames.
+    """
+
+    def __init__(self, stream: AudioStream, source: AudioSamples | Callable[[], AudioSamples]):
+        self.stream = stream
+        self.source = source
+        self.until = 0
+        self.final = False
+        self.stopped = False
+        self.error: BaseException | None = None
+        self.packets: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="aac", daemon=True)
+        self.thread.start()
+
+    def advance(self, until: int, *, final: bool = False) -> None:
+        """Let the thread encode up to sample `until`; `final`: then pad, flush and stop."""
+        with self.changed:
+            self.until = until
+            self.final = final
+            self.changed.notify()
+
+    def take(self) -> list[Any]:
+        """The packets encoded and not taken yet; the thread's error, if it failed."""
+        if self.error is not None:
+            raise self.error
+        packets = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                packets.append(self.packets.get_nowait())
+        return packets
+
+    def finish(self) -> list[Any]:
+        """Wait for the flush that `advance(..., final=True)` asked for; the last packets."""
+        self.thread.join()
+        return self.take()
+
+    def stop(self) -> None:
+        """Abandon the track (the stream must not be used once the container closes)."""
+        with self.changed:
+            self.stopped = True
+            self.changed.notify()
+        self.thread.join()
+
+    def _run(self) -> None:
+        try:
+            samples = _checked_audio(self.source() if callable(self.source) else self.source)
+            pos = 0
+            while True:
+                with self.changed:
+                    while not (self.stopped or self.final or self.until - pos >= AAC_FRAME_SAMPLES):
+                        self.changed.wait()
+                    if self.stopped:
+                        return
+                    until, final = self.until, self.final
+                pos = self._encode(samples, pos, until, final)
+                if final:
+                    for packet in self.stream.encode(None):
+                        self.packets.put(packet)
+                    return
+        except BaseException as exc:  # handed to the writer's thread by `take`
+            self.error = exc
+
+    def _encode(self, samples: AudioSamples, pos: int, until: int, final: bool) -> int:
+        # Whole AAC frames only, except the last one which may be short.
+        while until - pos >= AAC_FRAME_SAMPLES or (final and pos < until):
+            count = min(AAC_FRAME_SAMPLES, until - pos)
+            chunk = samples[pos : pos + count]
+            if len(chunk) < count:
+                # The caller's audio is shorter than the video: pad with silence.
+                chunk = np.concatenate([chunk, np.zeros((count - len(chunk), 2), np.float32)])
+            planar = np.ascontiguousarray(chunk.T)
+            aframe = av.AudioFrame.from_ndarray(planar, format="fltp", layout="stereo")
+            aframe.sample_rate = AUDIO_SAMPLE_RATE
+            aframe.pts = pos
+            aframe.time_base = Fraction(1, AUDIO_SAMPLE_RATE)
+            for packet in self.stream.encode(aframe):
+                self.packets.put(packet)
+            pos += count
+        return pos
+
+
 class Mp4Writer:
     """Context manager that encodes RGB frames to an MP4 as they arrive.
 
-    `audio`, when given, is float32 stereo at 48 kHz, shape (n, 2); it is cut or padded
-    with silence on close so that it lasts exactly as long as the frames written.
+    `audio`, when given, is float32 stereo at 48 kHz, shape (n, 2), or a function that
+    returns it (called on the writer's audio thread, so that making the sound overlaps the
+    video); it is cut or padded with silence on close so that it lasts exactly as long as
+    the frames written. AAC is encoded on that thread, alongside x264.
     On an exception inside the `with` block the partial file is removed.
     """
 
@@ -191,7 +297,7 @@ class Mp4Writer:
         width: int,
         height: int,
         fps: int,
-        audio: AudioSamples | None = None,
+        audio: AudioSamples | Callable[[], AudioSamples] | None = None,
         *,
         crf: int = X264_CRF,
         preset: str = X264_PRESET,
@@ -201,18 +307,15 @@ class Mp4Writer:
             raise ValueError(f"width and height must be positive and even, got {width}x{height}")
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        if audio is not None:
-            audio = np.asarray(audio, dtype=np.float32)
-            if audio.ndim != 2 or audio.shape[1] != AUDIO_CHANNELS:
-                raise ValueError(f"audio must have shape (n, 2), got {audio.shape}")
+        if audio is not None and not callable(audio):
+            audio = _checked_audio(audio)
         self.path = Path(path)
         self.width = width
         self.height = height
         self.fps = fps
         self.frames_written = 0
-        self._audio = audio
-        self._audio_pos = 0
         self._closed = False
+        self._audio_track: _AudioTrack | None = None
 
         # faststart: moov goes before mdat so browsers can start playing before the end.
         self._container = av.open(
@@ -249,6 +352,12 @@ class Mp4Writer:
                 # beds do not need the search for the last fraction of quality.
                 self._audio_stream.options = {"aac_coder": "fast"}
                 self._audio_stream.time_base = Fraction(1, AUDIO_SAMPLE_RATE)
+            # Open the codecs and write the header now, on this thread, before the audio
+            # thread starts using its codec (otherwise the first mux would open it).
+            self._container.start_encoding()
+            if self._audio_stream is not None:
+                assert audio is not None
+                self._audio_track = _AudioTrack(self._audio_stream, audio)
         except BaseException:
             self._container.close()
             self.path.unlink(missing_ok=True)
@@ -293,9 +402,11 @@ class Mp4Writer:
         yuv.time_base = Fraction(1, self.fps)
         self._mux(self._video.encode(yuv))
         self.frames_written += 1
-        if self._audio_stream is not None:
-            # Interleave: keep audio encoded up to the end of the frame just written.
-            self._push_audio(audio_samples_for(self.frames_written, self.fps))
+        if self._audio_track is not None:
+            # Interleave: audio is encoded up to the end of the frame just written, and muxed
+            # as its packets come.
+            self._audio_track.advance(audio_samples_for(self.frames_written, self.fps))
+            self._mux(self._audio_track.take())
 
     def write_i420(self, buffer: I420Frame) -> None:
         """Encode one frame given as BT.709 limited-range I420, shape (height * 3 / 2, width).
@@ -317,14 +428,19 @@ class Mp4Writer:
         if self._closed:
             return
         self._closed = True
+        track = self._audio_track
         try:
             if self.frames_written == 0:
                 raise ValueError("no frames were written")
+            if track is not None:
+                # The audio's tail and flush overlap x264's.
+                track.advance(audio_samples_for(self.frames_written, self.fps), final=True)
             self._mux(self._video.encode(None))
-            if self._audio_stream is not None:
-                self._push_audio(audio_samples_for(self.frames_written, self.fps), final=True)
-                self._mux(self._audio_stream.encode(None))
+            if track is not None:
+                self._mux(track.finish())
         except BaseException:
+            if track is not None:
+                track.stop()
             self._container.close()
             self.path.unlink(missing_ok=True)
             raise
@@ -335,6 +451,8 @@ class Mp4Writer:
         if self._closed:
             return
         self._closed = True
+        if self._audio_track is not None:
+            self._audio_track.stop()
         # Closing a half-written container may fail; the file goes away anyway.
         with contextlib.suppress(av.FFmpegError, ValueError):
             self._container.close()
@@ -343,23 +461,6 @@ class Mp4Writer:
     def _mux(self, packets: Sequence[Any]) -> None:
         for packet in packets:
             self._container.mux(packet)
-
-    def _push_audio(self, until: int, *, final: bool = False) -> None:
-        assert self._audio is not None and self._audio_stream is not None
-        # Whole AAC frames only, except the last one which may be short.
-        while until - self._audio_pos >= AAC_FRAME_SAMPLES or (final and self._audio_pos < until):
-            count = min(AAC_FRAME_SAMPLES, until - self._audio_pos)
-            chunk = self._audio[self._audio_pos : self._audio_pos + count]
-            if len(chunk) < count:
-                # The caller's audio is shorter than the video: pad with silence.
-                chunk = np.concatenate([chunk, np.zeros((count - len(chunk), 2), np.float32)])
-            planar = np.ascontiguousarray(chunk.T)
-            aframe = av.AudioFrame.from_ndarray(planar, format="fltp", layout="stereo")
-            aframe.sample_rate = AUDIO_SAMPLE_RATE
-            aframe.pts = self._audio_pos
-            aframe.time_base = Fraction(1, AUDIO_SAMPLE_RATE)
-            self._mux(self._audio_stream.encode(aframe))
-            self._audio_pos += count
 
 
 def write_poster(frame: RGBFrame, path: Path | str) -> Path:
