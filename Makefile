@@ -18,8 +18,12 @@ $(VENV)/.stamp-base: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e .
 	@touch $@
 
+# The `gpu` extra too, so that the diffusers engine's tests run: torch first, alone and
+# pinned, so that it comes from the machine's wheel source (a CPU build); resolving it
+# together with diffusers could pull a multi-gigabyte CUDA build instead.
 $(VENV)/.stamp-dev: $(VENV)/.stamp-base
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,gpu]"
 	@touch $@
 
 run: install
@@ -43,6 +47,7 @@ test: install-dev
 bench: install-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python -m bench.local_engine
+	$(BIN)/python -m bench.diffusers_engine
 
 # Many more generated cases than `make test` runs: schemathesis over the whole OpenAPI
 # schema and hypothesis property tests of request parsing. Zero 5xx allowed.

@@ -7,6 +7,9 @@ from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING
 
+# Reads JSON and package metadata only (never torch): safe in web and parent processes.
+from generations.engines import diffusers_config
+
 if TYPE_CHECKING:
     from generations.engines.base import Engine
     from generations.engines.remote import RemoteEngine
@@ -221,12 +224,18 @@ def engine_name_for(model: ModelInfo, *, test_mode: bool, mode: str | None = Non
     """The engine that will run this model (and mode) here, or None when it is unavailable.
 
     Test keys run every model on the local engine, free of charge (CONTRACT 4). Otherwise
-    the built-in engine serves its own model, and hosted providers serve the models the
-    provider map routes to them, once their credentials are set."""
+    the built-in engine serves its own model; a model the operator routed to local diffusers
+    pipelines (VIDEOGEN_DIFFUSERS_MODELS) is served by them, in the modes they have, ahead of
+    any hosted provider (and is unavailable, not sent upstream, while they cannot load);
+    hosted providers serve the models the provider map routes to them, once their
+    credentials are set."""
     if test_mode:
         return "local"
     if model.engine is not None:
         return model.engine
+    if diffusers_config.is_configured(model.key):
+        found = diffusers_config.pipeline_for(model.key, mode)
+        return diffusers_config.ENGINE_NAME if found else None
     from generations.engines import routes
 
     route = routes.route_for(model.key, mode)
@@ -253,6 +262,11 @@ def get_engine(name: str) -> Engine:
         from generations.engines.procedural import ProceduralEngine
 
         return ProceduralEngine()
+    if name == diffusers_config.ENGINE_NAME:
+        # Cached like the others: a GPU worker loads each pipeline once and reuses it.
+        from generations.engines.diffusers import DiffusersEngine
+
+        return DiffusersEngine()
     raise LookupError(f"no local engine named {name!r}")
 
 

@@ -47,6 +47,7 @@ def backoff_delay(polls: int, retry_after: float | None = None) -> float:
 
 def dispatch_due() -> int:
     """Enqueue the polls that are due; how many were enqueued."""
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
     now = timezone.now()
@@ -58,13 +59,14 @@ def dispatch_due() -> int:
     sent = 0
     for pk, at, claim in due:
         # Taking it: only the dispatcher whose UPDATE matches enqueues. The heartbeat write
-        # keeps the reaper away while the poll is in the queue.
+        # keeps the reaper away while the poll is in the queue. Polls go to the main
+        # cluster's queue, never behind renders on a GPU cluster.
         if Generation.objects.filter(pk=pk, next_poll_at=at).update(
             next_poll_at=None, heartbeat_at=now
         ):
             async_task(
                 "generations.tasks.generation_poll", pk, claim, group="polls",
-                task_name=f"poll {pk} {now.timestamp():.3f}",
+                task_name=f"poll {pk} {now.timestamp():.3f}", cluster=Conf.PREFIX,
             )  # fmt: skip
             sent += 1
     return sent
@@ -90,6 +92,8 @@ def start_dispatcher(**kwargs: Any) -> None:
     global _started
     if Conf.SYNC:
         return  # tasks run inline (tests): nothing runs in the background
+    if Conf.CLUSTER_NAME != Conf.PREFIX:
+        return  # a GPU cluster's workers render; the main cluster's workers poll
     with _start_lock:
         if _started:
             return

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from generations import apikeys, catalog, quotas, safety, webhooks
 from generations.dblock import sqlite_write_lock
+from generations.engines import diffusers_config
 from generations.errors import ApiError
 from generations.media import fetch, images
 from generations.models import (
@@ -252,14 +253,26 @@ def _queue_is_in_this_database() -> bool:
 
 
 def generation_enqueue(*, generation: Generation) -> None:
-    """Hand the generation to the workers. Safe to call twice: the run claims the row."""
+    """Hand the generation to the workers. Safe to call twice: the run claims the row.
+
+    Diffusers jobs go to the GPU cluster's queue; everything else to the main cluster's,
+    named explicitly so that a call made inside a GPU worker does not land in its queue."""
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
+    model = catalog.get_model(generation.model)
+    engine = (
+        catalog.engine_name_for(model, test_mode=generation.test_mode, mode=generation.mode)
+        if model
+        else None
+    )
+    gpu = engine == diffusers_config.ENGINE_NAME
     async_task(
         "generations.tasks.generation_run",
         generation.pk,
         task_name=f"generation {generation.generation_id}",
         group="generations",
+        cluster=settings.VIDEOGEN_GPU_CLUSTER if gpu else Conf.PREFIX,
     )
     now = timezone.now()
     Generation.objects.filter(pk=generation.pk, status=Generation.Status.PENDING).update(

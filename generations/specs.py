@@ -253,8 +253,9 @@ def _check_route_limits(
     from generations.engines import routes
 
     route = routes.route_for(model.key, mode)
-    if route is None:
-        return
+    serving = catalog.engine_name_for(model, test_mode=False, mode=mode)
+    if route is None or serving != route.provider:
+        return  # not served by that provider here (e.g. by a local diffusers pipeline)
     checks = (
         ("duration", duration, route.durations, " seconds"),
         ("resolution", resolution, route.resolutions, ""),

@@ -98,9 +98,13 @@ def notify(gen: Generation) -> None:
 
 
 def _enqueue(pk: int) -> None:
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
-    async_task("generations.tasks.webhook_deliver", pk, task_name=f"webhook {pk}")
+    # The main cluster's queue, also when a GPU worker finishes the job.
+    async_task(
+        "generations.tasks.webhook_deliver", pk, task_name=f"webhook {pk}", cluster=Conf.PREFIX
+    )
 
 
 def deliver(pk: int) -> str:

@@ -31,6 +31,33 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def envpairs(name: str) -> list[tuple[str, str]]:
+    """`key=value,key2=value2` as (key, value) pairs; an item without `=` keeps an empty
+    value (`manage.py check` names it rather than the server refusing to start)."""
+    pairs = []
+    for item in envlist(name):
+        key, _, value = item.partition("=")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def gpu_count() -> int:
+    """NVIDIA GPUs this process may use, counted without initialising CUDA: the GPU
+    cluster's parent forks its workers, and a forked child cannot use a CUDA context."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        count = 0
+        for device in visible.split(","):
+            if not device.strip() or device.strip().startswith("-"):
+                break  # CUDA stops at the first invalid entry ("-1" hides every GPU)
+            count += 1
+        return count
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        return 0
+
+
 def envsecret(name: str) -> str | None:
     """A secret from NAME, or from the file named by NAME_FILE (Docker/K8s secrets)."""
     if os.environ.get(name):
@@ -236,6 +263,32 @@ VIDEOGEN_POLL_MAX_S = float(os.environ.get("VIDEOGEN_POLL_MAX_S", "30"))
 # A provider's result file is refused past this size.
 VIDEOGEN_REMOTE_MAX_BYTES = envint("VIDEOGEN_REMOTE_MAX_BYTES", 1024 * 1024 * 1024)
 
+# Local diffusers pipelines (CONTRACT 2; README "Local GPU models"): catalog key -> folder
+# saved with save_pretrained. Served by the diffusers engine on the GPU cluster below.
+VIDEOGEN_DIFFUSERS_MODELS = envpairs("VIDEOGEN_DIFFUSERS_MODELS")
+# Denoising steps per catalog key (`framepack=25,wan-25=40`); else videogen.json, else the
+# family's default (see generations/engines/diffusers_config.py).
+VIDEOGEN_DIFFUSERS_STEPS = {k: int(v) for k, v in envpairs("VIDEOGEN_DIFFUSERS_STEPS") if v}
+# Memory options, "auto" = chosen per worker from the device and its memory (README):
+# device auto|cpu|cuda|cuda:N; dtype auto|bfloat16|float16|float32 (auto: bf16 on CUDA, fp32
+# on the CPU); offload auto|none|model|sequential (auto: model offload below 48 GiB of GPU
+# memory); VAE tiling and slicing auto|on|off (auto: on below 48 GiB or for 720p and up).
+VIDEOGEN_DIFFUSERS_DEVICE = os.environ.get("VIDEOGEN_DIFFUSERS_DEVICE", "auto")
+VIDEOGEN_DIFFUSERS_DTYPE = os.environ.get("VIDEOGEN_DIFFUSERS_DTYPE", "auto")
+VIDEOGEN_DIFFUSERS_OFFLOAD = os.environ.get("VIDEOGEN_DIFFUSERS_OFFLOAD", "auto")
+VIDEOGEN_DIFFUSERS_VAE_TILING = os.environ.get("VIDEOGEN_DIFFUSERS_VAE_TILING", "auto")
+# Frames are generated at most this large (then scaled up to the requested size): the
+# open checkpoints are trained at 480p-720p, and their cost grows with the square of it.
+VIDEOGEN_DIFFUSERS_MAX_PIXELS = envint("VIDEOGEN_DIFFUSERS_MAX_PIXELS", 1280 * 720)
+# Pipelines each GPU worker keeps loaded (least recently used one unloaded beyond it).
+VIDEOGEN_DIFFUSERS_CACHE = envint("VIDEOGEN_DIFFUSERS_CACHE", 1)
+# The django-q2 cluster that runs them: `Q_CLUSTER_NAME=gpu manage.py qcluster`, one worker
+# per GPU (each worker takes a GPU of its own), 1 on a machine without CUDA.
+VIDEOGEN_GPU_CLUSTER = "gpu"
+VIDEOGEN_GPU_WORKERS = envint("VIDEOGEN_GPU_WORKERS", max(1, gpu_count()))
+# A long FramePack clip at 720p takes tens of minutes even on a large GPU.
+VIDEOGEN_GPU_TASK_TIMEOUT = envint("VIDEOGEN_GPU_TASK_TIMEOUT", 4 * 3600)
+
 # django-q2. Settings are read at import time: tests pick sync mode through VIDEOGEN_Q_SYNC.
 Q_CLUSTER: dict[str, object] = {
     "name": "videogen",
@@ -252,6 +305,17 @@ Q_CLUSTER: dict[str, object] = {
     "poll": 0.1,
     "sync": envbool("VIDEOGEN_Q_SYNC", False),
     "label": "Tasks",
+    # Same broker, another queue: diffusers jobs only (services.generation_enqueue).
+    "ALT_CLUSTERS": {
+        VIDEOGEN_GPU_CLUSTER: {
+            "workers": VIDEOGEN_GPU_WORKERS,
+            "timeout": VIDEOGEN_GPU_TASK_TIMEOUT,
+            "retry": VIDEOGEN_GPU_TASK_TIMEOUT + 300,
+            # Each worker holds loaded pipelines (minutes to load): recycle rarely.
+            "recycle": 1000,
+            "poll": 0.5,
+        },
+    },
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

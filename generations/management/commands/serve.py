@@ -1,6 +1,8 @@
 """Run the ASGI web server (uvicorn) and, unless told otherwise, one django-q2 worker.
 
-`make run` uses this. Ctrl-C stops both; if either exits, the other is stopped too."""
+With local diffusers pipelines configured (VIDEOGEN_DIFFUSERS_MODELS) it also runs the GPU
+cluster (`Q_CLUSTER_NAME=gpu manage.py qcluster`), which alone takes their jobs.
+`make run` uses this. Ctrl-C stops them all; if one exits, the others are stopped too."""
 
 from __future__ import annotations
 
@@ -40,6 +42,15 @@ class Command(BaseCommand):
         if not options["no_worker"]:
             manage = str(settings.BASE_DIR / "manage.py")
             children.append(subprocess.Popen([sys.executable, manage, "qcluster"]))
+            if settings.VIDEOGEN_DIFFUSERS_MODELS:
+                # Diffusers jobs wait in the GPU cluster's queue: without this cluster they
+                # would never run. Its workers load the pipelines; this process never does.
+                gpu_env = {**os.environ, "Q_CLUSTER_NAME": settings.VIDEOGEN_GPU_CLUSTER}
+                children.append(subprocess.Popen([sys.executable, manage, "qcluster"], env=gpu_env))
+                self.stdout.write(
+                    f"GPU cluster: {settings.VIDEOGEN_GPU_WORKERS} worker(s) for "
+                    f"{', '.join(sorted({k for k, _ in settings.VIDEOGEN_DIFFUSERS_MODELS}))}"
+                )
         self.stdout.write(f"videogen on http://{options['host']}:{options['port']}/ (Ctrl-C stops)")
 
         def forward(signum: int, _frame: object) -> None:
