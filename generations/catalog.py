@@ -246,6 +246,22 @@ def is_available(model: ModelInfo) -> bool:
     return engine_name_for(model, test_mode=False) is not None
 
 
+def unavailable_reason(model: ModelInfo) -> str | None:
+    """Why a model is not served here, in words an operator can act on; None if it is."""
+    if is_available(model):
+        return None
+    local = diffusers_config.unavailable_reason(model.key)
+    if local:
+        return local
+    from generations.engines import routes
+
+    providers = [r.provider for r in routes.all_routes().get(model.key, ())]
+    if not providers:
+        return "No engine on this server offers this model."
+    keys = " or ".join(f"`{routes.PROVIDER_KEYS[p]}`" for p in dict.fromkeys(providers))
+    return f"Served by a hosted provider once its key is set: {keys}."
+
+
 def provider_for(model: ModelInfo) -> str | None:
     """Who runs it here ("videogen" for the built-in engine), for listings."""
     name = engine_name_for(model, test_mode=False)

@@ -148,3 +148,16 @@ def test_the_default_map_routes_every_model_a_provider_offers() -> None:
             assert model is not None
             # A route never claims a mode the catalog model does not have.
             assert set(route.upstream) <= set(model.modes), route
+
+
+def test_the_listing_says_why_a_model_is_unavailable(settings) -> None:
+    for name in routes.PROVIDER_KEYS.values():
+        setattr(settings, name, "")
+    assert catalog.unavailable_reason(KLING) == (
+        "Served by a hosted provider once its key is set: `FAL_KEY` or `REPLICATE_API_TOKEN`."
+    )
+    assert catalog.unavailable_reason(catalog.MODELS[1]) == (
+        "No engine on this server offers this model."
+    )
+    settings.FAL_KEY = "fal-key"
+    assert catalog.unavailable_reason(KLING) is None

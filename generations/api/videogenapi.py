@@ -54,6 +54,7 @@ def model_entry(info: catalog.ModelInfo) -> dict[str, Any]:
         "fps": info.fps,
         "premium": info.premium,
         "available": catalog.is_available(info),
+        "unavailable_reason": catalog.unavailable_reason(info),
         "engine": catalog.engine_name_for(info, test_mode=False),
         "available_modes": [
             m for m in info.modes if catalog.engine_name_for(info, test_mode=False, mode=m)
