@@ -48,6 +48,7 @@ bench: install-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python -m bench.local_engine
 	$(BIN)/python -m bench.diffusers_engine
+	$(BIN)/python -m bench.load
 
 # Many more generated cases than `make test` runs: schemathesis over the whole OpenAPI
 # schema and hypothesis property tests of request parsing. Zero 5xx allowed.

@@ -1,0 +1,145 @@
+"""`make bench`, load scenario (issue 9): 10,000 submissions at 32 concurrent clients against
+the production server on PostgreSQL + Redis.
+
+Starts a throwaway PostgreSQL (initdb as the `postgres` user, fsync off) and Redis on free
+loopback ports, migrates, makes a key with room for every submission, and serves the ASGI
+app with uvicorn (two processes per core) as in production. No worker runs: this measures
+the API's admission path (validation, quota reservation, the row, the enqueue), which is
+what a burst of clients hits. Prints throughput, p50/p99 and the error count (must be 0),
+and checks afterwards that the database holds exactly one generation and one charge per
+accepted submission. Needs root (to run PostgreSQL as `postgres`), the PostgreSQL server
+binaries and redis-server; says so and stops otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.run import free_port, load, table
+
+ROOT = Path(__file__).resolve().parent.parent
+TOTAL = int(os.environ.get("BENCH_LOAD_TOTAL", "10000"))
+CLIENTS = int(os.environ.get("BENCH_LOAD_CLIENTS", "32"))
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to run PostgreSQL as the postgres user"
+    if not (PG_BIN / "initdb").exists():
+        return f"no PostgreSQL server binaries in {PG_BIN} (apt install postgresql)"
+    if not shutil.which("redis-server"):
+        return "no redis-server (apt install redis-server)"
+    return None
+
+
+def _as_postgres(*args: str) -> None:
+    subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+def _wait_port(port: int, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def main() -> None:
+    why = _missing()
+    if why:
+        print(f"\nLoad scenario skipped: {why}.")
+        return
+    work = Path(tempfile.mkdtemp(prefix="videogen-load-"))
+    work.chmod(0o755)
+    pg_dir, pg_port, redis_port, port = work / "pg", free_port(), free_port(), free_port()
+    pg_dir.mkdir(mode=0o700)
+    shutil.chown(pg_dir, "postgres")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        _as_postgres(str(PG_BIN / "initdb"), "-D", str(pg_dir), "-U", "postgres",
+                     "--auth=trust", "-E", "UTF8")  # fmt: skip
+        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(pg_dir), "-l", str(pg_dir / "log"), "-w",
+                     "-o", f"-p {pg_port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off "
+                     "-c synchronous_commit=off -c max_connections=200", "start")  # fmt: skip
+        _as_postgres(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(pg_port),
+                     "-U", "postgres", "videogen")  # fmt: skip
+        subprocess.run(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                        "--save", "", "--appendonly", "no", "--daemonize", "yes"],
+                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        env = {
+            **os.environ,
+            "VIDEOGEN_DATA_DIR": str(work / "data"),
+            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/videogen",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "DJANGO_SETTINGS_MODULE": "videogen_site.settings",
+            # A burst far beyond a plan's request rate: measure admission, not the 429s.
+            "VIDEOGEN_DEFAULT_RATE_LIMIT": "1000000000",
+            "PYTHONPATH": str(ROOT),
+        }
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
+        key = subprocess.run(
+            [*manage, "create_api_key", "--email", "load@example.com", "--create-user",
+             "--monthly-limit", str(TOTAL * 2)],
+            env=env, check=True, cwd=ROOT, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]  # fmt: skip
+        log = (work / "server.log").open("w")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "videogen_site.asgi:application", "--host",
+             "127.0.0.1", "--port", str(port), "--workers", str(WEB_WORKERS), "--no-access-log"],
+            env=env, cwd=ROOT, stdout=log, stderr=log,
+        )  # fmt: skip
+        _wait_port(port)
+        auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        body = json.dumps({"model": "local", "prompt": "a lighthouse in a storm",
+                           "duration": 2, "resolution": "480p"}).encode()  # fmt: skip
+        warm = load(port, "POST", "/api/v1/generate", auth, body, 10 * CLIENTS, CLIENTS)
+        result = load(port, "POST", "/api/v1/generate", auth, body, TOTAL, CLIENTS)
+        rows, charges = _count(env)
+        expected = sum(int(r["n"]) - int(r["errors"]) for r in (warm, result))
+        table(
+            f"Load: {int(result['n'])} submissions (POST /api/v1/generate) at {CLIENTS} "
+            f"concurrent clients, uvicorn --workers {WEB_WORKERS}, PostgreSQL + Redis",
+            ["requests", "req/s", "p50 ms", "p99 ms", "errors", "rows", "charges", "target"],
+            [[str(int(result["n"])), f"{result['rps']:.0f}", f"{result['p50_ms']:.1f}",
+              f"{result['p99_ms']:.1f}", str(int(result["errors"])),
+              f"{rows} (expected {expected})", str(charges), "0 errors, 1 row + 1 charge each"]],
+        )  # fmt: skip
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=20)
+        subprocess.run(["redis-cli", "-p", str(redis_port), "shutdown", "nosave"],
+                       capture_output=True)  # fmt: skip
+        subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D",
+                        str(pg_dir), "-m", "immediate", "stop"], capture_output=True)  # fmt: skip
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _count(env: dict[str, str]) -> tuple[int, int]:
+    """Generations and charges in the database (a fresh process with the server's settings)."""
+    code = (
+        "import django; django.setup();"
+        "from generations.models import Generation, UsageEvent;"
+        "print(Generation.objects.count(), UsageEvent.objects.filter(kind='charge').count())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    return int(out[-2]), int(out[-1])
+
+
+if __name__ == "__main__":
+    main()
