@@ -6,10 +6,10 @@ import base64
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.files.uploadedfile import UploadedFile
 
-from generations import catalog
+from generations import catalog, throttle
 from generations.models import User
 from generations.specs import MAX_PROMPT_CHARS
 
@@ -19,6 +19,29 @@ class SignupForm(UserCreationForm[User]):
         model = User
         fields = ("email", "name")
         labels = {"email": "Email", "name": "Name"}
+
+
+class LoginForm(AuthenticationForm):
+    """The stock login form behind the login throttle (generations/throttle.py)."""
+
+    throttled = False
+
+    def clean(self) -> dict[str, Any]:
+        username = str(self.cleaned_data.get("username") or "")
+        if self.request is not None and username:
+            wait = throttle.locked_for(self.request, username)
+            if wait:
+                # Refused before the password is checked: no guess counts while locked.
+                self.throttled = True
+                raise forms.ValidationError(throttle.lockout_message(wait), code="throttled")
+            try:
+                cleaned = super().clean()
+            except forms.ValidationError:
+                throttle.record_failure(self.request, username)
+                raise
+            throttle.record_success(self.request, username)
+            return cleaned
+        return super().clean()
 
 
 def _model_choices() -> list[tuple[str, str]]:

@@ -251,6 +251,9 @@ class Generation(models.Model):
     shared_at = models.DateTimeField(null=True, blank=True)
     video_size = models.PositiveBigIntegerField(default=0)
     has_audio = models.BooleanField(default=False)
+    # Retention (VIDEOGEN_RETENTION_DAYS, generations/retention.py): when the files were
+    # deleted; the file fields are cleared then, the record itself stays.
+    files_purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -271,6 +274,18 @@ class Generation(models.Model):
         if self.started_at and self.finished_at:
             return round((self.finished_at - self.started_at).total_seconds())
         return None
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time a worker cluster ran its scheduled reaper (generations/health.py). In
+    the database, because the web processes that report it share nothing else with it."""
+
+    cluster = models.CharField(max_length=100, unique=True)
+    host = models.CharField(max_length=200, blank=True)  # hostname:pid of the last writer
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.cluster} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
 
 
 class UsageEvent(models.Model):

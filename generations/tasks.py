@@ -16,7 +16,7 @@ from django.core.files import File
 from django.db.models import F, Q
 from django.utils import timezone
 
-from generations import catalog, polling, safety, services, webhooks
+from generations import catalog, health, polling, retention, safety, services, webhooks
 from generations.api.idempotency import forget_expired
 from generations.engines import routes
 from generations.engines.base import Canceled, EngineError, RenderContext, RenderResult
@@ -394,6 +394,7 @@ def _remote_collect(gen: Generation, state: dict[str, object], done: Done) -> st
 
 def reap_stale() -> str:
     """Runs every minute: no generation stays in_progress (or lost in a queue) forever."""
+    health.record_heartbeat()  # the worker heartbeat that /healthz reports
     now = timezone.now()
     stale = now - timedelta(seconds=settings.VIDEOGEN_STALE_AFTER)
     requeued = failed = rearmed = 0
@@ -455,3 +456,12 @@ def _rearm_poll(gen: Generation, now: datetime) -> int:
 
 def webhook_deliver(pk: int) -> str:
     return webhooks.deliver(pk)
+
+
+def purge_expired_media() -> str:
+    """Runs daily (migration 0012): the retention policy, when VIDEOGEN_RETENTION_DAYS is set."""
+    days = settings.VIDEOGEN_RETENTION_DAYS
+    if not days:
+        return "retention off: files are kept forever"
+    report = retention.purge_media(older_than_days=days)
+    return f"purged {report.files} files of {report.generations} generations"

@@ -11,9 +11,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView as DjangoLoginView
 from django.core.mail import send_mail
 from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import F, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,10 +21,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generations import catalog, quotas, reports, services, specs, webhooks
+from generations import catalog, health, metrics, quotas, reports, services, specs, webhooks
 from generations.api.files import serve_file
 from generations.errors import ApiError
-from generations.forms import GenerateForm, SignupForm
+from generations.forms import GenerateForm, LoginForm, SignupForm
 from generations.models import (
     ApiKey,
     Generation,
@@ -85,13 +85,37 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
-    """For load balancers: 200 when the database answers, 503 when it does not."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:
-        return JsonResponse({"ok": False, "database": "unreachable"}, status=503)
-    return JsonResponse({"ok": True})
+    """For load balancers: 200 when the database, the broker and the storage answer (the
+    status says "degraded" when the worker heartbeat is stale), 503 otherwise. See
+    generations/health.py for what each check does and why the worker is not critical."""
+    code, body = health.run_checks()
+    response = JsonResponse(body, status=code)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics (generations/metrics.py); outsiders get a 404."""
+    if not metrics.metrics_allowed(request):
+        if settings.VIDEOGEN_METRICS_TOKEN and request.headers.get("Authorization"):
+            return HttpResponse("Invalid metrics token.\n", status=401, content_type="text/plain")
+        raise Http404("No such page")
+    response = HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class LoginView(DjangoLoginView):
+    """Django's login view with the login throttle (generations/throttle.py)."""
+
+    authentication_form = LoginForm
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        if getattr(form, "throttled", False):
+            response.status_code = 429
+        return response
 
 
 @require_http_methods(["GET", "POST"])

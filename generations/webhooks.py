@@ -59,6 +59,16 @@ def validate_url(value: object, field: str = "webhook_url") -> str:
         raise invalid(field, f"`{field}` must be a URL of at most {MAX_URL_CHARS} characters.")
     if not value.lower().startswith(("https://", "http://")):
         raise invalid(field, f"`{field}` must be an http(s) URL.")
+    # The same address rules as delivery (fetch.post_json), judged now where no lookup is
+    # needed (literal private addresses in any spelling, odd ports, credentials); names are
+    # judged again at every delivery.
+    try:
+        fetch.check_url(
+            value, allow_hosts=fetch.parse_allow_hosts(settings.VIDEOGEN_FETCH_ALLOW_HOSTS)
+        )
+    except fetch.FetchError as exc:
+        message = exc.message.replace("image URL", "URL").replace("Image URLs", "URLs")
+        raise invalid(field, f"`{field}`: {message}") from None
     return value
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import dj_database_url
 import django_stubs_ext
 
+from generations.storage import storage_from_url
+
 # Lets admin/model classes be subscripted for type checking (ModelAdmin[Team]) at run time.
 django_stubs_ext.monkeypatch()
 
@@ -101,6 +103,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every request (and every log line about it) gets an X-Request-ID.
+    "generations.middleware.RequestIdMiddleware",
+    # Refuses plain-HTTP API requests in production before anything could redirect them;
+    # CSP and the other headers of generations/csp.py.
+    "generations.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "generations.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -194,8 +201,11 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns when it is missing
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"
+# Media (videos, posters, input images) in the data dir, or in a bucket with
+# VIDEOGEN_STORAGE_URL=s3://bucket/prefix and the usual AWS_* variables (README).
+VIDEOGEN_STORAGE_URL = os.environ.get("VIDEOGEN_STORAGE_URL", "")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": storage_from_url(VIDEOGEN_STORAGE_URL, os.environ),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if not DEBUG
@@ -216,7 +226,16 @@ SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The API is never redirected to https (a redirected POST turns into a GET): with this on,
+# a plain-HTTP API request gets a 403 `https_required` instead. Defaults to the redirect.
+VIDEOGEN_REQUIRE_HTTPS = envbool("VIDEOGEN_REQUIRE_HTTPS", SECURE_SSL_REDIRECT)
+SECURE_REDIRECT_EXEMPT = [r"^api/", r"^v1/"]
+# Login throttle (generations/throttle.py): this many failed sign-ins for one account from
+# one address lock that pair out until the window (seconds, from the first failure) ends.
+VIDEOGEN_LOGIN_MAX_FAILURES = envint("VIDEOGEN_LOGIN_MAX_FAILURES", 5)
+VIDEOGEN_LOGIN_LOCKOUT_S = envint("VIDEOGEN_LOGIN_LOCKOUT_S", 900)
 
 # --- videogen ---------------------------------------------------------------------------
 # "open": anyone may sign up; "invite": only with a team invitation; "closed": admins only.
@@ -242,6 +261,17 @@ VIDEOGEN_API_DB_THREADS = envint("VIDEOGEN_API_DB_THREADS", 4)
 VIDEOGEN_STALE_AFTER = envint("VIDEOGEN_STALE_AFTER", 120)
 # How many times a generation is (re)started before it is failed for good.
 VIDEOGEN_MAX_ATTEMPTS = envint("VIDEOGEN_MAX_ATTEMPTS", 3)
+# Operations (README "Deployment and operations"). /healthz reports the worker heartbeat
+# (written by the reaper every minute) as stale past this many seconds: "degraded", not 503.
+VIDEOGEN_HEARTBEAT_MAX_AGE = envint("VIDEOGEN_HEARTBEAT_MAX_AGE", 180)
+# /metrics: with a token, only `Authorization: Bearer <token>`; without one, only direct
+# requests from loopback or private addresses.
+VIDEOGEN_METRICS_TOKEN = envsecret("VIDEOGEN_METRICS_TOKEN") or ""
+# Retention: media files of generations finished more than this many days ago are deleted
+# daily (records kept); unset or 0 keeps them forever.
+VIDEOGEN_RETENTION_DAYS = envint("VIDEOGEN_RETENTION_DAYS", 0) or None
+# Load balancers probe over plain HTTP: never redirect the probes.
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^healthz$", r"^metrics$"]
 
 # Hosted providers (CONTRACT 2): a provider serves the models the provider map routes to it
 # once its credential is set. Credentials are only read here, never logged or stored.
@@ -322,11 +352,34 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# Logs go to stderr; LOG_FORMAT=json writes one JSON object per line. Every line carries the
+# request id (X-Request-ID) or, in tasks, the generation id (generations/logs.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "generations.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "generations.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
+        "json": {"()": "generations.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-q2 adds a handler of its own unless its logger has one: use ours.
+        "django-q": {"handlers": ["console"], "propagate": False},
+        # The same for uvicorn's own lines (its CLI installs plain handlers before Django).
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

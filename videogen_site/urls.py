@@ -40,7 +40,9 @@ handler500 = server_error
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics_view, name="metrics"),
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),  # throttled
     path("accounts/", include("django.contrib.auth.urls")),
     path("generate", views.generate, name="generate"),
     path("generate/fields", views.generate_fields, name="generate-fields"),

@@ -11,15 +11,16 @@ from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import quote_etag
 
+from generations.storage import open_range
+
 CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-async def _chunks(fh: IO[bytes], start: int, length: int) -> AsyncIterator[bytes]:
+async def _chunks(fh: IO[bytes], length: int) -> AsyncIterator[bytes]:
     # An async iterator: under ASGI Django would otherwise collect a sync iterator into
     # memory before sending. Reads go to a thread so a slow disk or S3 never blocks the loop.
     try:
-        await asyncio.to_thread(fh.seek, start)
         remaining = length
         while remaining > 0:
             block = await asyncio.to_thread(fh.read, min(CHUNK, remaining))
@@ -87,8 +88,10 @@ def serve_file(
             content_type=content_type, headers=headers
         )
     else:
+        # Opened here, not in the iterator: a missing object fails before any header is sent.
+        stream = open_range(field, start, length)
         response = StreamingHttpResponse(
-            _chunks(field.open("rb"), start, length), content_type=content_type, headers=headers
+            _chunks(stream, length), content_type=content_type, headers=headers
         )
     if isinstance(wanted, tuple):
         response.status_code = 206

@@ -77,7 +77,7 @@ BODY_FIELDS = (
     "generation_id", "request_id", "status", "progress", "mode", "model", "prompt", "duration",
     "resolution", "style", "fps", "aspect_ratio", "width", "height", "seed", "camera_fixed",
     "add_audio", "created_at", "started_at", "finished_at", "image_url", "error_code",
-    "error_message", "test_mode", "preview", "spritesheet",
+    "error_message", "test_mode", "preview", "spritesheet", "files_purged_at",
 )  # fmt: skip
 
 
@@ -127,7 +127,11 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     queue_position = (gen.engine_handle or {}).get("queue_position")
     if gen.status == Generation.Status.IN_PROGRESS and isinstance(queue_position, int):
         body["queue_position"] = queue_position  # jobs ahead of this one at the provider
-    if gen.status == Generation.Status.COMPLETED:
+    if gen.files_purged_at is not None:
+        # Retention (generations/retention.py): the record stays, the files are gone.
+        body["files_expired"] = True
+        body["files_expired_at"] = _when(gen.files_purged_at)
+    elif gen.status == Generation.Status.COMPLETED:
         body["video_url"] = public_url(request, reverse("api-video", args=[gen.generation_id]))
         body["thumbnail_url"] = public_url(
             request, reverse("api-thumbnail", args=[gen.generation_id])
@@ -279,6 +283,13 @@ def _completed(generation_id: str) -> Generation:
     gen = Generation.objects.filter(
         generation_id=generation_id, status=Generation.Status.COMPLETED
     ).first()
+    if gen is not None and gen.files_purged_at is not None:
+        raise ApiError(
+            410,
+            "expired",
+            f"This video's files were deleted on {gen.files_purged_at:%Y-%m-%d} under the "
+            "server's retention policy; the generation's record remains.",
+        )
     if gen is None or not gen.video:
         raise ApiError(404, "not_found", "No finished video with this id.")
     return gen

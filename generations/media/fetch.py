@@ -316,16 +316,52 @@ def _parse_target(url: str) -> _Target:
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
-    return _Target(scheme, host, port or DEFAULT_PORTS[scheme], path)
+    # An explicit ":0" is not the default port (urllib3 would connect to 80 for it).
+    return _Target(scheme, host, DEFAULT_PORTS[scheme] if port is None else port, path)
 
 
 def _precheck_literal(target: _Target, policy: _Policy) -> None:
     # Literal IPs can be judged without any lookup; names are judged at connect time.
+    ip = literal_address(target.host)
+    if ip is not None:
+        policy.vet(target.host, target.port, DEFAULT_PORTS[target.scheme], [ip])
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a host spells literally, legacy IPv4 forms included (`2130706433`,
+    `0177.0.0.1`, `0x7f.1`, `127.1`, which resolvers and browsers accept), else None."""
     try:
-        ip = ipaddress.ip_address(target.host)
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return
-    policy.vet(target.host, target.port, DEFAULT_PORTS[target.scheme], [ip])
+        pass
+    if not host or not all(c in "0123456789abcdefxABCDEFX." for c in host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def check_url(url: str, *, allow_hosts: Iterable[str] = ()) -> None:
+    """Refuse what can be judged without the network: the scheme, credentials, the port and
+    a literal address (in any spelling). Names are judged again at every connect.
+
+    Port policy: only the scheme's default port (80 for http, 443 for https) unless the host
+    is allow-listed; internal services listen on odd ports, public image hosts do not."""
+    deadline = _Deadline(CONNECT_TIMEOUT)
+    try:
+        _precheck(_parse_target(url), _Policy.build(allow_hosts, deadline))
+    finally:
+        deadline.cancel()
+
+
+def _precheck(target: _Target, policy: _Policy) -> None:
+    _precheck_literal(target, policy)
+    default_port = DEFAULT_PORTS[target.scheme]
+    if target.port != default_port and not policy.name_allowed(target.host):
+        ip = literal_address(target.host)
+        if ip is None or not policy.address_allowed(ip):
+            raise _forbidden(f"URLs must use the default port ({default_port}) for their scheme.")
 
 
 def fetch_image_bytes(
@@ -344,7 +380,7 @@ def fetch_image_bytes(
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
             target = _parse_target(current)
-            _precheck_literal(target, policy)
+            _precheck(target, policy)
             location = _get(target, policy, max_bytes)
             if isinstance(location, bytes):
                 return location
@@ -524,7 +560,7 @@ def post_json(
     try:
         policy = _Policy.build(allow_hosts, deadline)
         target = _parse_target(url)
-        _precheck_literal(target, policy)
+        _precheck(target, policy)
         pool = _pool(target, policy)
         try:
             with _errors_translated(deadline):

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
 # Decoded pixels allowed (width * height); 40 MP is more than any phone camera writes.
 MAX_IMAGE_PIXELS = 40_000_000
-# Animated WebP stores its frame count in a header; refuse absurd ones without looking further.
+# Animations with more frames are refused (only the first frame is ever decoded).
 MAX_ANIMATION_FRAMES = 2_000
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
@@ -151,10 +151,10 @@ def _decode(data: bytes, fmt: str) -> Image.Image:
         raise ImageError("invalid_image", "The image has no pixels.")
     if width * height > MAX_IMAGE_PIXELS:
         raise ImageError("image_too_large", _too_many_pixels_message())
-    if fmt == "WEBP":
-        # WebP's frame count is read from its container header, no frame is decoded. For GIF
-        # `n_frames` would walk the whole file, so it is never asked: only frame 0 is used.
-        frames = int(getattr(img, "n_frames", 1))
+    if fmt in ("WEBP", "PNG", "GIF"):
+        # WebP and APNG state their frame count in a header. For GIF Pillow's `n_frames`
+        # would decode every frame, so the blocks are walked without decoding any pixel.
+        frames = gif_frame_count(data) if fmt == "GIF" else int(getattr(img, "n_frames", 1))
         if frames > MAX_ANIMATION_FRAMES:
             raise ImageError(
                 "image_too_large",
@@ -163,6 +163,38 @@ def _decode(data: bytes, fmt: str) -> Image.Image:
     img.load()  # first frame only; raises on truncated or corrupt data
     oriented = ImageOps.exif_transpose(img)
     return _to_rgb(oriented if oriented is not None else img)
+
+
+def gif_frame_count(data: bytes, *, limit: int = MAX_ANIMATION_FRAMES) -> int:
+    """Frames in a GIF, counted from its block structure (no LZW decoding), stopping once
+    past `limit`. A damaged structure counts what was seen; decoding reports the damage."""
+    frames = 0
+    pos = 13  # signature and logical screen descriptor
+    if len(data) < pos:
+        return 0
+    if data[10] & 0x80:
+        pos += 3 << ((data[10] & 0x07) + 1)  # global colour table
+    while pos < len(data) and frames <= limit:
+        block = data[pos]
+        if block == 0x3B:  # trailer
+            break
+        if block == 0x2C:  # image descriptor
+            frames += 1
+            if pos + 10 > len(data):
+                break
+            packed = data[pos + 9]
+            pos += 10
+            if packed & 0x80:
+                pos += 3 << ((packed & 0x07) + 1)  # local colour table
+            pos += 1  # LZW minimum code size
+        elif block == 0x21:  # extension: introducer and label
+            pos += 2
+        else:
+            break
+        while pos < len(data) and data[pos]:  # data sub-blocks up to the terminator
+            pos += data[pos] + 1
+        pos += 1
+    return frames
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

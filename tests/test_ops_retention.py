@@ -1,0 +1,135 @@
+"""Retention: old generations lose their files, keep their records; the links say 410 Gone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+from django_q.models import Schedule
+
+from generations import retention, services, tasks
+from generations.models import Generation
+from tests.conftest import Account
+from tests.ops_helpers import submit_and_render
+
+
+@pytest.fixture
+def old(owner: Account, sync_tasks: None, django_capture_on_commit_callbacks: Any) -> Generation:
+    """A completed generation that finished 40 days ago, shared, with all its files."""
+    gen = submit_and_render(owner, django_capture_on_commit_callbacks)
+    services.generation_share(generation=gen)
+    Generation.objects.filter(pk=gen.pk).update(finished_at=timezone.now() - timedelta(days=40))
+    gen.refresh_from_db()
+    return gen
+
+
+def files_of(gen: Generation) -> list[str]:
+    return [getattr(gen, name).name for name in retention.FILE_FIELDS if getattr(gen, name)]
+
+
+@pytest.mark.django_db
+def test_old_files_are_deleted_and_the_record_is_kept(old: Generation) -> None:
+    names = files_of(old)
+    token = old.share_token
+    assert len(names) >= 3 and all(default_storage.exists(n) for n in names)
+    report = retention.purge_media(older_than_days=30)
+    assert (report.generations, report.files, report.errors) == (1, len(names), 0)
+    assert report.bytes > 0
+    assert not any(default_storage.exists(n) for n in names)
+    old.refresh_from_db()
+    assert old.status == Generation.Status.COMPLETED and old.prompt  # the record stays
+    assert old.files_purged_at is not None and files_of(old) == []
+    assert old.share_token is None  # the public page would have nothing to show
+    assert Client().get(f"/s/{token}/video.mp4").status_code == 404
+    assert old.usage.count() >= 1  # the ledger is untouched
+
+
+@pytest.mark.django_db
+def test_recent_and_unfinished_generations_are_left_alone(old: Generation) -> None:
+    assert retention.purge_media(older_than_days=60).generations == 0
+    Generation.objects.filter(pk=old.pk).update(
+        status=Generation.Status.IN_PROGRESS, finished_at=timezone.now() - timedelta(days=90)
+    )
+    assert retention.purge_media(older_than_days=30).generations == 0
+    assert all(default_storage.exists(n) for n in files_of(old))
+
+
+@pytest.mark.django_db
+def test_a_second_purge_finds_nothing(old: Generation) -> None:
+    retention.purge_media(older_than_days=30)
+    assert retention.purge_media(older_than_days=30).generations == 0
+
+
+@pytest.mark.django_db
+def test_the_api_says_the_files_expired_and_the_video_link_is_410_gone(
+    old: Generation, owner: Account
+) -> None:
+    retention.purge_media(older_than_days=30)
+    status = owner.client().get(f"/api/v1/status/{old.generation_id}").json()
+    assert status["status"] == "completed" and status["files_expired"] is True
+    assert status["files_expired_at"] is not None
+    assert "video_url" not in status and "thumbnail_url" not in status
+    for kind in ("video", "thumbnail", "preview"):
+        response = Client().get(f"/api/v1/{kind}/{old.generation_id}")
+        assert response.status_code == 410, kind
+        error = response.json()["error"]
+        assert error["code"] == "expired" and "retention policy" in error["message"]
+    listed = owner.client().get("/api/v1/generations").json()
+    assert "video_url" not in str(listed)
+
+
+@pytest.mark.django_db
+def test_the_dashboard_page_says_the_video_expired(old: Generation, owner: Account) -> None:
+    retention.purge_media(older_than_days=30)
+    client = Client()
+    client.force_login(owner.user)
+    page = client.get(f"/generations/{old.generation_id}").content.decode()
+    assert "This video has expired" in page and "<video" not in page
+
+
+@pytest.mark.django_db
+def test_the_daily_task_follows_the_setting(old: Generation, settings: Any) -> None:
+    settings.VIDEOGEN_RETENTION_DAYS = None
+    assert tasks.purge_expired_media() == "retention off: files are kept forever"
+    assert all(default_storage.exists(n) for n in files_of(old))
+    settings.VIDEOGEN_RETENTION_DAYS = 30
+    assert tasks.purge_expired_media().startswith("purged ")
+    old.refresh_from_db()
+    assert old.files_purged_at is not None
+
+
+@pytest.mark.django_db
+def test_a_daily_schedule_runs_the_retention_task() -> None:
+    schedule = Schedule.objects.get(func="generations.tasks.purge_expired_media")
+    assert schedule.schedule_type == Schedule.DAILY and schedule.repeats == -1
+
+
+@pytest.mark.django_db
+def test_the_command_dry_run_lists_and_deletes_nothing(old: Generation) -> None:
+    out = StringIO()
+    call_command("purge_media", "--older-than-days", "30", "--dry-run", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == old.generation_id
+    assert lines[-1].startswith("would delete ")
+    assert all(default_storage.exists(n) for n in files_of(old))
+
+
+@pytest.mark.django_db
+def test_the_command_deletes(old: Generation) -> None:
+    out = StringIO()
+    names = files_of(old)
+    call_command("purge_media", "--older-than-days", "30", stdout=out)
+    assert out.getvalue().startswith(f"deleted {len(names)} files")
+    assert not any(default_storage.exists(n) for n in names)
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_zero_days() -> None:
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("purge_media", "--older-than-days", "0")
