@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -112,3 +113,13 @@ def open_range(field: FieldFile, start: int, length: int) -> IO[bytes]:
     fh: IO[bytes] = storage.open(name, "rb")
     fh.seek(start)
     return fh
+
+
+def missing_file_errors() -> tuple[type[BaseException], ...]:
+    """What reading a stored file raises when it is gone, whichever storage holds it."""
+    errors: tuple[type[BaseException], ...] = (FileNotFoundError,)
+    if "botocore" in sys.modules:  # loaded only when object storage is configured
+        from botocore.exceptions import ClientError
+
+        errors += (ClientError,)
+    return errors

@@ -144,3 +144,12 @@ def test_cancel_on_the_api_stops_a_queued_job_and_refunds(
     from generations import tasks
 
     assert tasks.generation_run(Generation.objects.get().pk).startswith("skipped")
+
+
+def test_a_file_deleted_out_of_band_is_a_404_not_a_server_error(finished: dict) -> None:
+    from generations.models import Generation
+
+    gen = Generation.objects.get(generation_id=finished["generation_id"])
+    gen.video.storage.delete(gen.video.name)  # e.g. an operator cleaned the media folder
+    response = Client().get(f"/api/v1/video/{gen.generation_id}")
+    assert response.status_code == 404

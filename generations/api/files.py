@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from typing import IO
 
 from django.db.models.fields.files import FieldFile
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import quote_etag
 
-from generations.storage import open_range
+from generations.storage import missing_file_errors, open_range
 
 CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -61,7 +61,11 @@ def serve_file(
     download_name: str | None = None,
     cache_seconds: int = 3600,
 ) -> HttpResponse | StreamingHttpResponse:
-    size = field.size
+    try:
+        size = field.size
+    except missing_file_errors():
+        # Deleted out of band (on disk or in the bucket): a 404, not a server error.
+        raise Http404("This file is no longer stored.") from None
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": quote_etag(etag),
@@ -89,7 +93,10 @@ def serve_file(
         )
     else:
         # Opened here, not in the iterator: a missing object fails before any header is sent.
-        stream = open_range(field, start, length)
+        try:
+            stream = open_range(field, start, length)
+        except missing_file_errors():
+            raise Http404("This file is no longer stored.") from None
         response = StreamingHttpResponse(
             _chunks(stream, length), content_type=content_type, headers=headers
         )
