@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from generations import services
 from generations.models import ApiKey, Team, User
+
+# Hypothesis (and schemathesis) keep their example database inside the venv, like the other
+# tool caches, not in a folder of its own at the top of the project.
+set_hypothesis_home_dir(Path(__file__).resolve().parent.parent / ".venv" / ".hypothesis")
 
 
 @pytest.fixture(autouse=True)

@@ -82,10 +82,6 @@ class FakeGemini(FakeUpstream):
         self.operations: dict[str, dict[str, Any]] = {}  # id -> {"name", "prompt", "polls"}
         self.downloads: dict[str, str] = {}  # file id -> name under /files/
 
-    def __enter__(self) -> FakeGemini:  # the base's __enter__ is typed as FakeUpstream
-        super().__enter__()
-        return self
-
     def handle(self, req: Request) -> Reply:
         if (match := DOWNLOAD.fullmatch(req.path)) and req.method == "GET":
             return self.download(req, match.group(1))

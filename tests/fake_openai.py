@@ -88,10 +88,6 @@ class FakeOpenAI(FakeUpstream):
         self.videos: dict[str, dict[str, Any]] = {}  # id -> video object + "_polls", "_prompt"
         self.uploads: dict[str, tuple[str, str, bytes]] = {}  # id -> input_reference file
 
-    def __enter__(self) -> FakeOpenAI:  # the base's __enter__ is typed as FakeUpstream
-        super().__enter__()
-        return self
-
     def handle(self, req: Request) -> Reply:
         auth = req.headers.get("authorization", "")
         if not auth.startswith("Bearer "):

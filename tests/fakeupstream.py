@@ -12,6 +12,7 @@ import json
 import random
 import threading
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -69,7 +70,7 @@ def make_mp4(path: Path, width: int = 64, height: int = 48, fps: int = 24, frame
     return path.read_bytes()
 
 
-class FakeUpstream:
+class FakeUpstream(ABC):
     """Subclasses implement `handle`; files put in `self.files` are served at /files/<name>."""
 
     def __init__(self, faults: Faults | None = None) -> None:
@@ -163,5 +164,6 @@ class FakeUpstream:
         with self.lock:
             return self.handle(req)
 
+    @abstractmethod
     def handle(self, req: Request) -> Reply:
-        raise NotImplementedError
+        """The provider's protocol: answer one API request (faults already decided)."""

@@ -8,9 +8,6 @@ from __future__ import annotations
 import http.server
 import io
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,25 +19,10 @@ import requests
 from PIL import Image
 
 from generations.media.encode import probe
+from tests.servers import manage, serving
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parent.parent
-READY_TIMEOUT_S = 60
 RENDER_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, check=True,
-    )  # fmt: skip
-    return done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +52,6 @@ def image_server() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     data_dir = tmp_path_factory.mktemp("e2e-data")
-    port = free_port()
     env = {
         **os.environ,
         "VIDEOGEN_DATA_DIR": str(data_dir),
@@ -83,38 +64,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     manage(env, "migrate", "--noinput", "-v", "0")
     raw_key = manage(env, "create_api_key", "--email", "e2e@example.com", "--create-user")
     raw_key = raw_key.strip().splitlines()[-1]
-    logs = (data_dir / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(
-                    "server did not start:\n" + (data_dir / "server.log").read_text()
-                )
-            time.sleep(0.2)
-        yield {
-            "base": base,
-            "key": raw_key,
-            "log": str(data_dir / "server.log"),
-            "data_dir": str(data_dir),
-        }
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
-        logs.close()
+    log = data_dir / "server.log"
+    with serving(env, log) as base:
+        yield {"base": base, "key": raw_key, "log": str(log), "data_dir": str(data_dir)}
 
 
 def wait_completed(site: dict[str, str], generation_id: str) -> dict:

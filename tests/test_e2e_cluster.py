@@ -9,7 +9,6 @@ with every file in the bucket; and both web processes must count one rate limit.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.test_e2e import ROOT, free_port, manage
+from tests.servers import ROOT, free_port, manage, start, stop, wait_ready
 
 pytestmark = [
     pytest.mark.e2e,
@@ -66,43 +65,34 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     manage(env, "migrate", "--noinput", "-v", "0")
     key = manage(env, "create_api_key", "--email", "cluster@example.com", "--create-user",
                  "--monthly-limit", "10000").strip().splitlines()[-1]  # fmt: skip
-    logs = (data_dir / "cluster.log").open("w")
-    procs: list[subprocess.Popen[bytes]] = []
+    log = data_dir / "cluster.log"
     ports = [free_port(), free_port()]
-    for web_port in ports:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "videogen_site.asgi:application", "--host",
-             "127.0.0.1", "--port", str(web_port), "--no-access-log"],
-            env=env, cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True,
-        ))  # fmt: skip
-    for _ in range(2):
-        procs.append(subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-            env=env, cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True,
-        ))  # fmt: skip
+    procs = [
+        start(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "videogen_site.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(web_port),
+                "--no-access-log",
+            ],
+            env,
+            log,
+        )
+        for web_port in ports
+    ] + [start([sys.executable, str(ROOT / "manage.py"), "qcluster"], env, log) for _ in "ab"]
     bases = [f"http://127.0.0.1:{p}" for p in ports]
     try:
-        for base in bases:
-            end = time.monotonic() + 60
-            while True:
-                try:
-                    if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                assert time.monotonic() < end, (data_dir / "cluster.log").read_text()[-5000:]
-                time.sleep(0.2)
-        yield {"bases": bases, "key": key, "env": env, "s3": client,
-               "log": data_dir / "cluster.log"}  # fmt: skip
+        for base, proc in zip(bases, procs, strict=False):
+            wait_ready(base, proc, log)
+        yield {"bases": bases, "key": key, "env": env, "s3": client, "log": log}
     finally:
         for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        logs.close()
+            stop(proc)
         s3.stop()
 
 

@@ -9,8 +9,6 @@ import base64
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ import requests
 from PIL import Image
 
 from generations.media.encode import probe
-from tests.test_e2e import READY_TIMEOUT_S, ROOT, free_port, manage
+from tests.servers import manage, serving
 
 pytestmark = pytest.mark.e2e
 EXTRA_REASON = "the diffusers engine needs the `gpu` extra: pip install '.[gpu]'"
@@ -37,7 +35,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("e2e-diffusers")
     wan = tiny_pipelines.save("wan-t2v", data_dir / "pipelines" / "wan")
     framepack = tiny_pipelines.save("framepack", data_dir / "pipelines" / "framepack")
-    port = free_port()
     env = {
         **os.environ,
         "VIDEOGEN_DATA_DIR": str(data_dir),
@@ -55,30 +52,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     manage(env, "migrate", "--noinput", "-v", "0")
     raw_key = manage(env, "create_api_key", "--email", "gpu@example.com", "--create-user")
     log_path = data_dir / "server.log"
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, log_path.read_text()
-            time.sleep(0.2)
+    with serving(env, log_path) as base:
         yield {"base": base, "key": raw_key.strip().splitlines()[-1], "env": env, "log": log_path}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def _data_url() -> str:

@@ -5,8 +5,6 @@ the dispatcher thread inside the worker processes, exactly as in production."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from generations.media.encode import probe
 from tests.fake_fal import FakeFal
 from tests.fake_openai import FakeOpenAI
 from tests.fakeupstream import Faults
-from tests.test_e2e import READY_TIMEOUT_S, ROOT, free_port, manage
+from tests.servers import manage, serving
 
 pytestmark = pytest.mark.e2e
 FAL_KEY = "fal-e2e-key"
@@ -43,7 +41,6 @@ def site(
 ) -> Iterator[dict[str, str]]:
     fal, openai = fakes
     data_dir = tmp_path_factory.mktemp("e2e-providers")
-    port = free_port()
     env = {
         **os.environ,
         "VIDEOGEN_DATA_DIR": str(data_dir),
@@ -59,33 +56,9 @@ def site(
     env.pop("VIDEOGEN_Q_SYNC", None)
     manage(env, "migrate", "--noinput", "-v", "0")
     raw_key = manage(env, "create_api_key", "--email", "p2e@example.com", "--create-user")
-    logs = (data_dir / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, (
-                data_dir / "server.log"
-            ).read_text()
-            time.sleep(0.2)
-        yield {"base": base, "key": raw_key.strip().splitlines()[-1],
-               "log": str(data_dir / "server.log")}  # fmt: skip
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
-        logs.close()
+    log = data_dir / "server.log"
+    with serving(env, log) as base:
+        yield {"base": base, "key": raw_key.strip().splitlines()[-1], "log": str(log)}
 
 
 def call(site: dict[str, str], method: str, path: str, **kwargs: Any) -> requests.Response:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.test_e2e import ROOT, free_port, manage
+from tests.servers import ROOT, free_port, manage
 
 pytestmark = pytest.mark.e2e
 

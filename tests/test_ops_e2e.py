@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.test_e2e import READY_TIMEOUT_S, ROOT, free_port, manage
+from tests.servers import manage, serving
 
 pytestmark = pytest.mark.e2e
 # The worker's scheduler looks at schedules about every 30 s; the reaper is due at once.
@@ -24,7 +22,6 @@ HEARTBEAT_TIMEOUT_S = 120
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     data_dir = tmp_path_factory.mktemp("ops-data")
-    port = free_port()
     env = {
         **os.environ,
         "VIDEOGEN_DATA_DIR": str(data_dir),
@@ -36,31 +33,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     manage(env, "migrate", "--noinput", "-v", "0")
     raw_key = manage(env, "create_api_key", "--email", "ops@example.com", "--create-user")
     log_path = data_dir / "server.log"
-    logs = log_path.open("w")
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("server did not start:\n" + log_path.read_text())
-            time.sleep(0.2)
+    with serving(env, log_path) as base:
         yield {"base": base, "key": raw_key.strip().splitlines()[-1], "log": str(log_path)}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
-        logs.close()
 
 
 def json_log(site: dict[str, str]) -> list[dict[str, object]]:

@@ -53,6 +53,7 @@ from generations.media.encode import (
     audio_samples_for,
     preview_size,
     rgb_to_i420,
+    shrink,
     sprite_thumb_size,
     write_poster,
 )
@@ -497,8 +498,8 @@ class DiffusersEngine:
             )  # fmt: skip
         src_h, src_w = int(frames.shape[2]), int(frames.shape[3])
         x, y, w, h = cover_box(src_w, src_h, spec.width, spec.height)
-        shrink = w > spec.width or h > spec.height
-        interpolation = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+        shrinking = w > spec.width or h > spec.height
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
         positions = source_positions(spec.num_frames, spec.fps, plan.native_fps, available)
 
         audio: Callable[[], AudioSamples] | None = None
@@ -538,9 +539,9 @@ class DiffusersEngine:
                     if index == 0:
                         write_poster(rgb, poster_path)
                     if preview.wants(index):
-                        preview.offer(index, _shrunk(rgb, preview_wh))
+                        preview.offer(index, shrink(rgb, preview_wh))
                     if sprites.wants(index):
-                        sprites.offer(index, _shrunk(rgb, sprite_wh))
+                        sprites.offer(index, shrink(rgb, sprite_wh))
                     pct = DENOISE_SHARE + share * (index + 1) / spec.num_frames
                     keepalive.report(pct)
             preview.save(preview_path)
@@ -586,12 +587,6 @@ def _frame_at(torch: Any, frames: Any, position: float) -> RGBFrame:
         frame = torch.lerp(frame.float(), frames[low + 1].float(), weight)
     pixels = frame.float().clamp(0, 1).mul(255).round().to(torch.uint8)
     return np.ascontiguousarray(pixels.permute(1, 2, 0).cpu().numpy())
-
-
-def _shrunk(rgb: RGBFrame, size: tuple[int, int]) -> RGBFrame:
-    if (rgb.shape[1], rgb.shape[0]) == size:
-        return rgb
-    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 def _conditioning_image(path: Path, width: int, height: int) -> Image.Image:

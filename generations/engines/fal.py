@@ -23,7 +23,6 @@ from generations.engines.remote import (
     Pending,
     ProviderHTTP,
     Transient,
-    fail_from_upstream,
     looks_like_policy,
     reason_of,
 )
@@ -80,7 +79,7 @@ class FalEngine:
     name = "fal"
 
     def __init__(self, base_url: str, token: str) -> None:
-        self.http = ProviderHTTP("fal", base_url, {"Authorization": f"Key {token}"})
+        self.http = ProviderHTTP("fal", base_url, {"Authorization": f"Key {token}"}, secret=token)
 
     @classmethod
     def from_settings(cls) -> FalEngine:
@@ -98,8 +97,7 @@ class FalEngine:
         )
         if not response.ok:
             policy, _, reason = error_of(self.http, response)
-            raise fail_from_upstream("content_policy" if policy else "upstream_rejected",
-                                     "fal", reason)  # fmt: skip
+            raise self.http.fail("content_policy" if policy else "upstream_rejected", reason)
         data = self.http.json(response)
         request_id = data.get("request_id")
         if not isinstance(request_id, str) or not request_id:
@@ -137,9 +135,9 @@ class FalEngine:
         if response.status_code >= 400:
             policy, typed, reason = error_of(self.http, response)
             if policy:
-                raise fail_from_upstream("content_policy", "fal", reason)
+                raise self.http.fail("content_policy", reason)
             if response.status_code < 500:
-                raise fail_from_upstream("upstream_rejected", "fal", reason)
+                raise self.http.fail("upstream_rejected", reason)
             # A 5xx is the job's own failure when fal says so (a typed error, or
             # X-Fal-Retryable: false); a bare gateway error is worth asking again.
             retryable = response.headers.get("X-Fal-Retryable", "").lower()
@@ -149,7 +147,7 @@ class FalEngine:
                 raise Transient(f"fal: {reason_of(response)}", resubmit=True)
             if retryable == "true" or (not typed and retryable != "false"):
                 raise Transient(f"fal: {reason_of(response)}")
-            raise fail_from_upstream("upstream_failed", "fal", reason)
+            raise self.http.fail("upstream_failed", reason)
         data = self.http.json(response)
         video = data.get("video")
         video_url = video.get("url") if isinstance(video, dict) else None

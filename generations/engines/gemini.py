@@ -22,7 +22,7 @@ from generations.engines.remote import (
     Pending,
     ProviderHTTP,
     Transient,
-    fail_from_upstream,
+    as_object,
     looks_like_policy,
     reason_of,
     retry_after_seconds,
@@ -38,13 +38,9 @@ READ_STATUS = frozenset({400, 401, 403, 404, 429})
 NO_CANCEL = frozenset({400, 404, 501})
 
 
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _progress(metadata: Any) -> float | None:
     """A percentage from the operation's metadata, if it reports one (Veo usually doesn't)."""
-    for key, value in _obj(metadata).items():
+    for key, value in as_object(metadata).items():
         if ("percent" in key.lower() or "progress" in key.lower()) and (
             isinstance(value, int | float) and not isinstance(value, bool)
         ):
@@ -66,7 +62,7 @@ class GeminiEngine:
 
     def __init__(self, base_url: str, key: str) -> None:
         self.key = key
-        self.http = ProviderHTTP(PROVIDER, base_url, {"x-goog-api-key": key})
+        self.http = ProviderHTTP(PROVIDER, base_url, {"x-goog-api-key": key}, secret=key)
 
     @classmethod
     def from_settings(cls) -> GeminiEngine:
@@ -88,30 +84,29 @@ class GeminiEngine:
         op = self._call("GET", str(handle["operation"]))  # the name is opaque: use it as is
         if not op.get("done"):
             return Pending(progress=_progress(op.get("metadata")), detail="running")
-        error = _obj(op.get("error"))
+        error = as_object(op.get("error"))
         if error:
             # A finished operation's error is final, whatever its gRPC code: even
             # DEADLINE_EXCEEDED (4), RESOURCE_EXHAUSTED (8) or UNAVAILABLE (14) end the job,
             # since polling the same operation again can only return the same answer.
             state = error.get("status") or f"code {error.get('code')}"
-            text = self._redact(f"{state}: {error.get('message') or 'no message'}")
+            text = self.http.redact(f"{state}: {error.get('message') or 'no message'}")
             code = "content_policy" if looks_like_policy(text) else "upstream_failed"
-            raise fail_from_upstream(code, PROVIDER, text)
-        result = _obj(_obj(op.get("response")).get("generateVideoResponse"))
+            raise self.http.fail(code, text)
+        result = as_object(as_object(op.get("response")).get("generateVideoResponse"))
         samples = result.get("generatedSamples")
         if isinstance(samples, list) and samples:
-            uri = _obj(_obj(samples[0]).get("video")).get("uri")
+            uri = as_object(as_object(samples[0]).get("video")).get("uri")
             if isinstance(uri, str) and uri:
                 return Done(self.http.url(uri), headers={"x-goog-api-key": self.key})
         reasons = result.get("raiMediaFilteredReasons")
         if reasons or result.get("raiMediaFilteredCount"):
             text = "; ".join(map(str, reasons)) if isinstance(reasons, list) else str(reasons or "")
-            raise fail_from_upstream(
+            raise self.http.fail(
                 "content_policy",
-                PROVIDER,
                 text or "the video was removed by Google's safety filters",
             )
-        raise fail_from_upstream("upstream_failed", PROVIDER, "the operation ended without a video")
+        raise self.http.fail("upstream_failed", "the operation ended without a video")
 
     def cancel(self, job: Job, handle: dict[str, Any]) -> None:
         # The Gemini API documents no cancel for Veo operations. google.longrunning's
@@ -133,11 +128,11 @@ class GeminiEngine:
     def _error(self, response: requests.Response) -> Exception:
         """The google.rpc.Status envelope as our Transient/EngineError split."""
         try:
-            error = _obj(_obj(response.json()).get("error"))
+            error = as_object(as_object(response.json()).get("error"))
         except ValueError:
             error = {}
         details = [d for d in error.get("details") or [] if isinstance(d, dict)]
-        message = self._redact(str(error.get("message") or reason_of(response)))
+        message = self.http.redact(str(error.get("message") or reason_of(response)))
         status = str(error.get("status") or f"HTTP {response.status_code}")
         if response.status_code == 429:
             delay = retry_after_seconds(response.headers.get("Retry-After"))
@@ -152,11 +147,7 @@ class GeminiEngine:
                 f"{message}); an operator must check the API key.",
             )
         code = "content_policy" if looks_like_policy(message) else "upstream_rejected"
-        return fail_from_upstream(code, PROVIDER, f"{status}: {message}")
-
-    def _redact(self, text: str) -> str:
-        """Upstream text never repeats our key in a message we store."""
-        return text.replace(self.key, "[redacted]") if self.key else text
+        return self.http.fail(code, f"{status}: {message}")
 
 
 ENGINE = GeminiEngine

@@ -22,7 +22,7 @@ from generations.engines.remote import (
     Pending,
     ProviderHTTP,
     Transient,
-    fail_from_upstream,
+    as_object,
     looks_like_policy,
     reason_of,
 )
@@ -39,16 +39,12 @@ POLICY_CODES = frozenset({"moderation_blocked", "sentinel_block", "content_polic
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 class OpenAIEngine:
     name = PROVIDER
 
     def __init__(self, base_url: str, key: str) -> None:
         self.key = key
-        self.http = ProviderHTTP(PROVIDER, base_url, {"Authorization": f"Bearer {key}"})
+        self.http = ProviderHTTP(PROVIDER, base_url, {"Authorization": f"Bearer {key}"}, secret=key)
 
     @classmethod
     def from_settings(cls) -> OpenAIEngine:
@@ -87,12 +83,12 @@ class OpenAIEngine:
                 headers={"Authorization": f"Bearer {self.key}"},
             )
         if status == "failed":
-            error = _obj(video.get("error"))
+            error = as_object(video.get("error"))
             code = str(error.get("code") or "")
-            text = self._redact(str(error.get("message") or code or "no reason given"))
+            text = self.http.redact(str(error.get("message") or code or "no reason given"))
             policy = code in POLICY_CODES or looks_like_policy(f"{code} {text}")
             code = "content_policy" if policy else "upstream_failed"
-            raise fail_from_upstream(code, PROVIDER, text)
+            raise self.http.fail(code, text)
         # An unknown status is a response we cannot read: retry until the deadline.
         raise Transient(f"{PROVIDER}: unexpected video status {status!r}")
 
@@ -115,10 +111,10 @@ class OpenAIEngine:
     def _error(self, response: requests.Response) -> EngineError:
         """OpenAI's `{"error": {message, type, param, code}}` as an EngineError."""
         try:
-            error = _obj(_obj(response.json()).get("error"))
+            error = as_object(as_object(response.json()).get("error"))
         except ValueError:
             error = {}
-        message = self._redact(str(error.get("message") or reason_of(response)))
+        message = self.http.redact(str(error.get("message") or reason_of(response)))
         code = str(error.get("code") or error.get("type") or f"HTTP {response.status_code}")
         if response.status_code in (401, 403):
             # 401 bodies quote part of the key; the code alone says enough.
@@ -128,14 +124,10 @@ class OpenAIEngine:
                 "an operator must check the API key.",
             )
         if code in POLICY_CODES or looks_like_policy(message):
-            return fail_from_upstream("content_policy", PROVIDER, message)
+            return self.http.fail("content_policy", message)
         param = error.get("param")
         where = f" (parameter `{param}`)" if param else ""
-        return fail_from_upstream("upstream_rejected", PROVIDER, f"{message}{where}")
-
-    def _redact(self, text: str) -> str:
-        """Upstream text never repeats our key in a message we store."""
-        return text.replace(self.key, "[redacted]") if self.key else text
+        return self.http.fail("upstream_rejected", f"{message}{where}")
 
 
 ENGINE = OpenAIEngine

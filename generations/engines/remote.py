@@ -117,12 +117,24 @@ class ProviderHTTP:
     itself (`expect`); transport failures, malformed bodies and TRANSIENT_STATUS raise
     Transient; any other status raises EngineError with the provider's reason."""
 
-    def __init__(self, provider: str, base_url: str, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, provider: str, base_url: str, headers: Mapping[str, str], secret: str = ""
+    ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
+        self.secret = secret
         self.session = requests.Session()
         self.session.headers.update(headers)
         self.session.headers["User-Agent"] = "videogen"
+
+    def redact(self, text: str) -> str:
+        """Upstream text never repeats our credential in a message we store or log."""
+        return text.replace(self.secret, "[redacted]") if self.secret else text
+
+    def fail(self, code: str, reason: object) -> EngineError:
+        """The generation's error for a job the provider failed or refused, its reason
+        quoted without our credential."""
+        return fail_from_upstream(code, self.provider, self.redact(str(reason)))
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -150,18 +162,18 @@ class ProviderHTTP:
             return response
         if response.status_code in TRANSIENT_STATUS:
             raise Transient(
-                f"{self.provider}: {reason_of(response)}",
+                f"{self.provider}: {self.redact(reason_of(response))}",
                 retry_after_seconds(response.headers.get("Retry-After")),
             )
         if response.status_code in (401, 403):
             raise EngineError(
                 "upstream_auth",
                 f"The {self.provider} provider refused this server's credentials "
-                f"({reason_of(response)}); an operator must check the API key.",
+                f"({self.redact(reason_of(response))}); an operator must check the API key.",
             )
         raise EngineError(
             "upstream_rejected", f"The {self.provider} provider rejected the request: "
-            f"{reason_of(response)}"
+            f"{self.redact(reason_of(response))}"
         )  # fmt: skip
 
     def json(self, response: requests.Response) -> dict[str, Any]:
@@ -175,6 +187,11 @@ class ProviderHTTP:
         if not isinstance(data, dict):
             raise Transient(f"{self.provider}: expected a JSON object, got {type(data).__name__}")
         return data
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """A JSON value as an object, {} when it is anything else: upstream bodies vary."""
+    return value if isinstance(value, dict) else {}
 
 
 def fail_from_upstream(code: str, provider: str, reason: object) -> EngineError:

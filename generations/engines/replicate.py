@@ -22,7 +22,6 @@ from generations.engines.remote import (
     Pending,
     ProviderHTTP,
     Transient,
-    fail_from_upstream,
     looks_like_policy,
     reason_of,
     retry_after_seconds,
@@ -61,7 +60,9 @@ class ReplicateEngine:
     name = "replicate"
 
     def __init__(self, base_url: str, token: str) -> None:
-        self.http = ProviderHTTP("replicate", base_url, {"Authorization": f"Bearer {token}"})
+        self.http = ProviderHTTP(
+            "replicate", base_url, {"Authorization": f"Bearer {token}"}, secret=token
+        )
 
     @classmethod
     def from_settings(cls) -> ReplicateEngine:
@@ -93,7 +94,7 @@ class ReplicateEngine:
         response = self._call("POST", path, json=body, expect=frozenset({422}))
         if response.status_code == 422:
             reason = invalid_reason(self.http, response)
-            raise fail_from_upstream("upstream_rejected", "replicate", reason)
+            raise self.http.fail("upstream_rejected", reason)
         data = self.http.json(response)
         prediction_id = data.get("id")
         if not isinstance(prediction_id, str) or not prediction_id:
@@ -122,7 +123,7 @@ class ReplicateEngine:
         if status == "failed":
             error = str(data.get("error") or "no reason given")
             code = "content_policy" if looks_like_policy(error) else "upstream_failed"
-            raise fail_from_upstream(code, "replicate", error)
+            raise self.http.fail(code, error)
         if status in ("canceled", "aborted"):
             raise EngineError("canceled_upstream", "The replicate provider canceled the job.")
         raise Transient(f"replicate: unexpected prediction status {str(status)[:40]!r}")

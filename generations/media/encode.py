@@ -479,6 +479,17 @@ def preview_size(width: int, height: int) -> tuple[int, int]:
     return w, h
 
 
+def shrink(frame: RGBFrame, size: tuple[int, int]) -> RGBFrame:
+    """A thumbnail of `frame` at `size` (width, height). Thumbnails shrink by 2-8x: 2x2
+    averaging down to within 2x, then linear interpolation; as smooth as INTER_AREA at a
+    fraction of its cost for non-integer ratios."""
+    if (frame.shape[1], frame.shape[0]) == size:
+        return frame
+    while frame.shape[1] >= 2 * size[0] and frame.shape[0] >= 2 * size[1]:
+        frame = np.asarray(cv2.pyrDown(frame), dtype=np.uint8)
+    return np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+
+
 def downscale_for_preview(frame: RGBFrame) -> RGBFrame:
     h, w = frame.shape[:2]
     pw, ph = preview_size(w, h)

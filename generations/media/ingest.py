@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import av
-import cv2
 import numpy as np
 import requests
 
@@ -38,6 +37,7 @@ from generations.media.encode import (
     audio_samples_for,
     preview_size,
     probe,
+    shrink,
     sprite_thumb_size,
     write_poster,
 )
@@ -257,7 +257,7 @@ def make_ours(
             for collector, size in ((preview, preview_wh), (sprites, sprite_wh)):
                 if collector.wants(index):
                     if size not in thumbs:
-                        thumbs[size] = _resized(rgb, size)
+                        thumbs[size] = shrink(rgb, size)
                     collector.offer(index, thumbs[size])
         if writer is not None:
             writer.close()
@@ -285,11 +285,3 @@ def make_ours(
         has_audio=spec.add_audio,
         extras={"preview": preview_path, "spritesheet": sprite_path},
     )
-
-
-def _resized(rgb: np.ndarray[Any, Any], size: tuple[int, int]) -> np.ndarray[Any, Any]:
-    # Thumbnails shrink by 2-8x: average 2x2 blocks down to within 2x, then interpolate;
-    # as smooth as INTER_AREA at a fraction of its cost for non-integer ratios.
-    while rgb.shape[1] >= 2 * size[0] and rgb.shape[0] >= 2 * size[1]:
-        rgb = cv2.pyrDown(rgb)
-    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR))
