@@ -354,6 +354,11 @@ class IdempotencyRecord(models.Model):
     request_hash = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)  # None: running
     response_body = models.TextField(blank=True)
+    # Set in the transaction that saves the generation: a request killed after that commit
+    # but before its answer was stored is answered from here on retry.
+    generation = models.OneToOneField(
+        "Generation", models.SET_NULL, null=True, blank=True, related_name="idempotency_record"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

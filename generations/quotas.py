@@ -6,6 +6,7 @@ and the generation row commit together or not at all."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from django.utils import timezone
 
 from generations.errors import ApiError
 from generations.models import ApiKey, MemberMonthlyUsage, MonthlyUsage, Team, User
+
+log = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 60
 
@@ -109,6 +112,26 @@ def release(team_id: int, user_id: int | None, month: str, credits: Decimal) -> 
         )
 
 
+def _count(name: str) -> int:
+    if cache.add(name, 1, timeout=RATE_WINDOW_S + 5):
+        return 1
+    try:
+        return int(cache.incr(name))
+    except ValueError:  # expired between add and incr
+        cache.add(name, 1, timeout=RATE_WINDOW_S + 5)
+        return 1
+
+
+_last_warning = 0.0
+
+
+def _warn_uncounted() -> None:
+    global _last_warning
+    if time.monotonic() - _last_warning > RATE_WINDOW_S:
+        _last_warning = time.monotonic()
+        log.warning("rate limits are not counted: the cache is unreachable", exc_info=True)
+
+
 @dataclass(frozen=True)
 class RateLimit:
     limit: int
@@ -126,24 +149,24 @@ class RateLimit:
         }
 
 
-def rate_limit_take(key: ApiKey) -> RateLimit:
+def rate_limit_take(key: ApiKey) -> RateLimit | None:
     """Count one request for this key in the current fixed one-minute window.
 
     The counter lives in the cache: Redis when REDIS_URL is set, so that every web process
-    shares it; otherwise each process counts on its own."""
+    shares it; otherwise each process counts on its own. While the cache cannot be reached
+    (Redis restarting) requests are let through uncounted and without rate-limit headers:
+    keys cannot be guessed, so the limit is about fairness, and the API stays up. (Login
+    throttling, which guards guessable passwords, fails closed instead: a 503.)"""
     limit = key.team.plan.requests_per_minute
     now = time.time()
     window = int(now // RATE_WINDOW_S)
     reset = max(1, math.ceil((window + 1) * RATE_WINDOW_S - now))
     name = f"vg:rl:{key.pk}:{window}"
-    if cache.add(name, 1, timeout=RATE_WINDOW_S + 5):
-        used = 1
-    else:
-        try:
-            used = cache.incr(name)
-        except ValueError:  # expired between add and incr
-            cache.add(name, 1, timeout=RATE_WINDOW_S + 5)
-            used = 1
+    try:
+        used = _count(name)
+    except Exception:
+        _warn_uncounted()
+        return None
     state = RateLimit(limit=limit, remaining=max(0, limit - used), reset=reset)
     if used > limit:
         raise ApiError(

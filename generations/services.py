@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from generations.models import (
     DEFAULT_PLAN_NAME,
     ApiKey,
     Generation,
+    IdempotencyRecord,
     Invitation,
     Membership,
     Plan,
@@ -34,6 +36,12 @@ from generations.prepared import PreparedQuery
 from generations.specs import DATA_URL_MARK, GenerationSpec, shorten_image_url
 
 log = logging.getLogger(__name__)
+
+# The Idempotency-Key record of the create request being handled (api/idempotency.py): the
+# generation it makes is linked to it in the same transaction.
+idempotency_record: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "idempotency_record", default=None
+)
 
 # How often last_used_at is written: a write per request would serialise the API on SQLite.
 LAST_USED_RESOLUTION_S = 60
@@ -221,6 +229,9 @@ def generation_create(
                 reservation = quotas.reserve(team, user, month, cost)
                 usage, charged = reservation.usage, reservation.credits
             gen.save()
+            record = idempotency_record.get()
+            if record is not None:
+                IdempotencyRecord.objects.filter(pk=record).update(generation=gen)
             if not test_mode:
                 UsageEvent.objects.create(
                     team=team,
@@ -238,12 +249,26 @@ def generation_create(
                 # moment where a saved generation has no task.
                 generation_enqueue(generation=gen)
             else:
-                transaction.on_commit(lambda: generation_enqueue(generation=gen))
+                transaction.on_commit(lambda: _enqueue_after_commit(gen))
     except BaseException:
         if gen.input_image:
             gen.input_image.delete(save=False)  # refused (e.g. 429): no orphan file
         raise
     return gen, usage
+
+
+def _enqueue_after_commit(gen: Generation) -> None:
+    """The generation is saved and charged: a broker that is down now (Redis restarting)
+    must not turn that into an error. The row stays `pending` and the reaper enqueues it
+    once the broker answers again (tasks.reap_stale, VIDEOGEN_PENDING_GRACE_S)."""
+    try:
+        generation_enqueue(generation=gen)
+    except Exception:
+        log.warning(
+            "the broker refused generation %s; it stays pending and is enqueued again later",
+            gen.generation_id,
+            exc_info=True,
+        )
 
 
 def _queue_is_in_this_database() -> bool:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
-from generations import catalog, health, polling, retention, safety, services, webhooks
+from generations import brokerscan, catalog, health, polling, retention, safety, services, webhooks
 from generations.api.idempotency import forget_expired
 from generations.engines import routes
 from generations.engines.base import Canceled, EngineError, RenderContext, RenderResult
@@ -27,12 +28,10 @@ from generations.specs import GenerationSpec
 
 log = logging.getLogger(__name__)
 
+# The errors of a database that cannot be reached (stopped, restarting, failing over).
+DATABASE_DOWN = (OperationalError, InterfaceError)
 # Progress is written at most this often: each write is also the run's heartbeat.
 PROGRESS_INTERVAL_S = 0.5
-# A pending row (saved, never enqueued: the web process died between commit and enqueue)
-# or a queued row whose task vanished (Redis restarted) is re-enqueued after these delays.
-PENDING_GRACE_S = 30
-QUEUED_GRACE_S = 15 * 60
 
 
 def _claim(pk: int) -> str | None:
@@ -73,6 +72,7 @@ class _Reporter:
         self.last_write = 0.0
         self.last_pct = -1
         self.stop = False
+        self.database_down = False
 
     def progress(self, pct: float) -> None:
         value = max(0, min(99, int(pct)))  # 100 is written only with the finished video
@@ -83,12 +83,24 @@ class _Reporter:
         rows = Generation.objects.filter(
             pk=self.pk, claim=self.claim, status=Generation.Status.IN_PROGRESS
         )
-        if value != self.last_pct:
-            updated = rows.update(progress=value, heartbeat_at=timezone.now())
-        else:
-            updated = rows.update(heartbeat_at=timezone.now())
+        try:
+            if value != self.last_pct:
+                updated = rows.update(progress=value, heartbeat_at=timezone.now())
+            else:
+                updated = rows.update(heartbeat_at=timezone.now())
+            cancel = bool(updated) and rows.filter(cancel_requested=True).exists()
+        except DATABASE_DOWN:
+            # A database blip must not cost the render: keep going, write again later. (If
+            # it lasts past VIDEOGEN_STALE_AFTER the reaper re-queues the row, and the next
+            # write here finds the claim gone and stops the render.)
+            if not self.database_down:
+                log.warning("database unreachable: progress not recorded, rendering on")
+            self.database_down = True
+            connection.close()  # reconnect on the next write
+            return
+        self.database_down = False
         self.last_pct = value
-        if not updated or rows.filter(cancel_requested=True).exists():
+        if not updated or cancel:
             self.stop = True
 
     def should_stop(self) -> bool:
@@ -138,6 +150,12 @@ def generation_run(pk: int) -> str:
     except EngineError as exc:
         services.generation_fail(generation=gen, code=exc.code, message=exc.message, claim=claim)
         return f"failed: {exc.code}"
+    except DATABASE_DOWN:
+        # Not the generation's fault: nothing is failed or refunded. The row stays claimed
+        # and in progress; once its heartbeat is stale the reaper runs it again.
+        log.warning("database unreachable while storing %s: left to the reaper", gen.generation_id)
+        connection.close()
+        raise
     except Exception:
         log.exception("generation %s crashed", gen.generation_id)
         services.generation_fail(
@@ -421,20 +439,40 @@ def reap_stale() -> str:
         ).update(status=Generation.Status.IN_QUEUE, queued_at=now, claim=""):
             services.generation_enqueue(generation=gen)
             requeued += 1
-    lost = Generation.objects.filter(
-        Q(status=Generation.Status.PENDING, created_at__lt=now - timedelta(seconds=PENDING_GRACE_S))
-        | Q(
-            status=Generation.Status.IN_QUEUE,
-            queued_at__lt=now - timedelta(seconds=QUEUED_GRACE_S),
-        )
-    )
-    for gen in lost:
-        Generation.objects.filter(pk=gen.pk).update(queued_at=now)
-        services.generation_enqueue(generation=gen)
-        requeued += 1
+    requeued += _requeue_lost(now)
     forget_expired()
     webhooks.deliver_due()
     return f"requeued {requeued}, re-armed {rearmed} polls, failed {failed}"
+
+
+def _requeue_lost(now: datetime) -> int:
+    """Rows saved but never enqueued (the web process died between commit and enqueue, or the
+    broker was down), and queued rows whose task is no longer in the broker (Redis restarted,
+    a cluster SIGKILLed with tasks prefetched): enqueued again, once per grace period."""
+    pending = settings.VIDEOGEN_PENDING_GRACE_S
+    queued = settings.VIDEOGEN_QUEUED_GRACE_S
+    candidates = list(
+        Generation.objects.filter(
+            Q(status=Generation.Status.PENDING, created_at__lt=now - timedelta(seconds=pending))
+            | Q(status=Generation.Status.IN_QUEUE, queued_at__lt=now - timedelta(seconds=queued))
+        ).values_list("pk", "status")
+    )
+    if not candidates:
+        return 0
+    from django_q.conf import Conf
+
+    waiting = brokerscan.waiting_generation_pks({Conf.PREFIX, settings.VIDEOGEN_GPU_CLUSTER})
+    requeued = 0
+    for pk, status in candidates:
+        if status == Generation.Status.IN_QUEUE and waiting is not None and pk in waiting:
+            continue  # still in line: a long backlog, not a lost task
+        gen = Generation.objects.get(pk=pk)
+        Generation.objects.filter(pk=pk).update(queued_at=now)
+        services.generation_enqueue(generation=gen)
+        requeued += 1
+    if requeued:
+        log.warning("re-enqueued %d generations whose task was lost", requeued)
+    return requeued
 
 
 def _rearm_poll(gen: Generation, now: datetime) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -138,3 +140,106 @@ def test_a_cancel_request_stops_the_render_and_refunds(owner: Account) -> None:
     gen.refresh_from_db()
     assert gen.status == "canceled" and not gen.video
     assert UsageEvent.objects.filter(generation=gen, kind="refund").count() == 1
+
+
+# --- queued work whose task the broker lost -------------------------------------------------
+
+
+def _queued_long_ago(gen: Generation) -> None:
+    Generation.objects.filter(pk=gen.pk).update(queued_at=timezone.now() - timedelta(minutes=5))
+
+
+def _orm_tasks_for(gen: Generation) -> int:
+    from django_q.models import OrmQ
+
+    return sum(task.task["args"] == (gen.pk,) for task in OrmQ.objects.all())
+
+
+def test_a_long_wait_in_the_queue_is_not_mistaken_for_a_lost_task(owner: Account) -> None:
+    gen = submit(owner)  # the ORM broker: the task row commits with the generation
+    _queued_long_ago(gen)
+    assert tasks.reap_stale().startswith("requeued 0,")
+    assert _orm_tasks_for(gen) == 1
+
+
+def test_a_queued_row_whose_task_vanished_is_enqueued_again_once(owner: Account) -> None:
+    from django_q.models import OrmQ
+
+    gen = submit(owner)
+    OrmQ.objects.all().delete()  # what a broker restart without persistence does
+    _queued_long_ago(gen)
+    assert tasks.reap_stale().startswith("requeued 1,")
+    assert _orm_tasks_for(gen) == 1
+    gen.refresh_from_db()
+    assert gen.status == "in_queue" and timezone.now() - gen.queued_at < timedelta(seconds=10)
+    assert tasks.reap_stale().startswith("requeued 0,")  # not again within the grace period
+    assert tasks.generation_run(gen.pk) == "completed"
+
+
+@pytest.fixture
+def redis_broker(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Callable[[], None]]:
+    """django-q2 on a real Redis started here; yields a function that restarts it (no
+    persistence, as a default Redis in a container loses its lists)."""
+    import shutil
+    import subprocess
+
+    from django_q.conf import Conf
+
+    from tests.servers import free_port
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    port = free_port()
+    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
+
+    def launch() -> subprocess.Popen[bytes]:
+        import redis
+
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return proc
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    procs = [launch()]
+
+    def restart() -> None:
+        procs[0].kill()
+        procs[0].wait()
+        procs[0] = launch()
+
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", f"redis://127.0.0.1:{port}/0")
+    try:
+        yield restart
+    finally:
+        procs[0].kill()
+        procs[0].wait()
+
+
+def test_work_queued_in_redis_is_recovered_from_the_database_after_a_restart(
+    owner: Account, redis_broker: Callable[[], None]
+) -> None:
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    first, second = submit(owner), submit(owner)  # on_commit does not run in a test:
+    for gen in (first, second):
+        tasks.services.generation_enqueue(generation=gen)  # as after the commit
+    broker = get_broker(Conf.PREFIX)
+    assert broker.queue_size() == 2
+    _queued_long_ago(first)  # `second` was queued just now: still within its grace period
+
+    redis_broker()  # SIGKILL and start again: the list is gone
+    assert get_broker(Conf.PREFIX).queue_size() == 0
+    assert tasks.reap_stale().startswith("requeued 1,")
+    _queued_long_ago(second)
+    assert tasks.reap_stale().startswith("requeued 1,")
+    assert tasks.reap_stale().startswith("requeued 0,")  # both are in the list again
+    assert get_broker(Conf.PREFIX).queue_size() == 2

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+import sys
+
 from django.contrib import admin
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import include, path
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from generations import views
 from generations.api import framepack, openai, openapi
+
+# What a 503 for an unreachable database or cache asks clients to wait before retrying.
+UNAVAILABLE_RETRY_AFTER_S = 5
+RedisError = (RedisConnectionError, RedisTimeoutError)
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -23,15 +32,30 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if _wants_json(request):
-        return JsonResponse(
-            {
-                "success": False,
-                "error": {"code": "internal_error", "message": "Internal server error."},
-            },
-            status=500,
+    """Django calls this while handling the exception, so sys.exc_info() is the error. A
+    database that cannot be reached (stopped, restarting, failing over) is a 503 that says
+    so and when to retry, not an internal error; nothing here touches the database."""
+    error = sys.exc_info()[1]
+    if isinstance(error, (OperationalError, InterfaceError)):
+        status, code = 503, "database_unavailable"
+        message = (
+            "The database is unavailable right now. Retry in a few seconds; a create request "
+            "retried with the same Idempotency-Key is never duplicated."
         )
-    return render(request, "500.html", status=500)
+    elif isinstance(error, RedisError):  # only what needs the cache fails closed: logins
+        status, code = 503, "cache_unavailable"
+        message = "The cache is unavailable right now. Retry in a few seconds."
+    else:
+        status, code, message = 500, "internal_error", "Internal server error."
+    response: HttpResponse
+    if _wants_json(request):
+        body = {"success": False, "error": {"code": code, "message": message}}
+        response = JsonResponse(body, status=status)
+    else:
+        response = render(request, f"{status}.html", status=status)
+    if status == 503:
+        response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_S)
+    return response
 
 
 handler404 = not_found

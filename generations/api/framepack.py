@@ -130,14 +130,17 @@ async def generate_video(request: HttpRequest) -> HttpResponse:
         )
     else:
         # Submitting: idempotent like every create endpoint, then maybe wait.
-        def create() -> HttpResponse:
+        def create() -> Generation:
             made = _submit(request, key, fields)
             request.framepack_generation = made  # type: ignore[attr-defined]
+            return made
+
+        def respond(made: Generation) -> HttpResponse:
             body = framepack_body(request, made, waited=False)
             body.pop("progress", None)  # the submit answer is exactly the reference's
             return JsonResponse(body)
 
-        response = await run_in_db_thread(idempotent, request, key, create)
+        response = await run_in_db_thread(idempotent, request, key, create, respond)
         created: Generation | None = getattr(request, "framepack_generation", None)
         if created is None:  # an idempotent replay: the generation was made earlier
             created = await run_in_db_thread(_find, key, _request_id_of(response))

@@ -144,7 +144,7 @@ def _create_fields(request: HttpRequest) -> tuple[dict[str, Any], str | None]:
     return fields, reference
 
 
-def _create(request: HttpRequest, key: ApiKey) -> HttpResponse:
+def _create(request: HttpRequest, key: ApiKey) -> Generation:
     fields, reference = _create_fields(request)
     resolution, ratio = _size_to_request(str(fields.get("size") or DEFAULT_SIZE))
     data: dict[str, object] = {
@@ -159,14 +159,14 @@ def _create(request: HttpRequest, key: ApiKey) -> HttpResponse:
     if fields.get("webhook_url"):
         data["webhook_url"] = fields["webhook_url"]
     gen, _ = submit(request, key, data, source="openai")
-    return _video_response(gen)
+    return gen
 
 
 @endpoint(("GET", "POST"), openai_error)
 def videos(request: HttpRequest) -> HttpResponseBase:
     key = authenticate(request)
     if request.method == "POST":
-        return idempotent(request, key, lambda: _create(request, key))
+        return idempotent(request, key, lambda: _create(request, key), _video_response)
     return _list(request, key)
 
 
@@ -245,7 +245,7 @@ def remix(request: HttpRequest, video_id: str) -> HttpResponseBase:
     key = authenticate(request)
     original = _team_video(key, video_id)
 
-    def create() -> HttpResponse:
+    def create() -> Generation:
         try:
             prompt = json.loads(request.body or b"{}").get("prompt")
         except (ValueError, AttributeError):
@@ -256,9 +256,8 @@ def remix(request: HttpRequest, video_id: str) -> HttpResponseBase:
             raise invalid(
                 "prompt", f"`prompt` must be at most {specs.MAX_PROMPT_CHARS} characters."
             )
-        gen = services.generation_again(
+        return services.generation_again(
             generation=original, user=key.user, api_key=key, source="openai", prompt=prompt.strip()
         )
-        return _video_response(gen)
 
-    return idempotent(request, key, create)
+    return idempotent(request, key, create, _video_response)

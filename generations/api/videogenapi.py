@@ -165,18 +165,24 @@ def _team_generation(key: ApiKey, generation_id: str) -> Generation:
 @endpoint(("POST",), videogen_error)
 def generate(request: HttpRequest) -> HttpResponseBase:
     key = authenticate(request)
-    return idempotent(request, key, lambda: _generate(request, key))
+    usage: list[int] = []  # the month's usage right after this submit's reservation
 
+    def create() -> Generation:
+        gen, used = submit(request, key, json_body(request), source="videogenapi")
+        usage.append(used)
+        return gen
 
-def _generate(request: HttpRequest, key: ApiKey) -> HttpResponse:
-    gen, usage = submit(request, key, json_body(request), source="videogenapi")
-    body = generation_body(request, gen)
-    body.pop("progress")
-    body.update(
-        message=SUBMITTED,
-        usage={"current_month_usage": usage, "monthly_limit": key.team.monthly_limit},
-    )
-    return JsonResponse(body, status=200)
+    def respond(gen: Generation) -> HttpResponse:
+        body = generation_body(request, gen)
+        body.pop("progress")
+        used = usage[0] if usage else quotas.month_usage(key.team)
+        body.update(
+            message=SUBMITTED,
+            usage={"current_month_usage": used, "monthly_limit": key.team.monthly_limit},
+        )
+        return JsonResponse(body, status=200)
+
+    return idempotent(request, key, create, respond)
 
 
 @endpoint(("GET",), videogen_error)
