@@ -354,17 +354,18 @@ def generation_fail(
     if claim is not None:
         rows = rows.filter(claim=claim)
     now = timezone.now()
-    if not rows.update(
-        status=Generation.Status.FAILED,
-        next_poll_at=None,
-        error_code=code[:40],
-        error_message=message,
-        finished_at=now,
-        started_at=generation.started_at or now,
-    ):
-        return False
-    generation_refund(generation=generation, note=f"failed: {code}")
-    webhooks.notify(generation)
+    with transaction.atomic():  # the status and its refund: both or neither
+        if not rows.update(
+            status=Generation.Status.FAILED,
+            next_poll_at=None,
+            error_code=code[:40],
+            error_message=message,
+            finished_at=now,
+            started_at=generation.started_at or now,
+        ):
+            return False
+        generation_refund(generation=generation, note=f"failed: {code}")
+        webhooks.notify(generation)
     return True
 
 
@@ -374,12 +375,13 @@ def generation_cancel(*, generation: Generation) -> bool:
     False when it was already final."""
     now = timezone.now()
     waiting = [Generation.Status.PENDING, Generation.Status.IN_QUEUE]
-    if Generation.objects.filter(pk=generation.pk, status__in=waiting).update(
-        status=Generation.Status.CANCELED, cancel_requested=True, finished_at=now
-    ):
-        generation_refund(generation=generation, note="canceled")
-        webhooks.notify(generation)
-        return True
+    with transaction.atomic():  # the status and its refund: both or neither
+        if Generation.objects.filter(pk=generation.pk, status__in=waiting).update(
+            status=Generation.Status.CANCELED, cancel_requested=True, finished_at=now
+        ):
+            generation_refund(generation=generation, note="canceled")
+            webhooks.notify(generation)
+            return True
     # Running: the worker finishes the cancel (status, refund) when it notices the flag.
     running = Generation.objects.filter(pk=generation.pk, status=Generation.Status.IN_PROGRESS)
     if not running.update(cancel_requested=True):

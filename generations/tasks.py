@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -190,17 +190,23 @@ def _store_result(gen: Generation, claim: str, result: RenderResult) -> str:
     for name, path in outputs.items():
         with path.open("rb") as fh:
             getattr(gen, name).save(f"{stem}{path.suffix}", File(fh), save=False)
-    done = Generation.objects.filter(
-        pk=gen.pk, claim=claim, status=Generation.Status.IN_PROGRESS
-    ).update(
-        status=Generation.Status.COMPLETED,
-        next_poll_at=None,
-        progress=100,
-        finished_at=timezone.now(),
-        video_size=result.video_path.stat().st_size,
-        has_audio=result.has_audio,
-        **{name: getattr(gen, name).name for name in outputs},
-    )
+    # Completed and settled in one transaction: a worker killed in between must not leave a
+    # delivered video whose charge the ledger never settles (or a webhook never queued).
+    with transaction.atomic():
+        done = Generation.objects.filter(
+            pk=gen.pk, claim=claim, status=Generation.Status.IN_PROGRESS
+        ).update(
+            status=Generation.Status.COMPLETED,
+            next_poll_at=None,
+            progress=100,
+            finished_at=timezone.now(),
+            video_size=result.video_path.stat().st_size,
+            has_audio=result.has_audio,
+            **{name: getattr(gen, name).name for name in outputs},
+        )
+        if done:
+            services.generation_settle(generation=gen)
+            webhooks.notify(gen)
     if not done:
         # Canceled or taken over while we rendered: our copies must not linger.
         for name in outputs:
@@ -208,20 +214,21 @@ def _store_result(gen: Generation, claim: str, result: RenderResult) -> str:
             field.storage.delete(field.name)
         _finish_canceled(gen, claim)
         return "discarded: lost the claim"
-    services.generation_settle(generation=gen)
-    webhooks.notify(gen)
     return "completed"
 
 
 def _finish_canceled(gen: Generation, claim: str) -> None:
-    updated = (
-        Generation.objects.filter(pk=gen.pk, claim=claim, cancel_requested=True)
-        .exclude(status__in=Generation.FINAL_STATUSES)
-        .update(status=Generation.Status.CANCELED, finished_at=timezone.now(), next_poll_at=None)
-    )
-    if updated:
-        services.generation_refund(generation=gen, note="canceled")
-        webhooks.notify(gen)
+    with transaction.atomic():  # the status and its refund: both or neither
+        updated = (
+            Generation.objects.filter(pk=gen.pk, claim=claim, cancel_requested=True)
+            .exclude(status__in=Generation.FINAL_STATUSES)
+            .update(
+                status=Generation.Status.CANCELED, finished_at=timezone.now(), next_poll_at=None
+            )
+        )
+        if updated:
+            services.generation_refund(generation=gen, note="canceled")
+            webhooks.notify(gen)
 
 
 # --- remote engines: one short step per task, the next one scheduled on the row -----------

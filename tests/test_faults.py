@@ -13,7 +13,7 @@ from django.db import OperationalError, connections
 from django.test import Client
 from django.utils import timezone
 
-from generations import catalog, tasks
+from generations import catalog, services, tasks
 from generations.models import Generation, UsageEvent
 from tests.conftest import Account
 from tests.servers import free_port
@@ -153,3 +153,37 @@ def test_a_run_that_cannot_store_its_result_is_left_to_the_reaper_not_failed(
     gen.refresh_from_db()
     assert gen.status == "in_progress" and not gen.error_code  # neither failed nor refunded
     assert not UsageEvent.objects.filter(generation=gen, kind="refund").exists()
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs (no `except Exception`, no cleanup)."""
+
+
+def test_a_worker_killed_while_settling_leaves_the_run_to_do_again_not_half_done(
+    owner: Account, monkeypatch: pytest.MonkeyPatch, sync_tasks: None
+) -> None:
+    """Found by tests/test_e2e_faults.py: a kill between marking the row completed and
+    writing the ledger's settle row left a delivered video that was never settled."""
+    gen = Generation.objects.get(
+        generation_id=owner.client().post("/api/v1/generate", BODY).json()["generation_id"]
+    )
+    real_settle = services.generation_settle
+
+    def killed_mid_settle(**kwargs: Any) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(services, "generation_settle", killed_mid_settle)
+    with pytest.raises(_Killed):
+        tasks.generation_run(gen.pk)
+    gen.refresh_from_db()
+    assert gen.status == "in_progress" and not gen.video  # completed and settled, or neither
+    kinds = list(UsageEvent.objects.filter(generation=gen).values_list("kind", flat=True))
+    assert kinds == ["charge"]
+
+    monkeypatch.setattr(services, "generation_settle", real_settle)
+    Generation.objects.filter(pk=gen.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    tasks.reap_stale()  # sync mode: the run happens again right here
+    gen.refresh_from_db()
+    assert gen.status == "completed" and gen.attempts == 2
+    kinds = sorted(UsageEvent.objects.filter(generation=gen).values_list("kind", flat=True))
+    assert kinds == ["charge", "settle"]
