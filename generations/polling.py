@@ -19,7 +19,7 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
 from generations.models import Generation
@@ -73,12 +73,19 @@ def dispatch_due() -> int:
 
 
 def _loop() -> None:
+    database_down = False
     while True:
         try:
             close_old_connections()
             dispatch_due()
+            database_down = False
+        except (OperationalError, InterfaceError) as exc:
+            # The database is briefly away: one line when it goes, the next round tries again.
+            if not database_down:
+                log.warning("poll dispatcher: the database is unreachable (%s)", exc)
+            database_down = True
+            connection.close()
         except Exception:
-            # The database may be briefly away; the next round tries again.
             log.exception("poll dispatcher round failed")
             connection.close()
         threading.Event().wait(DISPATCH_INTERVAL_S)

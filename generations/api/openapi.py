@@ -17,6 +17,15 @@ from generations.specs import MAX_PROMPT_CHARS, MAX_SCALE, MAX_SEED
 JSON = "application/json"
 
 
+IDEMPOTENCY = (
+    "Retrying with the same key (for 24 hours) returns the first answer, never a second "
+    "generation: 409 while the first try is still being handled; the generation it saved if "
+    "that try was cut off (its connection or server died); a fresh run once a try that saved "
+    "nothing is presumed dead (60 s). A 503 (`database_unavailable`, with Retry-After) is safe "
+    "to retry with the same key."
+)
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -201,6 +210,7 @@ def schema(base_url: str) -> dict[str, Any]:
                     "summary": "Submit a text-to-video or image-to-video generation",
                     "operationId": "generate",
                     "parameters": [{"name": "Idempotency-Key", "in": "header",
+                                    "description": IDEMPOTENCY,
                                     "schema": {"type": "string", "maxLength": 255}}],
                     "requestBody": {"required": True,
                                     "content": {JSON: {"schema": _ref("GenerateRequest")}}},
