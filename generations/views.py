@@ -282,9 +282,10 @@ GALLERY_PAGE_SIZE = 24
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
     team = current_team(request)
-    rows = Generation.objects.filter(team=team, status=Generation.Status.COMPLETED).order_by(
-        "-finished_at"
-    )
+    # Videos whose files the retention policy deleted stay in the history, not here.
+    rows = Generation.objects.filter(
+        team=team, status=Generation.Status.COMPLETED, files_purged_at__isnull=True
+    ).order_by("-finished_at")
     page = Paginator(rows, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "gallery.html", {"page": page, "team": team})
 

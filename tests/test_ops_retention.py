@@ -94,6 +94,22 @@ def test_the_dashboard_page_says_the_video_expired(old: Generation, owner: Accou
 
 
 @pytest.mark.django_db
+def test_the_gallery_leaves_out_expired_videos_and_openai_content_is_410(
+    old: Generation, owner: Account
+) -> None:
+    client = Client()
+    client.force_login(owner.user)
+    assert old.generation_id in client.get("/gallery").content.decode()
+    retention.purge_media(older_than_days=30)
+    assert old.generation_id not in client.get("/gallery").content.decode()  # no broken tiles
+    assert old.generation_id in client.get("/generations/").content.decode()  # the record
+    for variant in ("video", "thumbnail"):
+        answer = owner.client().get(f"/v1/videos/{old.generation_id}/content", variant=variant)
+        assert answer.status_code == 410, variant
+        assert answer.json()["error"]["code"] == "video_expired"
+
+
+@pytest.mark.django_db
 def test_the_daily_task_follows_the_setting(old: Generation, settings: Any) -> None:
     settings.VIDEOGEN_RETENTION_DAYS = None
     assert tasks.purge_expired_media() == "retention off: files are kept forever"

@@ -231,6 +231,13 @@ def content(request: HttpRequest, video_id: str) -> HttpResponseBase:
         raise ApiError(
             409, "video_not_ready", f"The video is {STATUS[Generation.Status(gen.status)]}."
         )
+    if gen.files_purged_at is not None:
+        raise ApiError(
+            410,
+            "video_expired",
+            f"This video's files were deleted on {gen.files_purged_at:%Y-%m-%d} under the "
+            "server's retention policy; its record remains.",
+        )
     stored = {"video": gen.video, "thumbnail": gen.poster, "spritesheet": gen.spritesheet}[variant]
     if not stored:
         raise ApiError(404, "content_not_found", f"This video has no {variant}.", "variant")

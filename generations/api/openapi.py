@@ -106,6 +106,12 @@ def schema(base_url: str) -> dict[str, Any]:
             "status_url": {"type": "string"},
             "video_url": {"type": "string"},
             "thumbnail_url": {"type": "string"},
+            "preview_url": {"type": "string"},
+            "spritesheet_url": {"type": "string"},
+            "files_expired": {"type": "boolean",
+                              "description": "The retention policy deleted this video's files "
+                                             "(its links answer 410); the record remains."},
+            "files_expired_at": {"type": "string"},
             "error": {"type": "object", "properties": {"code": {"type": "string"},
                                                         "message": {"type": "string"}}},
             "test_mode": {"type": "boolean"},
