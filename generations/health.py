@@ -26,13 +26,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.db.utils import IntegrityError
 from django.utils import timezone
 
@@ -191,16 +191,59 @@ def heartbeat_age(cluster: str | None = None, now: datetime | None = None) -> fl
     return max(0.0, ((now or timezone.now()) - beat).total_seconds())
 
 
-def check_worker() -> dict[str, Any] | None:
-    age = heartbeat_age()
+def check_worker(cluster: str | None = None) -> dict[str, Any] | None:
+    cluster = cluster or main_cluster()
+    age = heartbeat_age(cluster)
     max_age = settings.VIDEOGEN_HEARTBEAT_MAX_AGE
-    detail: dict[str, Any] = {"cluster": main_cluster(), "max_age_s": max_age}
+    detail: dict[str, Any] = {"cluster": cluster, "max_age_s": max_age}
     if age is None:
         return detail | {"age_s": None, "error": "no heartbeat yet (is a worker running?)"}
     detail["age_s"] = round(age, 1)
     if age > max_age:
         detail["error"] = f"last heartbeat {age:.0f} s ago"
     return detail
+
+
+# A GPU cluster's workers spend minutes on one render, so a scheduled task would wait behind
+# them: instead each worker process beats from a thread of its own, this often.
+GPU_BEAT_INTERVAL_S = 30
+_beating = False
+_beating_lock = threading.Lock()
+
+
+def beat_once(cluster: str) -> bool:
+    """One heartbeat for `cluster` from this process; False while the database is away."""
+    try:
+        close_old_connections()
+        record_heartbeat(cluster)
+        return True
+    except (OperationalError, InterfaceError):
+        connection.close()
+        return False
+
+
+def start_gpu_heartbeat(**kwargs: Any) -> None:
+    """Connected to django-q2's post_spawn: in the worker processes of a cluster other than
+    the main one (the GPU cluster), a thread that records its heartbeat; /healthz reports it
+    as `gpu_worker` when VIDEOGEN_DIFFUSERS_MODELS is set. Alive while the process is, busy
+    or not; a killed or hung-at-start cluster goes stale."""
+    from django_q.conf import Conf
+
+    global _beating
+    if Conf.SYNC or Conf.CLUSTER_NAME == Conf.PREFIX:
+        return  # the main cluster beats from the reaper
+    with _beating_lock:
+        if _beating:
+            return
+        _beating = True
+    cluster = str(Conf.CLUSTER_NAME)
+
+    def loop() -> None:
+        while True:
+            beat_once(cluster)
+            threading.Event().wait(GPU_BEAT_INTERVAL_S)
+
+    threading.Thread(target=loop, name="videogen-gpu-heartbeat", daemon=True).start()
 
 
 # --- all of them -----------------------------------------------------------------------------
@@ -213,10 +256,14 @@ def run_checks() -> tuple[int, dict[str, Any]]:
         "broker": _timed(True, check_broker),
         "storage": _timed(True, check_storage),
     }
-    if checks["database"].ok:
-        checks["worker"] = _timed(False, check_worker)
-    else:
-        checks["worker"] = Check(False, False, 0.0, "unknown: the database is unreachable")
+    workers = {"worker": main_cluster()}
+    if settings.VIDEOGEN_DIFFUSERS_MODELS:  # a GPU cluster is part of this deployment
+        workers["gpu_worker"] = settings.VIDEOGEN_GPU_CLUSTER
+    for name, cluster in workers.items():
+        if checks["database"].ok:
+            checks[name] = _timed(False, partial(check_worker, cluster))
+        else:
+            checks[name] = Check(False, False, 0.0, "unknown: the database is unreachable")
     critical_ok = all(c.ok for c in checks.values() if c.critical)
     if not critical_ok:
         status = "unhealthy"

@@ -108,6 +108,9 @@ def test_diffusers_models_render_on_the_gpu_cluster(site: dict[str, Any], tmp_pa
     out = json.loads(manage(site["env"], "shell", "-c", script).strip().splitlines()[-1])
     assert sorted(map(tuple, out["tasks"])) == [("gpu", True), ("gpu", True)]
     assert out["engines"] == ["diffusers", "diffusers"]
+    # And /healthz sees the GPU cluster's heartbeat (a thread in its worker process).
+    checks = requests.get(f"{base}/healthz", timeout=10).json()["checks"]
+    assert checks["gpu_worker"]["ok"] is True and checks["gpu_worker"]["cluster"] == "gpu"
     log = site["log"].read_text()
     assert "GPU cluster: 1 worker(s) for framepack, wan-25" in log
     assert "loaded wan-25 (WanPipeline)" in log and "on cpu" in log

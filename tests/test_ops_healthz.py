@@ -67,6 +67,19 @@ def test_a_stale_heartbeat_is_degraded_not_unavailable(settings: Any) -> None:
 
 
 @pytest.mark.django_db
+def test_with_local_gpu_models_the_gpu_cluster_has_a_heartbeat_of_its_own(settings: Any) -> None:
+    settings.VIDEOGEN_DIFFUSERS_MODELS = [("wan-25", "/models/wan")]
+    tasks.reap_stale()  # the main cluster beats; the GPU cluster has not yet
+    body = get().json()
+    assert body["status"] == "degraded"
+    gpu = body["checks"]["gpu_worker"]
+    assert gpu["cluster"] == "gpu" and gpu["ok"] is False and gpu["critical"] is False
+    assert health.beat_once("gpu")  # what each GPU worker process's thread does
+    body = get().json()
+    assert body["status"] == "ok" and body["checks"]["gpu_worker"]["age_s"] < 5
+
+
+@pytest.mark.django_db
 def test_two_reapers_share_one_heartbeat_row() -> None:
     health.record_heartbeat()
     health.record_heartbeat()
