@@ -3,7 +3,8 @@
 Pages load scripts and styles from this origin only. The few inline `onclick` handlers of
 the templates (copy buttons) are allowed by their exact hash ('unsafe-hashes'); any other
 inline script, including one injected through user text, does not run. Styles may be
-inline (htmx adds one, templates set aspect ratios). Nothing may frame any page.
+inline (htmx adds one, templates set aspect ratios). Nothing may frame any page but the
+player of a shared video (`/s/<token>/embed`), which any site may embed (EMBED_POLICY).
 Responses that are not HTML (JSON, media) get a policy that allows nothing at all."""
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ PAGE_POLICY = "; ".join(
     ]
 )
 DATA_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+# The embeddable player of a shared video: no script at all, framed by anyone (an <iframe>
+# on a blog, X/Twitter's player card).
+EMBED_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "style-src 'unsafe-inline'",
+        "img-src 'self' data: blob: https:",
+        "media-src 'self' blob: https:",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors *",
+    ]
+)
 
 
 def add_security_headers(
@@ -58,7 +72,8 @@ def add_security_headers(
     response.headers.setdefault("Content-Security-Policy", PAGE_POLICY if is_html else DATA_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY or "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    if not getattr(response, "xframe_options_exempt", False):
+        response.headers.setdefault("X-Frame-Options", "DENY")
     if hsts and settings.SECURE_HSTS_SECONDS and request.is_secure():
         value = f"max-age={settings.SECURE_HSTS_SECONDS}"
         if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:

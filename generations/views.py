@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generations import catalog, health, metrics, quotas, reports, services, specs, webhooks
+from generations import catalog, csp, health, metrics, quotas, reports, services, specs, webhooks
 from generations.api.files import serve_file
 from generations.errors import ApiError
 from generations.forms import GenerateForm, LoginForm, SignupForm
@@ -334,6 +334,16 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     gen = _shared(token)
     base = settings.VIDEOGEN_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
     return render(request, "shared.html", {"gen": gen, "base": base, "token": token})
+
+
+@require_GET
+def shared_embed(request: HttpRequest, token: str) -> HttpResponse:
+    """The bare player of a shared video, for an <iframe> on any site (and X's player card)."""
+    gen = _shared(token)
+    response = render(request, "shared_embed.html", {"gen": gen, "token": token})
+    response["Content-Security-Policy"] = csp.EMBED_POLICY
+    response.xframe_options_exempt = True
+    return response
 
 
 @require_http_methods(["GET", "HEAD"])

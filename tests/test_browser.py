@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +76,31 @@ def wait_until(page: Any, expression: str, timeout_s: float = 15) -> None:
     while not page.evaluate(expression):
         assert time.monotonic() < end, f"still false after {timeout_s} s: {expression}"
         time.sleep(0.05)
+
+
+@contextmanager
+def _serving_page(html: str) -> Iterator[str]:
+    """One static page on a loopback port of its own: the URL of a different origin."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def shot(page: Any, name: str) -> None:
@@ -154,6 +182,25 @@ def test_a_shared_video_plays_for_someone_logged_out(
         other.locator('meta[property="og:video"]').get_attribute("content").endswith("/video.mp4")
     )
     shot(other, "shared-page")
+
+    # Another site embeds the player (as X's player card does): it loads and plays, and
+    # the browser refuses nothing (no frame-ancestors or X-Frame-Options block).
+    embed_url = live_server.url + shared_url + "/embed"
+    assert other.locator('meta[name="twitter:player"]').get_attribute("content") == embed_url
+    refused: list[str] = []
+    other.on("console", lambda msg: refused.append(msg.text) if "Refused" in msg.text else None)
+    blog = f'<!doctype html><h1>My blog</h1><iframe src="{embed_url}" width="640" height="360">'
+    with _serving_page(blog) as blog_url:  # another origin, on loopback like the live server
+        other.goto(blog_url)
+        end = time.monotonic() + 15
+        while True:
+            player = next((f for f in other.frames if f.url == embed_url), None)
+            if player and player.evaluate("document.querySelector('video')?.readyState >= 2"):
+                break
+            assert time.monotonic() < end, f"the embedded player did not load: {refused}"
+            time.sleep(0.1)
+    assert not refused
+    shot(other, "embedded-player")
     stranger.close()
 
 

@@ -49,9 +49,22 @@ def test_sharing_makes_a_public_page_and_unsharing_revokes_it(
     video = Client().get(f"/s/{token}/video.mp4", headers={"Range": "bytes=0-99"})
     assert video.status_code == 206 and len(body_bytes(video)) == 100
 
+    # The player alone, for any site to frame; every other page still refuses to be framed.
+    embed = Client().get(f"/s/{token}/embed")
+    assert embed.status_code == 200 and "X-Frame-Options" not in embed
+    assert "frame-ancestors *" in embed["Content-Security-Policy"]
+    assert "script-src" not in embed["Content-Security-Policy"]  # default-src 'none': no JS
+    assert f'src="/s/{token}/video.mp4"' in embed.content.decode()
+    assert f'content="http://testserver/s/{token}/embed"' in html  # twitter:player
+    assert public["X-Frame-Options"] == "DENY"
+    assert (
+        f"/s/{token}/embed" in client.get(f"/generations/{finished.generation_id}").content.decode()
+    )
+
     client.post(f"/generations/{finished.generation_id}/share", {"share": "0"})
     assert Client().get(f"/s/{token}").status_code == 404
     assert Client().get(f"/s/{token}/video.mp4").status_code == 404
+    assert Client().get(f"/s/{token}/embed").status_code == 404
 
 
 def test_a_team_can_publish_a_gallery_of_its_shared_videos(

@@ -85,6 +85,7 @@ urlpatterns = [
     path("gallery", views.gallery, name="gallery"),
     path("gallery/publish", views.gallery_publish, name="gallery-publish"),
     path("s/<str:token>", views.shared_page, name="shared"),
+    path("s/<str:token>/embed", views.shared_embed, name="shared-embed"),
     path("s/<str:token>/<str:kind>", views.shared_file, name="shared-file"),
     path("g/<slug:slug>", views.team_gallery, name="team-gallery"),
     path("keys", views.api_keys, name="api-keys"),
