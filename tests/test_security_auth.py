@@ -48,6 +48,7 @@ def with_params(route: str, **values: object) -> str:
 CAPABILITY_ROUTES = {
     "shared": "share token of a shared video",
     "shared-file": "share token of a shared video",
+    "shared-embed": "share token of a shared video",
     "team-gallery": "slug of a gallery its team chose to publish",
     "invitation": "invitation token sent by e-mail",
     "password_reset_confirm": "Django's signed, expiring password-reset token",
@@ -146,7 +147,8 @@ def test_capability_routes_do_not_open_unshared_things(owner: Account) -> None:
     routes = all_routes()
     video = with_params(routes["api-video"], generation_id=gen.generation_id)
     assert client.get(video).status_code == 404  # not finished: nothing to show
-    assert client.get(with_params(routes["shared"], token=gen.generation_id)).status_code == 404
+    for name in ("shared", "shared-embed"):
+        assert client.get(with_params(routes[name], token=gen.generation_id)).status_code == 404
     assert client.get(with_params(routes["team-gallery"], slug="alice")).status_code == 404
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from generations import catalog, specs, tasks
+from generations import catalog, services, specs, tasks
 from generations.engines.base import EngineError, RenderContext
 from generations.models import Generation, UsageEvent
 from tests.conftest import Account
@@ -171,7 +171,8 @@ def test_a_queued_row_whose_task_vanished_is_enqueued_again_once(owner: Account)
     assert tasks.reap_stale().startswith("requeued 1,")
     assert _orm_tasks_for(gen) == 1
     gen.refresh_from_db()
-    assert gen.status == "in_queue" and timezone.now() - gen.queued_at < timedelta(seconds=10)
+    assert gen.status == "in_queue" and gen.queued_at is not None
+    assert timezone.now() - gen.queued_at < timedelta(seconds=10)
     assert tasks.reap_stale().startswith("requeued 0,")  # not again within the grace period
     assert tasks.generation_run(gen.pk) == "completed"
 
@@ -231,7 +232,7 @@ def test_work_queued_in_redis_is_recovered_from_the_database_after_a_restart(
 
     first, second = submit(owner), submit(owner)  # on_commit does not run in a test:
     for gen in (first, second):
-        tasks.services.generation_enqueue(generation=gen)  # as after the commit
+        services.generation_enqueue(generation=gen)  # as after the commit
     broker = get_broker(Conf.PREFIX)
     assert broker.queue_size() == 2
     _queued_long_ago(first)  # `second` was queued just now: still within its grace period
