@@ -107,15 +107,24 @@ def main() -> None:
         body = json.dumps({"model": "local", "prompt": "a lighthouse in a storm",
                            "duration": 2, "resolution": "480p"}).encode()  # fmt: skip
         warm = load(port, "POST", "/api/v1/generate", auth, body, 10 * CLIENTS, CLIENTS)
+        # Baseline, same server and clients: an authenticated read (key, rate limit, one
+        # usage query): what any API call costs before a submit's own work.
+        load(port, "GET", "/api/v1/user", auth, None, 10 * CLIENTS, CLIENTS)
+        base = load(port, "GET", "/api/v1/user", auth, None, TOTAL // 2, CLIENTS)
         result = load(port, "POST", "/api/v1/generate", auth, body, TOTAL, CLIENTS)
         rows, charges = _count(env)
         expected = sum(int(r["n"]) - int(r["errors"]) for r in (warm, result))
         table(
             f"Load: {int(result['n'])} submissions (POST /api/v1/generate) at {CLIENTS} "
             f"concurrent clients, uvicorn --workers {WEB_WORKERS}, PostgreSQL + Redis",
-            ["requests", "req/s", "p50 ms", "p99 ms", "errors", "rows", "charges", "target"],
-            [[str(int(result["n"])), f"{result['rps']:.0f}", f"{result['p50_ms']:.1f}",
-              f"{result['p99_ms']:.1f}", str(int(result["errors"])),
+            ["scenario", "requests", "req/s", "p50 ms", "p99 ms", "errors", "x baseline req/s",
+             "x baseline p99", "rows", "charges", "target"],
+            [["baseline: GET /api/v1/user", str(int(base["n"])), f"{base['rps']:.0f}",
+              f"{base['p50_ms']:.1f}", f"{base['p99_ms']:.1f}", str(int(base["errors"])),
+              "1.00", "1.00", "", "", "0 errors"],
+             ["submit: POST /api/v1/generate", str(int(result["n"])), f"{result['rps']:.0f}",
+              f"{result['p50_ms']:.1f}", f"{result['p99_ms']:.1f}", str(int(result["errors"])),
+              f"{result['rps'] / base['rps']:.2f}", f"{result['p99_ms'] / base['p99_ms']:.2f}",
               f"{rows} (expected {expected})", str(charges), "0 errors, 1 row + 1 charge each"]],
         )  # fmt: skip
     finally:

@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
+from typing import Any
 
 from django.core.cache import cache
+from django.db import connection, models
 from django.db.models import F
 from django.utils import timezone
 
@@ -52,16 +54,23 @@ class Reservation:
     credits: Decimal  # credits taken (0 for a team that does not pay in credits)
 
 
-def reserve(team: Team, user: User, month: str, cost: Decimal) -> Reservation:
-    """Take one generation (and `cost` credits when the team has credits) or raise.
+def charge_for(team: Team, cost: Decimal) -> Decimal:
+    """The credits a generation of this cost takes from this team: 0 unless it pays in
+    credits. Known before the reservation, so the ledger row can be written first."""
+    return cost if cost and team.credits is not None else Decimal(0)
+
+
+def reserve(team: Team, user: User, month: str, credits: Decimal) -> Reservation:
+    """Take one generation (and `credits`, see charge_for) or raise.
 
     429 when the team's or the member's monthly allowance is used up, 402 when credits are
-    short."""
+    short. Each step is one conditional UPDATE of a row every submit of the team contends
+    for, so callers run this last in their transaction: the row locks are then held only
+    until the commit that follows."""
     plan = team.plan
     MonthlyUsage.objects.get_or_create(team=team, month=month)
-    if not MonthlyUsage.objects.filter(team=team, month=month, used__lt=plan.monthly_limit).update(
-        used=F("used") + 1
-    ):
+    used = _increment_below(MonthlyUsage, plan.monthly_limit, team_id=team.pk, month=month)
+    if used is None:
         raise ApiError(
             429,
             "monthly_limit_exceeded",
@@ -72,9 +81,8 @@ def reserve(team: Team, user: User, month: str, cost: Decimal) -> Reservation:
         )
     if plan.member_monthly_cap is not None:
         MemberMonthlyUsage.objects.get_or_create(team=team, user=user, month=month)
-        if not MemberMonthlyUsage.objects.filter(
-            team=team, user=user, month=month, used__lt=plan.member_monthly_cap
-        ).update(used=F("used") + 1):
+        if _increment_below(MemberMonthlyUsage, plan.member_monthly_cap, team_id=team.pk,
+                            user_id=user.pk, month=month) is None:  # fmt: skip
             raise ApiError(
                 429,
                 "member_limit_exceeded",
@@ -82,21 +90,34 @@ def reserve(team: Team, user: User, month: str, cost: Decimal) -> Reservation:
                 f"in {month} on this team's plan. " + _next_month_note(),
                 member_monthly_cap=plan.member_monthly_cap,
             )
-    pays_in_credits = bool(cost) and Team.objects.filter(pk=team.pk, credits__isnull=False).exists()
-    if pays_in_credits and not Team.objects.filter(pk=team.pk, credits__gte=cost).update(
-        credits=F("credits") - cost
+    if credits and not Team.objects.filter(pk=team.pk, credits__gte=credits).update(
+        credits=F("credits") - credits
     ):
         left = Team.objects.values_list("credits", flat=True).get(pk=team.pk)
         raise ApiError(
             402,
             "insufficient_credits",
-            f"This generation costs {cost} credits and the team has {left} left.",
-            credits_needed=str(cost),
+            f"This generation costs {credits} credits and the team has {left} left.",
+            credits_needed=str(credits),
             credits_left=str(left),
         )
-    return Reservation(
-        usage=month_usage(team, month), credits=cost if pays_in_credits else Decimal(0)
-    )
+    return Reservation(usage=used, credits=credits)
+
+
+def _increment_below(model: type[models.Model], limit: int, **row: object) -> int | None:
+    """`used += 1` on the row where `used < limit`, returning the new count (one statement:
+    UPDATE ... RETURNING, on PostgreSQL and SQLite alike); None when the limit is reached."""
+    table = model._meta.db_table
+    where = " AND ".join(f"{connection.ops.quote_name(name)} = %s" for name in row)
+    params: list[Any] = [*row.values(), limit]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(table)} SET used = used + 1 "
+            f"WHERE {where} AND used < %s RETURNING used",
+            params,
+        )
+        found = cursor.fetchone()
+    return None if found is None else int(found[0])
 
 
 def release(team_id: int, user_id: int | None, month: str, credits: Decimal) -> None:

@@ -221,13 +221,9 @@ def generation_create(
             ContentFile(input_image.data),
             save=False,
         )
+    charged = Decimal(0) if test_mode else quotas.charge_for(team, cost)
     try:
         with sqlite_write_lock(), transaction.atomic():
-            if test_mode:
-                usage, charged = quotas.month_usage(team, month), Decimal(0)
-            else:
-                reservation = quotas.reserve(team, user, month, cost)
-                usage, charged = reservation.usage, reservation.credits
             gen.save()
             record = idempotency_record.get()
             if record is not None:
@@ -250,6 +246,12 @@ def generation_create(
                 generation_enqueue(generation=gen)
             else:
                 transaction.on_commit(lambda: _enqueue_after_commit(gen))
+            # Last: the usage rows every submit of this team contends for are locked from
+            # here to the commit only (a refusal rolls back everything above).
+            if test_mode:
+                usage = quotas.month_usage(team, month)
+            else:
+                usage = quotas.reserve(team, user, month, charged).usage
     except BaseException:
         if gen.input_image:
             gen.input_image.delete(save=False)  # refused (e.g. 429): no orphan file
