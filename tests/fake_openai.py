@@ -11,7 +11,8 @@ listed sizes).
 Per-job behaviour comes from words in the prompt (`policy_word`: 400 moderation_blocked at
 create; `late_policy_word`: fails with moderation_blocked; `fail_word`: fails with an
 internal error; `stuck_word`: never finishes); the rest is set on the fake (`polls`,
-`expire_results`; `rate_limited`: the next N calls get a 429 with `retry-after`).
+`expire_results`; `rate_limited`: the next N calls get a 429 with `retry-after`;
+`out_of_quota`: every call gets the 429 `insufficient_quota` of an account without credit).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class FakeOpenAI(FakeUpstream):
         self.stuck_word = "forever"
         self.expire_results = False
         self.rate_limited = 0
+        self.out_of_quota = False
         self.videos: dict[str, dict[str, Any]] = {}  # id -> video object + "_polls", "_prompt"
         self.uploads: dict[str, tuple[str, str, bytes]] = {}  # id -> input_reference file
 
@@ -104,6 +106,13 @@ class FakeOpenAI(FakeUpstream):
                 f"Incorrect API key provided: {masked}. You can find your API "
                 "key at https://platform.openai.com/account/api-keys.",
                 code="invalid_api_key",
+            )
+        if self.out_of_quota:
+            return api_error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                code="insufficient_quota",
+                kind="insufficient_quota",
             )
         if self.rate_limited:
             self.rate_limited -= 1

@@ -274,6 +274,20 @@ def test_rate_limit_429_reads_retry_after(fake: FakeOpenAI, engine: OpenAIEngine
     assert engine.submit(job)["id"]
 
 
+def test_an_account_out_of_quota_fails_at_once_instead_of_retrying(
+    fake: FakeOpenAI, engine: OpenAIEngine
+) -> None:
+    """OpenAI answers 429 both for a rate limit (wait) and for an account without credit
+    (no wait helps): the second fails the generation now, naming what the operator must do."""
+    fake.out_of_quota = True
+    with pytest.raises(EngineError) as info:
+        engine.submit(make_job())
+    assert info.value.code == "upstream_quota"
+    assert "plan and billing" in info.value.message and KEY not in info.value.message
+    with pytest.raises(EngineError):
+        engine.poll(make_job(), {"id": "video_0123abcd"})
+
+
 def test_unreachable_provider_is_transient(configure: Callable[..., OpenAIEngine]) -> None:
     with FakeOpenAI(key=KEY) as server:
         engine = configure(server)

@@ -25,6 +25,7 @@ from generations.engines.remote import (
     as_object,
     looks_like_policy,
     reason_of,
+    retry_after_seconds,
 )
 from generations.engines.routes import ImageInput
 
@@ -32,8 +33,11 @@ if TYPE_CHECKING:
     from generations.engines.routes import Job
 
 PROVIDER = "openai"
-# 4xx statuses whose error envelope we read ourselves (429 and the rest: ProviderHTTP).
+# 4xx statuses whose error envelope we read ourselves (the rest: ProviderHTTP).
 READ_STATUS = frozenset({400, 401, 403, 404})
+# A 429 is a rate limit (wait and retry) unless the account has no quota left: then no
+# retry can succeed until an operator adds credit.
+OUT_OF_QUOTA = "insufficient_quota"
 # Error codes OpenAI uses for prompts or images its moderation refused.
 POLICY_CODES = frozenset({"moderation_blocked", "sentinel_block", "content_policy_violation"})
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
@@ -103,10 +107,28 @@ class OpenAIEngine:
     # --- HTTP -----------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self.http.call(method, path, expect=READ_STATUS, **kwargs)
+        response = self.http.call(method, path, expect=READ_STATUS | {429}, **kwargs)
+        if response.status_code == 429:
+            raise self._too_many(response)
         if not response.ok:
             raise self._error(response)
         return self.http.json(response)
+
+    def _too_many(self, response: requests.Response) -> Exception:
+        try:
+            error = as_object(as_object(response.json()).get("error"))
+        except ValueError:
+            error = {}
+        if OUT_OF_QUOTA in (error.get("code"), error.get("type")):
+            return EngineError(
+                "upstream_quota",
+                f"The {PROVIDER} account of this server has no quota left ({OUT_OF_QUOTA}); "
+                "an operator must check its plan and billing.",
+            )
+        return Transient(
+            f"{PROVIDER}: {self.http.redact(reason_of(response))}",
+            retry_after_seconds(response.headers.get("Retry-After")),
+        )
 
     def _error(self, response: requests.Response) -> EngineError:
         """OpenAI's `{"error": {message, type, param, code}}` as an EngineError."""
