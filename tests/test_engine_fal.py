@@ -104,7 +104,7 @@ CASES: list[tuple[str, str, dict[str, Any], str, dict[str, Any]]] = [
       "cfg_scale": 0.5}),
     ("kling_25", "image-to-video", {"duration": 5},
      "fal-ai/kling-video/v2.5-turbo/pro/image-to-video",
-     {"prompt": PROMPT, "duration": "5", "aspect_ratio": "16:9", "image_url": DATA_URL}),
+     {"prompt": PROMPT, "duration": "5", "image_url": DATA_URL}),
     ("veo_3", "text-to-video",
      {"resolution": "1080p", "add_audio": True, "negative_prompt": "text", **SEEDED},
      "fal-ai/veo3/fast",

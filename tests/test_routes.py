@@ -126,6 +126,8 @@ audio = false
          "unknown filter `upper`"),
         ('[kling_25.fal]\ntext-to-video = "x"\n[kling_25.fal.input]\np = "promtp"\n',
          "unknown field `promtp`"),
+        ('[kling_25.fal]\ntext-to-video = "x"\n[kling_25.fal.input]\na = "prompt|only:t2v"\n',
+         "`only:` takes a mode"),
         ("[kling_25.fal\n", "Expected"),
     ],
 )  # fmt: skip

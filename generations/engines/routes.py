@@ -19,9 +19,10 @@ narrow what the route accepts when the provider takes less than the model's refe
 limits; requests outside them get a 400 naming the field.
 
 Filters: str, int, float, bool, lower, suffix:<text>, map:<ours>=<theirs>;..., data_url,
-base64, mime. Empty values ("" or unset) are left out of the input, so the provider applies
-its own default. When a model lists several providers, the first whose credentials are set
-serves it.
+base64, mime, and only:<mode>, which sends the field in that mode only (say
+`aspect_ratio|only:text-to-video` where the image sets the frame). Empty values ("" or
+unset) are left out of the input, so the provider applies its own default. When a model
+lists several providers, the first whose credentials are set serves it.
 """
 
 from __future__ import annotations
@@ -211,18 +212,31 @@ FIELDS = frozenset({f.name for f in dataclasses.fields(GenerationSpec)} | {"imag
                                                                           "frames"})  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Expr:
+    name: str
+    steps: tuple[tuple[Filter, str], ...]
+    mode: str | None  # only:<mode>: the field is sent in this mode only
+
+
 @cache
-def _compile(expr: str) -> tuple[str, tuple[tuple[Filter, str], ...]]:
+def _compile(expr: str) -> _Expr:
     name, *steps = (part.strip() for part in expr.split("|"))
     if name not in FIELDS:
         raise MapError(f"unknown field `{name}` (fields: {', '.join(sorted(FIELDS))})")
     compiled = []
+    mode = None
     for step in steps:
         fname, _, arg = step.partition(":")
+        if fname == "only":
+            if arg not in MODES:
+                raise MapError(f"`only:` takes a mode ({', '.join(MODES)}), not {arg!r}")
+            mode = arg
+            continue
         if fname not in FILTERS:
-            raise MapError(f"unknown filter `{fname}` (filters: {', '.join(FILTERS)})")
+            raise MapError(f"unknown filter `{fname}` (filters: {', '.join(FILTERS)}, only)")
         compiled.append((FILTERS[fname], arg))
-    return name, tuple(compiled)
+    return _Expr(name, tuple(compiled), mode)
 
 
 def _field(spec: GenerationSpec, image: ImageInput | None, name: str) -> Any:
@@ -244,11 +258,13 @@ def translate(route: Route, spec: GenerationSpec, image: ImageInput | None) -> d
             if expr.startswith("="):
                 value: Any = expr[1:]
             else:
-                name, steps = _compile(expr)
-                value = _field(spec, image, name)
+                compiled = _compile(expr)
+                if compiled.mode is not None and compiled.mode != spec.mode:
+                    continue
+                value = _field(spec, image, compiled.name)
                 if value is None or value == "":
                     continue
-                for func, arg in steps:
+                for func, arg in compiled.steps:
                     value = func(value, arg)
         else:
             value = expr
