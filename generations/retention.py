@@ -6,7 +6,9 @@ the ledger and the status API stay as they were; the video links answer 410 Gone
 link is withdrawn at the same time (its page would have nothing to show).
 
 Run daily by the schedule created in migration 0012 when VIDEOGEN_RETENTION_DAYS is set,
-or by hand: `manage.py purge_media --older-than-days N [--dry-run]`.
+or by hand: `manage.py purge_media --older-than-days N [--dry-run]`. The same daily run (and
+`purge_media --orphans`) deletes media files no generation names, a day after they were
+written: what a worker killed between saving a render and committing its row leaves.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -115,5 +118,78 @@ def purge_media(
         log.info(
             "retention: deleted %d files (%d bytes) of %d generations older than %d days",
             report.files, report.bytes, report.generations, older_than_days,
+        )  # fmt: skip
+    return report
+
+
+# --- files no generation names ----------------------------------------------------------------
+
+# Where generations keep their files (the upload_to of each file field).
+MEDIA_FOLDERS = ("videos/", "posters/", "previews/", "spritesheets/", "inputs/")
+# A run saves its files just before the commit that names them on the row, and a submit its
+# input image just before its transaction: anything younger may still be claimed.
+ORPHAN_MIN_AGE = timedelta(hours=24)
+
+
+@dataclass
+class SweepReport:
+    files: int = 0
+    bytes: int = 0
+    errors: int = 0
+    names: list[str] = field(default_factory=list)
+
+
+def _listed(folder: str) -> list[str]:
+    try:
+        _, files = default_storage.listdir(folder)
+    except FileNotFoundError:  # a local folder nothing was ever saved in
+        return []
+    return [folder + name for name in files]
+
+
+def _named(names: list[str]) -> set[str]:
+    found: set[str] = set()
+    for name in FILE_FIELDS:
+        found.update(
+            Generation.objects.filter(**{f"{name}__in": names}).values_list(name, flat=True)
+        )
+    return found
+
+
+def sweep_orphans(
+    *, min_age: timedelta = ORPHAN_MIN_AGE, dry_run: bool = False, now: datetime | None = None
+) -> SweepReport:
+    """Delete media files that no generation names and that are older than `min_age`: what
+    a worker killed between saving a render's files and committing the row leaves behind
+    (the run that follows saves new ones). Run daily with the retention task."""
+    cutoff = (now or timezone.now()) - min_age
+    report = SweepReport()
+    for folder in MEDIA_FOLDERS:
+        listed = _listed(folder)
+        for start in range(0, len(listed), BATCH):
+            chunk = listed[start : start + BATCH]
+            named = _named(chunk)
+            for name in chunk:
+                if name in named:
+                    continue
+                try:
+                    if default_storage.get_modified_time(name) >= cutoff:
+                        continue
+                    size = default_storage.size(name)
+                    if not dry_run:
+                        default_storage.delete(name)
+                except FileNotFoundError:
+                    continue  # deleted meanwhile
+                except Exception:
+                    log.warning("orphan sweep: could not delete %s", name, exc_info=True)
+                    report.errors += 1
+                    continue
+                report.files += 1
+                report.bytes += size
+                report.names.append(name)
+    if report.files and not dry_run:
+        log.warning(
+            "orphan sweep: deleted %d media files (%d bytes) that no generation names",
+            report.files, report.bytes,
         )  # fmt: skip
     return report

@@ -504,9 +504,12 @@ def webhook_deliver(pk: int) -> str:
 
 
 def purge_expired_media() -> str:
-    """Runs daily (migration 0012): the retention policy, when VIDEOGEN_RETENTION_DAYS is set."""
+    """Runs daily (migration 0012): the retention policy, when VIDEOGEN_RETENTION_DAYS is set;
+    and, always, the sweep of media files no generation names."""
+    orphans = retention.sweep_orphans()
+    swept = f"; {orphans.files} orphaned files deleted"
     days = settings.VIDEOGEN_RETENTION_DAYS
     if not days:
-        return "retention off: files are kept forever"
+        return "retention off: files are kept forever" + swept
     report = retention.purge_media(older_than_days=days)
-    return f"purged {report.files} files of {report.generations} generations"
+    return f"purged {report.files} files of {report.generations} generations" + swept

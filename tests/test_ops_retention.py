@@ -7,6 +7,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -112,7 +113,9 @@ def test_the_gallery_leaves_out_expired_videos_and_openai_content_is_410(
 @pytest.mark.django_db
 def test_the_daily_task_follows_the_setting(old: Generation, settings: Any) -> None:
     settings.VIDEOGEN_RETENTION_DAYS = None
-    assert tasks.purge_expired_media() == "retention off: files are kept forever"
+    assert tasks.purge_expired_media() == (
+        "retention off: files are kept forever; 0 orphaned files deleted"
+    )
     assert all(default_storage.exists(n) for n in files_of(old))
     settings.VIDEOGEN_RETENTION_DAYS = 30
     assert tasks.purge_expired_media().startswith("purged ")
@@ -149,3 +152,33 @@ def test_the_command_deletes(old: Generation) -> None:
 def test_the_command_refuses_zero_days() -> None:
     with pytest.raises(CommandError, match="at least 1"):
         call_command("purge_media", "--older-than-days", "0")
+
+
+def _orphan(name: str) -> str:
+    return default_storage.save(name, ContentFile(b"left by a killed worker"))
+
+
+@pytest.mark.django_db
+def test_files_no_generation_names_are_swept_a_day_later(old: Generation) -> None:
+    """A worker killed after saving a render's files but before committing the row leaves
+    them behind; the retry saves new ones. The daily sweep deletes the strays, never a file
+    a generation names, and never one young enough to belong to a run still going."""
+    kept = files_of(old)
+    strays = [_orphan("videos/gen_killed.mp4"), _orphan("posters/gen_killed.jpg"),
+              _orphan("inputs/gen_refused.png")]  # fmt: skip
+    assert retention.sweep_orphans().files == 0  # written just now: maybe a live run's
+    tomorrow = timezone.now() + timedelta(days=1, minutes=1)
+    dry = retention.sweep_orphans(now=tomorrow, dry_run=True)
+    assert sorted(dry.names) == sorted(strays) and all(default_storage.exists(n) for n in strays)
+    report = retention.sweep_orphans(now=tomorrow)
+    assert (report.files, report.errors) == (3, 0) and report.bytes == 3 * 23
+    assert not any(default_storage.exists(n) for n in strays)
+    assert all(default_storage.exists(n) for n in kept)  # named by a generation: kept
+    out = StringIO()
+    call_command("purge_media", "--orphans", stdout=out)
+    assert out.getvalue().startswith("deleted 0 orphaned files")
+
+
+def test_the_command_needs_something_to_do() -> None:
+    with pytest.raises(CommandError, match="--orphans"):
+        call_command("purge_media")

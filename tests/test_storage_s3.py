@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,14 @@ import boto3
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client, TestCase
+from django.utils import timezone
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from generations import services, storage
+from generations import retention, services, storage
 from generations.models import Generation
 from tests.conftest import Account, body_bytes
 
@@ -231,6 +234,16 @@ def test_deleting_a_generation_removes_its_objects(
     assert response.status_code == 200, response.content
     assert set(bucket.list_keys()) == set(stored_keys(kept).values())
     assert Client().get(f"/api/v1/video/{gen.generation_id}").status_code == 404
+
+
+def test_the_orphan_sweep_lists_and_deletes_in_the_bucket(
+    finished: Generation, bucket: Bucket
+) -> None:
+    stray = default_storage.save("videos/gen_killed.mp4", ContentFile(b"stray"))
+    tomorrow = timezone.now() + timedelta(days=1, minutes=1)
+    report = retention.sweep_orphans(now=tomorrow)
+    assert report.names == [stray] and report.errors == 0
+    assert set(bucket.list_keys()) == set(stored_keys(finished).values())  # the rest stays
 
 
 class ReadRecorder(io.FileIO):
