@@ -57,4 +57,4 @@ fuzz: install-dev
 		$(BIN)/python -m pytest -p no:xdist -q tests/test_openapi.py tests/test_specs_properties.py
 
 clean:
-	rm -rf $(VENV) videogen.egg-info
+	rm -rf $(VENV)

@@ -2,8 +2,9 @@
 the production server on PostgreSQL + Redis.
 
 Starts a throwaway PostgreSQL (initdb as the `postgres` user, fsync off) and Redis on free
-loopback ports, migrates, makes a key with room for every submission, and serves the ASGI
-app with uvicorn (two processes per core) as in production. No worker runs: this measures
+loopback ports (tests/dbservers.py, as the fault tests do), migrates, makes a key with room
+for every submission, and serves the ASGI app with uvicorn (two processes per core) as in
+production. No worker runs: this measures
 the API's admission path (validation, quota reservation, the row, the enqueue), which is
 what a burst of clients hits. Prints throughput, p50/p99 and the error count (must be 0),
 and checks afterwards that the database holds exactly one generation and one charge per
@@ -24,27 +25,13 @@ import time
 from pathlib import Path
 
 from bench.run import free_port, load, table
+from tests import dbservers
+from tests.servers import web_command
 
 ROOT = Path(__file__).resolve().parent.parent
 TOTAL = int(os.environ.get("BENCH_LOAD_TOTAL", "10000"))
 CLIENTS = int(os.environ.get("BENCH_LOAD_CLIENTS", "32"))
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
-
-
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to run PostgreSQL as the postgres user"
-    if not (PG_BIN / "initdb").exists():
-        return f"no PostgreSQL server binaries in {PG_BIN} (apt install postgresql)"
-    if not shutil.which("redis-server"):
-        return "no redis-server (apt install redis-server)"
-    return None
-
-
-def _as_postgres(*args: str) -> None:
-    subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
 
 
 def _wait_port(port: int, timeout: float = 30) -> None:
@@ -58,32 +45,22 @@ def _wait_port(port: int, timeout: float = 30) -> None:
 
 
 def main() -> None:
-    why = _missing()
+    why = dbservers.missing()
     if why:
         print(f"\nLoad scenario skipped: {why}.")
         return
     work = Path(tempfile.mkdtemp(prefix="videogen-load-"))
-    work.chmod(0o755)
-    pg_dir, pg_port, redis_port, port = work / "pg", free_port(), free_port(), free_port()
-    pg_dir.mkdir(mode=0o700)
-    shutil.chown(pg_dir, "postgres")
+    port = free_port()
     server: subprocess.Popen[bytes] | None = None
+    pg = dbservers.Postgres()
+    redis: dbservers.Redis | None = None
     try:
-        _as_postgres(str(PG_BIN / "initdb"), "-D", str(pg_dir), "-U", "postgres",
-                     "--auth=trust", "-E", "UTF8")  # fmt: skip
-        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(pg_dir), "-l", str(pg_dir / "log"), "-w",
-                     "-o", f"-p {pg_port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off "
-                     "-c synchronous_commit=off -c max_connections=200", "start")  # fmt: skip
-        _as_postgres(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(pg_port),
-                     "-U", "postgres", "videogen")  # fmt: skip
-        subprocess.run(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                        "--save", "", "--appendonly", "no", "--daemonize", "yes"],
-                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        redis = dbservers.Redis(work)
         env = {
             **os.environ,
             "VIDEOGEN_DATA_DIR": str(work / "data"),
-            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/videogen",
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "DATABASE_URL": pg.url,
+            "REDIS_URL": redis.url,
             "DJANGO_SETTINGS_MODULE": "videogen_site.settings",
             # A burst far beyond a plan's request rate: measure admission, not the 429s.
             "VIDEOGEN_DEFAULT_RATE_LIMIT": "1000000000",
@@ -97,11 +74,8 @@ def main() -> None:
             env=env, check=True, cwd=ROOT, capture_output=True, text=True,
         ).stdout.strip().splitlines()[-1]  # fmt: skip
         log = (work / "server.log").open("w")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "videogen_site.asgi:application", "--host",
-             "127.0.0.1", "--port", str(port), "--workers", str(WEB_WORKERS), "--no-access-log"],
-            env=env, cwd=ROOT, stdout=log, stderr=log,
-        )  # fmt: skip
+        server = subprocess.Popen(web_command(port, "--workers", str(WEB_WORKERS)), env=env,
+                                  cwd=ROOT, stdout=log, stderr=log)  # fmt: skip
         _wait_port(port)
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         body = json.dumps({"model": "local", "prompt": "a lighthouse in a storm",
@@ -131,10 +105,9 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=20)
-        subprocess.run(["redis-cli", "-p", str(redis_port), "shutdown", "nosave"],
-                       capture_output=True)  # fmt: skip
-        subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D",
-                        str(pg_dir), "-m", "immediate", "stop"], capture_output=True)  # fmt: skip
+        if redis is not None:
+            redis.kill()
+        pg.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from django.db import InterfaceError, OperationalError
+
+# What a database that cannot be reached (stopped, restarting, failing over) raises: a 503 at
+# the surfaces, never a failed generation in the workers.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
 
 class ApiError(Exception):
     def __init__(

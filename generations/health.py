@@ -32,10 +32,11 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import connection
 from django.db.utils import IntegrityError
 from django.utils import timezone
 
+from generations import background
 from generations.models import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
@@ -207,19 +208,11 @@ def check_worker(cluster: str | None = None) -> dict[str, Any] | None:
 # A GPU cluster's workers spend minutes on one render, so a scheduled task would wait behind
 # them: instead each worker process beats from a thread of its own, this often.
 GPU_BEAT_INTERVAL_S = 30
-_beating = False
-_beating_lock = threading.Lock()
 
 
 def beat_once(cluster: str) -> bool:
     """One heartbeat for `cluster` from this process; False while the database is away."""
-    try:
-        close_old_connections()
-        record_heartbeat(cluster)
-        return True
-    except (OperationalError, InterfaceError):
-        connection.close()
-        return False
+    return background.run_round("gpu heartbeat", partial(record_heartbeat, cluster))
 
 
 def start_gpu_heartbeat(**kwargs: Any) -> None:
@@ -229,21 +222,10 @@ def start_gpu_heartbeat(**kwargs: Any) -> None:
     or not; a killed or hung-at-start cluster goes stale."""
     from django_q.conf import Conf
 
-    global _beating
     if Conf.SYNC or Conf.CLUSTER_NAME == Conf.PREFIX:
         return  # the main cluster beats from the reaper
-    with _beating_lock:
-        if _beating:
-            return
-        _beating = True
     cluster = str(Conf.CLUSTER_NAME)
-
-    def loop() -> None:
-        while True:
-            beat_once(cluster)
-            threading.Event().wait(GPU_BEAT_INTERVAL_S)
-
-    threading.Thread(target=loop, name="videogen-gpu-heartbeat", daemon=True).start()
+    background.start_once("gpu heartbeat", partial(record_heartbeat, cluster), GPU_BEAT_INTERVAL_S)
 
 
 # --- all of them -----------------------------------------------------------------------------

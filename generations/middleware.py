@@ -7,6 +7,7 @@ everything else straight through, in async mode when the chain is async."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -94,10 +95,9 @@ def https_refusal(request: HttpRequest) -> HttpResponseBase | None:
     return JsonResponse({"success": False, "error": error}, status=403)
 
 
-class SecurityHeadersMiddleware:
-    """The dashboard chain's counterpart of ApiMiddleware's checks: plain-HTTP API requests
-    refused (when the API is served by this chain, as under WSGI and the test client) and
-    the headers of generations/csp.py. HSTS comes from Django's SecurityMiddleware here."""
+class _EitherMode(ABC):
+    """A middleware that runs sync or async, as the chain around it does: `handle` for the
+    one, `__acall__` for the other."""
 
     sync_capable = True
     async_capable = True
@@ -109,8 +109,21 @@ class SecurityHeadersMiddleware:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
-        if self.async_mode:
-            return self.__acall__(request)
+        return self.__acall__(request) if self.async_mode else self.handle(request)
+
+    @abstractmethod
+    def handle(self, request: HttpRequest) -> HttpResponseBase: ...
+
+    @abstractmethod
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase: ...
+
+
+class SecurityHeadersMiddleware(_EitherMode):
+    """The dashboard chain's counterpart of ApiMiddleware's checks: plain-HTTP API requests
+    refused (when the API is served by this chain, as under WSGI and the test client) and
+    the headers of generations/csp.py. HSTS comes from Django's SecurityMiddleware here."""
+
+    def handle(self, request: HttpRequest) -> HttpResponseBase:
         response: HttpResponseBase = https_refusal(request) or self.get_response(request)
         add_security_headers(request, response)
         return response
@@ -129,22 +142,11 @@ def _bind_request_id(request: HttpRequest) -> str:
     return rid
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(_EitherMode):
     """First in MIDDLEWARE (the dashboard chain): every request gets an id, every log line
     written while handling it carries the id, and the response returns it."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.async_mode:
-            return self.__acall__(request)
+    def handle(self, request: HttpRequest) -> HttpResponseBase:
         rid = logs.request_id_for(request.headers.get(logs.REQUEST_ID_HEADER))
         token = logs.request_id.set(rid)
         try:

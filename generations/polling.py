@@ -15,22 +15,18 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
+from generations import background
 from generations.models import Generation
 
 log = logging.getLogger(__name__)
 
 DISPATCH_INTERVAL_S = 0.5
 BATCH = 50
-
-_started = False
-_start_lock = threading.Lock()
 
 
 def backoff_delay(polls: int, retry_after: float | None = None) -> float:
@@ -72,37 +68,13 @@ def dispatch_due() -> int:
     return sent
 
 
-def _loop() -> None:
-    database_down = False
-    while True:
-        try:
-            close_old_connections()
-            dispatch_due()
-            database_down = False
-        except (OperationalError, InterfaceError) as exc:
-            # The database is briefly away: one line when it goes, the next round tries again.
-            if not database_down:
-                log.warning("poll dispatcher: the database is unreachable (%s)", exc)
-            database_down = True
-            connection.close()
-        except Exception:
-            log.exception("poll dispatcher round failed")
-            connection.close()
-        threading.Event().wait(DISPATCH_INTERVAL_S)
-
-
 def start_dispatcher(**kwargs: Any) -> None:
     """Start this process's dispatcher thread (once). Connected to django-q2's post_spawn:
     every worker process runs one, so polls go on as long as any worker is alive."""
     from django_q.conf import Conf
 
-    global _started
     if Conf.SYNC:
         return  # tasks run inline (tests): nothing runs in the background
     if Conf.CLUSTER_NAME != Conf.PREFIX:
         return  # a GPU cluster's workers render; the main cluster's workers poll
-    with _start_lock:
-        if _started:
-            return
-        _started = True
-    threading.Thread(target=_loop, name="videogen-poll-dispatcher", daemon=True).start()
+    background.start_once("poll dispatcher", dispatch_due, DISPATCH_INTERVAL_S)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -22,14 +22,13 @@ from generations.api.idempotency import forget_expired
 from generations.engines import routes
 from generations.engines.base import Canceled, EngineError, RenderContext, RenderResult
 from generations.engines.remote import Done, ResultGone, Transient
+from generations.errors import DATABASE_DOWN
 from generations.media import ingest
 from generations.models import Generation
 from generations.specs import GenerationSpec
 
 log = logging.getLogger(__name__)
 
-# The errors of a database that cannot be reached (stopped, restarting, failing over).
-DATABASE_DOWN = (OperationalError, InterfaceError)
 # Progress is written at most this often: each write is also the run's heartbeat.
 PROGRESS_INTERVAL_S = 0.5
 

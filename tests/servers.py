@@ -33,6 +33,17 @@ def manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def web_command(port: int, *extra: str) -> list[str]:
+    """The production web server (uvicorn, as the README deploys it) on a loopback port."""
+    return [sys.executable, "-m", "uvicorn", "videogen_site.asgi:application", "--host",
+            "127.0.0.1", "--port", str(port), "--no-access-log", *extra]  # fmt: skip
+
+
+def worker_command() -> list[str]:
+    """One main worker cluster."""
+    return [sys.executable, str(ROOT / "manage.py"), "qcluster"]
+
+
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """A process in a session of its own (so that stopping it stops its children too),
     appending its output to `log`."""

@@ -19,7 +19,16 @@ from typing import Any
 import pytest
 import requests
 
-from tests.servers import ROOT, free_port, manage, start, stop, wait_ready
+from tests.servers import (
+    ROOT,
+    free_port,
+    manage,
+    start,
+    stop,
+    wait_ready,
+    web_command,
+    worker_command,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -67,24 +76,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                  "--monthly-limit", "10000").strip().splitlines()[-1]  # fmt: skip
     log = data_dir / "cluster.log"
     ports = [free_port(), free_port()]
-    procs = [
-        start(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "videogen_site.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(web_port),
-                "--no-access-log",
-            ],
-            env,
-            log,
-        )
-        for web_port in ports
-    ] + [start([sys.executable, str(ROOT / "manage.py"), "qcluster"], env, log) for _ in "ab"]
+    procs = [start(web_command(web_port), env, log) for web_port in ports]
+    procs += [start(worker_command(), env, log) for _ in "ab"]
     bases = [f"http://127.0.0.1:{p}" for p in ports]
     try:
         for base, proc in zip(bases, procs, strict=False):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ import pytest
 import requests
 
 from tests import dbservers
-from tests.servers import ROOT, free_port, manage, start, wait_ready
+from tests.servers import free_port, manage, start, wait_ready, web_command, worker_command
 
 pytestmark = [
     pytest.mark.e2e,
@@ -68,15 +67,11 @@ class Cluster:
     # --- processes ------------------------------------------------------------------------
 
     def start_web(self, n: int) -> None:
-        port = str(self.web_ports[n])
-        command = [sys.executable, "-m", "uvicorn", "videogen_site.asgi:application",
-                   "--host", "127.0.0.1", "--port", port, "--no-access-log"]  # fmt: skip
-        proc = self.web[n] = start(command, self.env, self.log)
+        proc = self.web[n] = start(web_command(self.web_ports[n]), self.env, self.log)
         wait_ready(self.bases[n], proc, self.log)
 
     def start_worker(self, n: int) -> None:
-        self.workers[n] = start([sys.executable, str(ROOT / "manage.py"), "qcluster"],
-                                self.env, self.log)  # fmt: skip
+        self.workers[n] = start(worker_command(), self.env, self.log)
 
     @staticmethod
     def _kill(proc: subprocess.Popen[bytes] | None) -> None:

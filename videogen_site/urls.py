@@ -3,7 +3,6 @@ from __future__ import annotations
 import sys
 
 from django.contrib import admin
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import include, path
@@ -12,6 +11,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from generations import views
 from generations.api import framepack, openai, openapi
+from generations.errors import DATABASE_DOWN
 
 # What a 503 for an unreachable database or cache asks clients to wait before retrying.
 UNAVAILABLE_RETRY_AFTER_S = 5
@@ -36,7 +36,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     database that cannot be reached (stopped, restarting, failing over) is a 503 that says
     so and when to retry, not an internal error; nothing here touches the database."""
     error = sys.exc_info()[1]
-    if isinstance(error, (OperationalError, InterfaceError)):
+    if isinstance(error, DATABASE_DOWN):
         status, code = 503, "database_unavailable"
         message = (
             "The database is unavailable right now. Retry in a few seconds; a create request "

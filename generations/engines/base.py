@@ -54,6 +54,22 @@ class RenderResult:
     # Extra files stored beside the video (e.g. "preview" -> animated WebP); may be empty.
     extras: dict[str, Path]
 
+    @classmethod
+    def of(
+        cls,
+        spec: GenerationSpec,
+        video: Path,
+        poster: Path,
+        preview: Path,
+        sprites: Path,
+        *,
+        has_audio: bool,
+    ) -> RenderResult:
+        """A finished clip of exactly the spec's size, length and rate (every engine's)."""
+        return cls(video_path=video, poster_path=poster, frame_count=spec.num_frames,
+                   fps=spec.fps, width=spec.width, height=spec.height, has_audio=has_audio,
+                   extras={"preview": preview, "spritesheet": sprites})  # fmt: skip
+
 
 class Engine(Protocol):
     #: Short identifier recorded on the generation ("local", "fal", ...).

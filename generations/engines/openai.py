@@ -25,7 +25,6 @@ from generations.engines.remote import (
     as_object,
     looks_like_policy,
     reason_of,
-    retry_after_seconds,
 )
 from generations.engines.routes import ImageInput
 
@@ -115,27 +114,18 @@ class OpenAIEngine:
         return self.http.json(response)
 
     def _too_many(self, response: requests.Response) -> Exception:
-        try:
-            error = as_object(as_object(response.json()).get("error"))
-        except ValueError:
-            error = {}
+        error = _envelope(response)
         if OUT_OF_QUOTA in (error.get("code"), error.get("type")):
             return EngineError(
                 "upstream_quota",
                 f"The {PROVIDER} account of this server has no quota left ({OUT_OF_QUOTA}); "
                 "an operator must check its plan and billing.",
             )
-        return Transient(
-            f"{PROVIDER}: {self.http.redact(reason_of(response))}",
-            retry_after_seconds(response.headers.get("Retry-After")),
-        )
+        return self.http.transient(response)
 
     def _error(self, response: requests.Response) -> EngineError:
         """OpenAI's `{"error": {message, type, param, code}}` as an EngineError."""
-        try:
-            error = as_object(as_object(response.json()).get("error"))
-        except ValueError:
-            error = {}
+        error = _envelope(response)
         message = self.http.redact(str(error.get("message") or reason_of(response)))
         code = str(error.get("code") or error.get("type") or f"HTTP {response.status_code}")
         if response.status_code in (401, 403):
@@ -150,6 +140,14 @@ class OpenAIEngine:
         param = error.get("param")
         where = f" (parameter `{param}`)" if param else ""
         return self.http.fail("upstream_rejected", f"{message}{where}")
+
+
+def _envelope(response: requests.Response) -> dict[str, Any]:
+    """The `error` object of OpenAI's `{"error": {message, type, param, code}}`, or {}."""
+    try:
+        return as_object(as_object(response.json()).get("error"))
+    except ValueError:
+        return {}
 
 
 ENGINE = OpenAIEngine

@@ -501,15 +501,8 @@ class ProceduralEngine:
                 path.unlink(missing_ok=True)
             raise
         ctx.progress(100.0)
-        return RenderResult(
-            video_path=video_path,
-            poster_path=poster_path,
-            frame_count=spec.num_frames,
-            fps=spec.fps,
-            width=spec.width,
-            height=spec.height,
-            has_audio=audio is not None,
-            extras={"preview": preview_path, "spritesheet": sprite_path},
+        return RenderResult.of(
+            spec, video_path, poster_path, preview_path, sprite_path, has_audio=audio is not None
         )
 
 

@@ -161,10 +161,7 @@ class ProviderHTTP:
         if response.ok or response.status_code in expect:
             return response
         if response.status_code in TRANSIENT_STATUS:
-            raise Transient(
-                f"{self.provider}: {self.redact(reason_of(response))}",
-                retry_after_seconds(response.headers.get("Retry-After")),
-            )
+            raise self.transient(response)
         if response.status_code in (401, 403):
             raise EngineError(
                 "upstream_auth",
@@ -175,6 +172,13 @@ class ProviderHTTP:
             "upstream_rejected", f"The {self.provider} provider rejected the request: "
             f"{self.redact(reason_of(response))}"
         )  # fmt: skip
+
+    def transient(self, response: requests.Response) -> Transient:
+        """A retryable answer (5xx, 429...): its reason, redacted, and its Retry-After."""
+        return Transient(
+            f"{self.provider}: {self.redact(reason_of(response))}",
+            retry_after_seconds(response.headers.get("Retry-After")),
+        )
 
     def json(self, response: requests.Response) -> dict[str, Any]:
         """The body as a JSON object; a malformed one is a provider glitch, so Transient."""

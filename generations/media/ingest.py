@@ -275,13 +275,6 @@ def make_ours(
         raise
     preview.save(preview_path)
     sprites.save(sprite_path)
-    return RenderResult(
-        video_path=video_path,
-        poster_path=poster_path,
-        frame_count=spec.num_frames,
-        fps=spec.fps,
-        width=spec.width,
-        height=spec.height,
-        has_audio=spec.add_audio,
-        extras={"preview": preview_path, "spritesheet": sprite_path},
+    return RenderResult.of(
+        spec, video_path, poster_path, preview_path, sprite_path, has_audio=spec.add_audio
     )
