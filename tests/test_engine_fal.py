@@ -4,14 +4,12 @@ upstream, the submit/poll/cancel lifecycle, and how fal's errors become ours."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
-from PIL import Image
 
 from generations import catalog
 from generations.engines import routes
@@ -19,14 +17,13 @@ from generations.engines.base import EngineError
 from generations.engines.fal import FalEngine, app_path, progress_of
 from generations.engines.remote import Done, Pending, Transient
 from generations.specs import build_spec
+from tests import engine_helpers as helpers
 from tests.fake_fal import KEY, FakeFal
 from tests.fakeupstream import Faults, Reply
 
 
 def png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 6), (200, 40, 40)).save(out, "PNG")
-    return out.getvalue()
+    return helpers.png(8, 6, (200, 40, 40))
 
 
 IMAGE = routes.ImageInput(png(), "image/png")
@@ -64,26 +61,11 @@ def kling(**data: Any) -> routes.Job:
 
 
 def refused(call: Callable[[], object], code: str) -> EngineError:
-    with pytest.raises(EngineError) as info:
-        call()
-    assert info.value.code == code, info.value.message
-    assert KEY not in str(info.value)
-    return info.value
+    return helpers.refused(call, code, secret=KEY)
 
 
 def transient(call: Callable[[], object]) -> Transient:
-    with pytest.raises(Transient) as info:
-        call()
-    assert KEY not in str(info.value)
-    return info.value
-
-
-def finish(engine: FalEngine, job: routes.Job, handle: dict[str, Any]) -> Done:
-    for _ in range(20):
-        outcome = engine.poll(job, handle)
-        if isinstance(outcome, Done):
-            return outcome
-    raise AssertionError("the fake never finished")
+    return helpers.transient(call, secret=KEY)
 
 
 # --- what each model sends ----------------------------------------------------------------
@@ -196,7 +178,7 @@ def test_each_model_sends_its_documented_input(
     base = f"{fake.url}/{app_path(path)}/requests/{handle['request_id']}"
     assert handle == {"request_id": handle["request_id"], "status_url": f"{base}/status",
                       "response_url": base, "cancel_url": f"{base}/cancel"}  # fmt: skip
-    assert isinstance(finish(engine, job, handle), Done)
+    assert isinstance(helpers.finish(engine, job, handle), Done)
 
 
 def test_app_path_keeps_owner_and_app_only() -> None:
@@ -250,7 +232,7 @@ def test_builds_owner_app_urls_when_submit_answer_has_none(
     assert handle["status_url"] == (
         f"{fake.url}/fal-ai/kling-video/requests/{handle['request_id']}/status"
     )
-    assert isinstance(finish(engine, job, handle), Done)
+    assert isinstance(helpers.finish(engine, job, handle), Done)
     engine.cancel(job, handle)  # already completed: fal answers 400, which is fine
 
 
@@ -284,7 +266,7 @@ def test_cancel_is_best_effort(engine: FalEngine, fake: FakeFal) -> None:
 def test_expired_result_url_answers_404(engine: FalEngine, fake: FakeFal) -> None:
     fake.expire_results = True
     job = kling()
-    done = finish(engine, job, engine.submit(job))
+    done = helpers.finish(engine, job, engine.submit(job))
     assert requests.get(done.video_url, timeout=5).status_code == 404
 
 
@@ -306,7 +288,7 @@ def test_content_policy_on_result(engine: FalEngine, fake: FakeFal) -> None:
     fake.policy_on = "result"
     job = kling(prompt="something forbidden here")
     handle = engine.submit(job)
-    refused(lambda: finish(engine, job, handle), "content_policy")
+    refused(lambda: helpers.finish(engine, job, handle), "content_policy")
 
 
 def test_validation_error_names_the_field(engine: FalEngine, fake: FakeFal) -> None:
@@ -349,7 +331,7 @@ def test_failed_results(engine: FalEngine, fake: FakeFal, reply: Reply, code: st
     fake.result_reply = reply
     job = kling()
     handle = engine.submit(job)
-    refused(lambda: finish(engine, job, handle), code)
+    refused(lambda: helpers.finish(engine, job, handle), code)
 
 
 @pytest.mark.parametrize("reply", [
@@ -361,7 +343,7 @@ def test_retryable_results_are_transient(engine: FalEngine, fake: FakeFal, reply
     fake.result_reply = reply
     job = kling()
     handle = engine.submit(job)
-    error = transient(lambda: finish(engine, job, handle))
+    error = transient(lambda: helpers.finish(engine, job, handle))
     # A typed failure that fal calls retryable is retried by submitting again; a bare
     # gateway error by reading the result again.
     assert error.resubmit == ("downstream_service_unavailable" in reply.body.decode())
@@ -371,7 +353,7 @@ def test_result_without_video_fails(engine: FalEngine, fake: FakeFal) -> None:
     fake.result_reply = Reply.json(200, {"images": [{"url": "https://x/y.png"}]})
     job = kling()
     handle = engine.submit(job)
-    refused(lambda: finish(engine, job, handle), "upstream_failed")
+    refused(lambda: helpers.finish(engine, job, handle), "upstream_failed")
 
 
 FAULTS = {

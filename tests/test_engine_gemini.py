@@ -5,13 +5,11 @@ lifecycle up to the authenticated, redirected download, and the error split."""
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
-from PIL import Image
 
 from generations.engines import routes
 from generations.engines.base import EngineError
@@ -19,6 +17,7 @@ from generations.engines.gemini import ENGINE, GeminiEngine
 from generations.engines.remote import Done, Pending, Transient
 from generations.errors import ApiError
 from generations.specs import build_spec
+from tests import engine_helpers as helpers
 from tests.fake_gemini import FakeGemini, result_video
 from tests.fakeupstream import Faults
 
@@ -28,9 +27,7 @@ MODELS = {"veo_3": "veo-3.0-fast-generate-001", "veo-31": "veo-3.1-generate-prev
 
 
 def png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 36), (200, 40, 90)).save(buf, "PNG")
-    return buf.getvalue()
+    return helpers.png(64, 36, (200, 40, 90))
 
 
 @pytest.fixture
@@ -84,11 +81,7 @@ def run(engine: GeminiEngine, job: routes.Job, max_polls: int = 20) -> tuple[lis
 
 
 def refused(call: Callable[[], object], code: str) -> EngineError:
-    with pytest.raises(EngineError) as info:
-        call()
-    assert info.value.code == code, info.value.message
-    assert KEY not in str(info.value) and KEY not in info.value.message
-    return info.value
+    return helpers.refused(call, code, secret=KEY)
 
 
 # --- the exact requests, for every routed model and mode ------------------------------------

@@ -6,13 +6,11 @@ error split."""
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
-from PIL import Image
 
 from generations.engines import routes
 from generations.engines.base import EngineError
@@ -20,6 +18,7 @@ from generations.engines.openai import ENGINE, OpenAIEngine
 from generations.engines.remote import Done, Pending, Transient
 from generations.errors import ApiError
 from generations.specs import build_spec
+from tests import engine_helpers as helpers
 from tests.fake_openai import FakeOpenAI, result_video
 from tests.fakeupstream import Faults
 
@@ -30,9 +29,7 @@ MODELS = {"sora-2": "sora-2"}
 
 
 def png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (128, 72), (30, 90, 200)).save(buf, "PNG")
-    return buf.getvalue()
+    return helpers.png(128, 72, (30, 90, 200))
 
 
 @pytest.fixture
@@ -86,11 +83,7 @@ def run(engine: OpenAIEngine, job: routes.Job, max_polls: int = 20) -> tuple[lis
 
 
 def refused(call: Callable[[], object], code: str) -> EngineError:
-    with pytest.raises(EngineError) as info:
-        call()
-    assert info.value.code == code, info.value.message
-    assert KEY not in str(info.value) and KEY not in info.value.message
-    return info.value
+    return helpers.refused(call, code, secret=KEY)
 
 
 # --- the exact requests, for every routed model and mode ------------------------------------

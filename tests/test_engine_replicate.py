@@ -5,7 +5,6 @@ ours."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 import requests
-from PIL import Image
 
 from generations import catalog
 from generations.engines import routes
@@ -21,14 +19,13 @@ from generations.engines.base import EngineError
 from generations.engines.remote import Done, Pending, Transient
 from generations.engines.replicate import ReplicateEngine, log_state
 from generations.specs import build_spec
+from tests import engine_helpers as helpers
 from tests.fake_replicate import POLICY_ERROR, TOKEN, FakeReplicate
 from tests.fakeupstream import Faults, Reply
 
 
 def png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (8, 6), (40, 200, 40)).save(out, "PNG")
-    return out.getvalue()
+    return helpers.png(8, 6, (40, 200, 40))
 
 
 IMAGE = routes.ImageInput(png(), "image/png")
@@ -67,26 +64,11 @@ def seedance(**data: Any) -> routes.Job:
 
 
 def refused(call: Callable[[], object], code: str) -> EngineError:
-    with pytest.raises(EngineError) as info:
-        call()
-    assert info.value.code == code, info.value.message
-    assert TOKEN not in str(info.value)
-    return info.value
+    return helpers.refused(call, code, secret=TOKEN)
 
 
 def transient(call: Callable[[], object]) -> Transient:
-    with pytest.raises(Transient) as info:
-        call()
-    assert TOKEN not in str(info.value)
-    return info.value
-
-
-def finish(engine: ReplicateEngine, job: routes.Job, handle: dict[str, Any]) -> Done:
-    for _ in range(20):
-        outcome = engine.poll(job, handle)
-        if isinstance(outcome, Done):
-            return outcome
-    raise AssertionError("the fake never finished")
+    return helpers.transient(call, secret=TOKEN)
 
 
 # --- what each model sends ----------------------------------------------------------------
@@ -164,7 +146,7 @@ def test_each_model_sends_its_documented_input(
     assert images == ([DATA_URL] if mode == "image-to-video" else [])
     base = f"{fake.url}/v1/predictions/{handle['id']}"
     assert handle == {"id": handle["id"], "get": base, "cancel": f"{base}/cancel"}
-    assert isinstance(finish(engine, job, handle), Done)
+    assert isinstance(helpers.finish(engine, job, handle), Done)
 
 
 def test_pinned_version_is_created_through_predictions(
@@ -183,7 +165,7 @@ def test_pinned_version_is_created_through_predictions(
     (sent,) = fake.api_requests("POST")
     assert sent.path == "/v1/predictions"
     assert sent.json() == {"version": version, "input": {"prompt": PROMPT, "num_frames": 60}}
-    assert isinstance(finish(engine, job, handle), Done)
+    assert isinstance(helpers.finish(engine, job, handle), Done)
 
 
 def test_log_state_reads_tqdm() -> None:
@@ -241,7 +223,7 @@ def test_slow_job_stays_pending_and_cancel_reaches_replicate(
 def test_cancel_is_best_effort(engine: ReplicateEngine, fake: FakeReplicate) -> None:
     job = seedance()
     handle = engine.submit(job)
-    finish(engine, job, handle)
+    helpers.finish(engine, job, handle)
     engine.cancel(job, handle)  # already succeeded: the prediction comes back unchanged
     engine.cancel(job, {**handle, "cancel": f"{fake.url}/v1/predictions/gone/cancel"})  # 404
     fake.script = [Reply.json(503, {"detail": "unavailable"})]
@@ -251,7 +233,7 @@ def test_cancel_is_best_effort(engine: ReplicateEngine, fake: FakeReplicate) -> 
 def test_expired_result_url_answers_404(engine: ReplicateEngine, fake: FakeReplicate) -> None:
     fake.expire_results = True
     job = seedance()
-    done = finish(engine, job, engine.submit(job))
+    done = helpers.finish(engine, job, engine.submit(job))
     assert requests.get(done.video_url, timeout=5).status_code == 404
 
 
@@ -266,14 +248,14 @@ def test_from_catalog(fake: FakeReplicate) -> None:
 def test_content_policy_failure(engine: ReplicateEngine, fake: FakeReplicate) -> None:
     job = seedance(prompt="a Forbidden scene")
     handle = engine.submit(job)
-    error = refused(lambda: finish(engine, job, handle), "content_policy")
+    error = refused(lambda: helpers.finish(engine, job, handle), "content_policy")
     assert "(E005)" in error.message and POLICY_ERROR[:30] in error.message
 
 
 def test_plain_failure(engine: ReplicateEngine, fake: FakeReplicate) -> None:
     job = seedance(prompt="crash the model")
     handle = engine.submit(job)
-    error = refused(lambda: finish(engine, job, handle), "upstream_failed")
+    error = refused(lambda: helpers.finish(engine, job, handle), "upstream_failed")
     assert "CUDA out of memory" in error.message
 
 

@@ -1,0 +1,48 @@
+"""What the hosted-provider engine tests share: an input picture, and the checks that an
+error names its reason and never the server's credential."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from generations.engines import routes
+from generations.engines.base import EngineError
+from generations.engines.remote import Done, Transient
+
+
+def png(width: int, height: int, color: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def refused(call: Callable[[], object], code: str, *, secret: str) -> EngineError:
+    """`call` fails for good with `code`, and neither the error nor its message holds the
+    provider credential."""
+    with pytest.raises(EngineError) as info:
+        call()
+    assert info.value.code == code, info.value.message
+    assert secret not in str(info.value) and secret not in info.value.message
+    return info.value
+
+
+def transient(call: Callable[[], object], *, secret: str) -> Transient:
+    """`call` fails in a way worth retrying, without the credential in the error."""
+    with pytest.raises(Transient) as info:
+        call()
+    assert secret not in str(info.value)
+    return info.value
+
+
+def finish(engine: Any, job: routes.Job, handle: dict[str, Any]) -> Done:
+    """Poll until the fake finishes the job (20 polls at most)."""
+    for _ in range(20):
+        outcome = engine.poll(job, handle)
+        if isinstance(outcome, Done):
+            return outcome
+    raise AssertionError("the fake never finished")
