@@ -12,13 +12,41 @@ from PIL import Image
 
 from generations.engines import routes
 from generations.engines.base import EngineError
-from generations.engines.remote import Done, Transient
+from generations.engines.remote import Done, Pending, Transient
+from generations.specs import build_spec
 
 
 def png(width: int, height: int, color: tuple[int, int, int]) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), color).save(out, "PNG")
     return out.getvalue()
+
+
+def routed_job(
+    provider: str,
+    request: dict[str, Any],
+    image: routes.ImageInput | None,
+    *,
+    test_mode: bool = False,
+) -> routes.Job:
+    """The job the default provider map makes of this API request; it must go to
+    `provider`. (`test_mode` skips the route's narrower limits, as test keys do.)"""
+    spec = build_spec(request, test_mode=test_mode)
+    route = routes.route_for(request["model"], spec.mode)
+    assert route is not None and route.provider == provider
+    return routes.job_for(route, spec, image)
+
+
+def run(engine: Any, job: routes.Job, max_polls: int = 20) -> tuple[list[Pending], Done]:
+    """Submit and poll to the end: the pending states seen, and the result."""
+    handle = engine.submit(job)
+    seen: list[Pending] = []
+    for _ in range(max_polls):
+        state = engine.poll(job, handle)
+        if isinstance(state, Done):
+            return seen, state
+        seen.append(state)
+    raise AssertionError(f"not done after {max_polls} polls")
 
 
 def refused(call: Callable[[], object], code: str, *, secret: str) -> EngineError:

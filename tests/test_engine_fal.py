@@ -16,7 +16,6 @@ from generations.engines import routes
 from generations.engines.base import EngineError
 from generations.engines.fal import FalEngine, app_path, progress_of
 from generations.engines.remote import Done, Pending, Transient
-from generations.specs import build_spec
 from tests import engine_helpers as helpers
 from tests.fake_fal import KEY, FakeFal
 from tests.fakeupstream import Faults, Reply
@@ -50,10 +49,7 @@ def job_for(model: str, image: bool = False, **data: Any) -> routes.Job:
     request = {"model": model, "prompt": PROMPT, **data}
     if image:
         request["image_url"] = "https://example.com/first-frame.png"
-    spec = build_spec(request, test_mode=False)
-    route = routes.route_for(model, spec.mode)
-    assert route is not None and route.provider == "fal"
-    return routes.job_for(route, spec, IMAGE if image else None)
+    return helpers.routed_job("fal", request, IMAGE if image else None)
 
 
 def kling(**data: Any) -> routes.Job:

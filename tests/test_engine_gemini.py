@@ -16,7 +16,6 @@ from generations.engines.base import EngineError
 from generations.engines.gemini import ENGINE, GeminiEngine
 from generations.engines.remote import Done, Pending, Transient
 from generations.errors import ApiError
-from generations.specs import build_spec
 from tests import engine_helpers as helpers
 from tests.fake_gemini import FakeGemini, result_video
 from tests.fakeupstream import Faults
@@ -63,21 +62,8 @@ def make_job(
         request["image_url"] = "data:image/png;base64," + base64.b64encode(image).decode()
     # `unchecked` builds what only the catalog allows, past the route's narrower limits,
     # to show what the provider itself answers.
-    spec = build_spec(request, test_mode=unchecked)
-    route = routes.route_for(model, spec.mode)
-    assert route is not None and route.provider == "gemini"
-    return routes.job_for(route, spec, routes.ImageInput(image, "image/png") if image else None)
-
-
-def run(engine: GeminiEngine, job: routes.Job, max_polls: int = 20) -> tuple[list[Pending], Done]:
-    handle = engine.submit(job)
-    seen: list[Pending] = []
-    for _ in range(max_polls):
-        state = engine.poll(job, handle)
-        if isinstance(state, Done):
-            return seen, state
-        seen.append(state)
-    raise AssertionError(f"not done after {max_polls} polls")
+    image_input = routes.ImageInput(image, "image/png") if image else None
+    return helpers.routed_job("gemini", request, image_input, test_mode=unchecked)
 
 
 def refused(call: Callable[[], object], code: str) -> EngineError:
@@ -142,7 +128,7 @@ def test_empty_fields_are_left_out(fake: FakeGemini, engine: GeminiEngine) -> No
 
 def test_submit_poll_download(fake: FakeGemini, engine: GeminiEngine) -> None:
     fake.polls = 3
-    pending, done = run(engine, make_job(image=png()))
+    pending, done = helpers.run(engine, make_job(image=png()))
 
     assert [p.progress for p in pending] == [0.0, 33.0, 67.0]
     assert done.headers == {"x-goog-api-key": KEY}
@@ -179,7 +165,7 @@ def test_a_job_that_never_finishes_stays_pending(fake: FakeGemini, engine: Gemin
 
 
 def test_expired_result(fake: FakeGemini, engine: GeminiEngine) -> None:
-    _, done = run(engine, make_job())
+    _, done = helpers.run(engine, make_job())
     fake.expire_results = True
     assert requests.get(done.video_url, headers=dict(done.headers), timeout=10).status_code == 404
 
@@ -196,7 +182,9 @@ def test_cancel_is_best_effort(fake: FakeGemini, engine: GeminiEngine) -> None:
 
 
 def test_content_filtered_after_generation(fake: FakeGemini, engine: GeminiEngine) -> None:
-    error = refused(lambda: run(engine, make_job(prompt="something forbidden")), "content_policy")
+    error = refused(
+        lambda: helpers.run(engine, make_job(prompt="something forbidden")), "content_policy"
+    )
     assert "safety policies" in error.message
 
 
@@ -206,10 +194,12 @@ def test_prompt_refused_at_create(fake: FakeGemini, engine: GeminiEngine) -> Non
 
 
 def test_operation_error_fails_the_job(fake: FakeGemini, engine: GeminiEngine) -> None:
-    refused(lambda: run(engine, make_job(prompt="crash now")), "upstream_failed")
+    refused(lambda: helpers.run(engine, make_job(prompt="crash now")), "upstream_failed")
     for code, status in ((4, "DEADLINE_EXCEEDED"), (8, "RESOURCE_EXHAUSTED"), (14, "UNAVAILABLE")):
         fake.fail_error = {"code": code, "message": "try later", "status": status}
-        error = refused(lambda: run(engine, make_job(prompt="crash now")), "upstream_failed")
+        error = refused(
+            lambda: helpers.run(engine, make_job(prompt="crash now")), "upstream_failed"
+        )
         assert status in error.message
 
 

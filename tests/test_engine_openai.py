@@ -15,9 +15,8 @@ import requests
 from generations.engines import routes
 from generations.engines.base import EngineError
 from generations.engines.openai import ENGINE, OpenAIEngine
-from generations.engines.remote import Done, Pending, Transient
+from generations.engines.remote import Pending, Transient
 from generations.errors import ApiError
-from generations.specs import build_spec
 from tests import engine_helpers as helpers
 from tests.fake_openai import FakeOpenAI, result_video
 from tests.fakeupstream import Faults
@@ -65,21 +64,8 @@ def make_job(
         request["image_url"] = "data:image/png;base64," + base64.b64encode(image).decode()
     # `unchecked` builds what only the catalog allows, past the route's narrower limits,
     # to show what the provider itself answers.
-    spec = build_spec(request, test_mode=unchecked)
-    route = routes.route_for(model, spec.mode)
-    assert route is not None and route.provider == "openai"
-    return routes.job_for(route, spec, routes.ImageInput(image, "image/png") if image else None)
-
-
-def run(engine: OpenAIEngine, job: routes.Job, max_polls: int = 20) -> tuple[list[Pending], Done]:
-    handle = engine.submit(job)
-    seen: list[Pending] = []
-    for _ in range(max_polls):
-        state = engine.poll(job, handle)
-        if isinstance(state, Done):
-            return seen, state
-        seen.append(state)
-    raise AssertionError(f"not done after {max_polls} polls")
+    image_input = routes.ImageInput(image, "image/png") if image else None
+    return helpers.routed_job("openai", request, image_input, test_mode=unchecked)
 
 
 def refused(call: Callable[[], object], code: str) -> EngineError:
@@ -137,7 +123,7 @@ def test_image_to_video_request_is_multipart(fake: FakeOpenAI, engine: OpenAIEng
 def test_submit_poll_download(fake: FakeOpenAI, engine: OpenAIEngine) -> None:
     fake.polls = 3
     job = make_job(image=png())
-    pending, done = run(engine, job)
+    pending, done = helpers.run(engine, job)
 
     assert [(p.detail, p.progress) for p in pending] == [
         ("queued", 0),
@@ -172,7 +158,7 @@ def test_a_job_that_never_finishes_stays_pending(fake: FakeOpenAI, engine: OpenA
 
 
 def test_expired_result(fake: FakeOpenAI, engine: OpenAIEngine) -> None:
-    _, done = run(engine, make_job())
+    _, done = helpers.run(engine, make_job())
     fake.expire_results = True
     assert requests.get(done.video_url, headers=dict(done.headers), timeout=10).status_code == 404
 
@@ -196,12 +182,12 @@ def test_prompt_blocked_at_create(engine: OpenAIEngine) -> None:
 
 
 def test_video_blocked_during_generation(engine: OpenAIEngine) -> None:
-    error = refused(lambda: run(engine, make_job(prompt="a gory scene")), "content_policy")
+    error = refused(lambda: helpers.run(engine, make_job(prompt="a gory scene")), "content_policy")
     assert "moderation" in error.message
 
 
 def test_generation_failure(engine: OpenAIEngine) -> None:
-    error = refused(lambda: run(engine, make_job(prompt="crash it")), "upstream_failed")
+    error = refused(lambda: helpers.run(engine, make_job(prompt="crash it")), "upstream_failed")
     assert "Video generation failed" in error.message
 
 
