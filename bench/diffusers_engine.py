@@ -109,9 +109,16 @@ def main() -> int:
     fixed = base_kwargs()  # planned once, outside the timing of `bare`
     plan = plan_call(spec, local, loaded.geometry, max_pixels=args.max_pixels)
 
+    def settle() -> None:
+        # CUDA runs kernels asynchronously: a call returns with its frames still being
+        # computed, and the next timed call would pay for them. Wait for the device.
+        if loaded.device.startswith("cuda"):
+            torch.cuda.synchronize(loaded.device)
+
     def bare() -> None:
         kwargs = dict(fixed, generator=torch.Generator(device="cpu").manual_seed(spec.seed))
         pipe(**kwargs)
+        settle()
 
     def engine_path() -> None:
         from generations.engines.diffusers import _Keepalive, _StepCallback, source_positions
@@ -126,6 +133,7 @@ def main() -> int:
                     spec.num_frames, spec.fps, plan.native_fps, int(frames.shape[0])
                 ):
                     _frame_at(torch, frames, position)
+            settle()
 
     def render() -> None:
         out = Path(tempfile.mkdtemp(dir=work))

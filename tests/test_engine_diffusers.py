@@ -427,6 +427,46 @@ def test_a_last_frame_is_refused_by_pipelines_without_one(
 # --- the plan (no torch needed) ------------------------------------------------------------
 
 
+def test_sequential_offload_keeps_on_the_gpu_what_its_hooks_cannot_stream(gpu_extra: Any) -> None:
+    """On CUDA, VIDEOGEN_DIFFUSERS_OFFLOAD=sequential failed every FramePack render inside its
+    SigLIP image encoder (weights left on the meta device). The same accelerate hooks that
+    diffusers puts on each component show it on the CPU; the engine keeps such components
+    whole on the GPU."""
+    from accelerate import cpu_offload
+
+    from generations.engines.diffusers import unstreamable_components
+
+    torch = gpu_extra
+
+    def offloaded(keep: list[str]) -> Any:
+        pipe = tiny_pipelines.framepack()
+        for name, component in pipe.components.items():
+            if isinstance(component, torch.nn.Module) and name not in keep:
+                offload_buffers = len(component._parameters) > 0
+                cpu_offload(component, torch.device("cpu"), offload_buffers=offload_buffers)
+        return pipe
+
+    kept = unstreamable_components(tiny_pipelines.framepack())
+    assert kept == ["image_encoder"]
+    assert unstreamable_components(tiny_pipelines.wan(image_to_video=True)) == []
+    call = {
+        "image": Image.new("RGB", (32, 32), (200, 100, 50)),
+        "prompt": "a cat walks on the beach",
+        "height": 32,
+        "width": 32,
+        "num_frames": 9,
+        "num_inference_steps": 1,
+        "output_type": "pt",
+        **tiny_pipelines.TINY_OPTIONS["framepack"]["call"],
+        "latent_window_size": 2,
+        "max_sequence_length": 16,
+    }
+    with pytest.raises(RuntimeError, match="meta"):
+        offloaded([])(**call)
+    frames = offloaded(kept)(**call).frames[0]
+    assert tuple(frames.shape[1:]) == (3, 32, 32)
+
+
 def test_sizes_round_to_the_models_multiples_under_the_pixel_cap() -> None:
     from generations.engines.diffusers import cover_box, generation_size
 

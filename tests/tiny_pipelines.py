@@ -183,7 +183,7 @@ def wan(image_to_video: bool = False) -> Any:
         num_layers=2,
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
+        rope_max_seq_len=128,  # covers frames up to 2048 px wide (the GPU bench)
         image_dim=4 if image_to_video else None,
     )
     tokenizer = t5_tokenizer()

@@ -376,6 +376,10 @@ class DiffusersEngine:
         if offload == "model" and device != "cpu":
             pipe.enable_model_cpu_offload(device=device)
         elif offload == "sequential" and device != "cpu":
+            pipe._exclude_from_cpu_offload = [
+                *pipe._exclude_from_cpu_offload,
+                *unstreamable_components(pipe),
+            ]
             pipe.enable_sequential_cpu_offload(device=device)
         else:
             pipe.to(device)
@@ -554,6 +558,24 @@ class DiffusersEngine:
         return RenderResult.of(
             spec, video_path, poster_path, preview_path, sprite_path, has_audio=audio is not None
         )
+
+
+def unstreamable_components(pipe: Any) -> list[str]:
+    """Components that sequential offload cannot stream, kept whole on the GPU instead.
+
+    Sequential offload hooks every leaf module to load its weights just before its forward
+    and drop them after. torch's nn.MultiheadAttention reads its `out_proj` weights without
+    calling `out_proj`, so they are still on the meta device when used: FramePack's SigLIP
+    image encoder (its pooling head) failed so on CUDA ("Tensor on device meta is not on the
+    expected device cuda:0"). Such a component is small beside the transformer."""
+    import torch
+
+    return [
+        name
+        for name, component in pipe.components.items()
+        if isinstance(component, torch.nn.Module)
+        and any(isinstance(m, torch.nn.MultiheadAttention) for m in component.modules())
+    ]
 
 
 def _geometry(pipe: Any, family: str) -> Geometry:
