@@ -61,15 +61,16 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
-    from generations.engines import diffusers_config as config
-    from generations.engines.base import RenderContext
-    from generations.engines.diffusers import DiffusersEngine, _frame_at, plan_call
-    from generations.specs import GenerationSpec
+    from generations.rendering.base import RenderContext
+    from generations.rendering.diffusers import config
+    from generations.rendering.diffusers.engine import DiffusersEngine, _frame_at, plan_call
+    from generations.spec import GenerationSpec
+    from generations.vocabulary import I2V, T2V
     from tests import tiny_pipelines
 
     family = args.pipeline.split("-")[0]
     key = {"framepack": "framepack", "ltx": "ltxv-13b", "wan": "wan-25"}[family]
-    mode = config.I2V if args.pipeline.endswith("i2v") or family == "framepack" else config.T2V
+    mode = I2V if args.pipeline.endswith("i2v") or family == "framepack" else T2V
     work = Path(tempfile.mkdtemp(prefix="bench-diffusers-"))
     folder = tiny_pipelines.save(args.pipeline, work / "pipeline")
     settings.VIDEOGEN_DIFFUSERS_MODELS = [(key, str(folder))]
@@ -77,7 +78,7 @@ def main() -> int:
     settings.VIDEOGEN_DIFFUSERS_MAX_PIXELS = args.max_pixels
     settings.VIDEOGEN_DIFFUSERS_DEVICE = args.device
     image: Path | None = None
-    if mode == config.I2V:
+    if mode == I2V:
         from PIL import Image
 
         image = work / "first.png"
@@ -97,7 +98,7 @@ def main() -> int:
     pipe = loaded.pipe
 
     def base_kwargs() -> dict[str, Any]:
-        from generations.engines.diffusers import _conditioning_image
+        from generations.rendering.diffusers.engine import _conditioning_image
 
         plan = plan_call(spec, local, loaded.geometry, max_pixels=args.max_pixels)
         kwargs = dict(plan.kwargs)
@@ -121,7 +122,11 @@ def main() -> int:
         settle()
 
     def engine_path() -> None:
-        from generations.engines.diffusers import _Keepalive, _StepCallback, source_positions
+        from generations.rendering.diffusers.engine import (
+            _Keepalive,
+            _StepCallback,
+            source_positions,
+        )
 
         ctx = RenderContext(work, lambda pct: None, lambda: False, image)
         with _Keepalive(ctx) as keepalive:

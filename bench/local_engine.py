@@ -65,7 +65,7 @@ def find_ffmpeg() -> str | None:
 
 
 def make_spec(resolution: str, seconds: int, *, add_audio: bool = True):
-    from generations.specs import GenerationSpec
+    from generations.spec import GenerationSpec
 
     width, height = SIZES[resolution]
     return GenerationSpec(
@@ -93,8 +93,8 @@ def make_spec(resolution: str, seconds: int, *, add_audio: bool = True):
 
 
 def render_once(spec, out_dir: Path) -> float:
-    from generations.engines.base import RenderContext
-    from generations.engines.procedural import ProceduralEngine
+    from generations.rendering.base import RenderContext
+    from generations.rendering.local.procedural import ProceduralEngine
 
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = RenderContext(out_dir, lambda _p: None, lambda: False, None)
@@ -105,8 +105,8 @@ def render_once(spec, out_dir: Path) -> float:
 
 def dump_raw_frames(spec, rgb_path: Path, yuv_path: Path) -> None:
     """The engine's frames for `spec`, written as raw yuv420p and as raw rgb24."""
-    from generations.engines.procedural import TextVideo
     from generations.media.encode import i420_to_rgb, new_i420
+    from generations.rendering.local.procedural import TextVideo
 
     video = TextVideo(spec)
     buffer = new_i420(spec.width, spec.height)

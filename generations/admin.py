@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from generations import services
+from generations.core import quotas
 from generations.models import ApiKey, Generation, Membership, Plan, Team, UsageEvent, User
 
 
@@ -56,7 +56,7 @@ class TeamAdmin(admin.ModelAdmin[Team]):
         form = GrantCreditsForm(request.POST if "amount" in request.POST else None)
         if form.is_valid():
             for team in queryset:
-                services.team_grant_credits(
+                quotas.team_grant_credits(
                     team=team, amount=form.cleaned_data["amount"], note=form.cleaned_data["note"]
                 )
             self.message_user(request, f"Granted {form.cleaned_data['amount']} credits to "

@@ -1,18 +1,17 @@
-"""The model catalog: what each model accepts and which engine serves it on this server."""
+"""The model catalog: what each model is and accepts (keys, names, modes, sizes, durations,
+prices). Pure data: which engine serves a model on this server is decided by
+generations/rendering/registry.py, from this and the server's configuration."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
 from typing import TYPE_CHECKING
 
 # Reads JSON and package metadata only (never torch): safe in web and parent processes.
-from generations.engines import diffusers_config
 
 if TYPE_CHECKING:
-    from generations.engines.base import Engine
-    from generations.engines.remote import RemoteEngine
+    pass
 
 T2V = "text-to-video"
 I2V = "image-to-video"
@@ -218,80 +217,3 @@ def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
         return short, short
     long = 2 * round(short * max(a, b) / min(a, b) / 2)
     return (long, short) if a > b else (short, long)
-
-
-def engine_name_for(model: ModelInfo, *, test_mode: bool, mode: str | None = None) -> str | None:
-    """The engine that will run this model (and mode) here, or None when it is unavailable.
-
-    Test keys run every model on the local engine, free of charge (CONTRACT 4). Otherwise
-    the built-in engine serves its own model; a model the operator routed to local diffusers
-    pipelines (VIDEOGEN_DIFFUSERS_MODELS) is served by them, in the modes they have, ahead of
-    any hosted provider (and is unavailable, not sent upstream, while they cannot load);
-    hosted providers serve the models the provider map routes to them, once their
-    credentials are set."""
-    if test_mode:
-        return "local"
-    if model.engine is not None:
-        return model.engine
-    if diffusers_config.is_configured(model.key):
-        found = diffusers_config.pipeline_for(model.key, mode)
-        return diffusers_config.ENGINE_NAME if found else None
-    from generations.engines import routes
-
-    route = routes.route_for(model.key, mode)
-    return route.provider if route else None
-
-
-def is_available(model: ModelInfo) -> bool:
-    return engine_name_for(model, test_mode=False) is not None
-
-
-def unavailable_reason(model: ModelInfo) -> str | None:
-    """Why a model is not served here, in words an operator can act on; None if it is."""
-    if is_available(model):
-        return None
-    local = diffusers_config.unavailable_reason(model.key)
-    if local:
-        return local
-    from generations.engines import routes
-
-    providers = [r.provider for r in routes.all_routes().get(model.key, ())]
-    if not providers:
-        return "No engine on this server offers this model."
-    keys = " or ".join(f"`{routes.PROVIDER_KEYS[p]}`" for p in dict.fromkeys(providers))
-    return f"Served by a hosted provider once its key is set: {keys}."
-
-
-def provider_for(model: ModelInfo) -> str | None:
-    """Who runs it here ("videogen" for the built-in engine), for listings."""
-    name = engine_name_for(model, test_mode=False)
-    return "videogen" if name == "local" else name
-
-
-REMOTE_ENGINES = ("fal", "replicate", "gemini", "openai")
-
-
-@cache
-def get_engine(name: str) -> Engine:
-    """One engine instance per process (local engines may hold loaded pipelines)."""
-    if name == "local":
-        from generations.engines.procedural import ProceduralEngine
-
-        return ProceduralEngine()
-    if name == diffusers_config.ENGINE_NAME:
-        # Cached like the others: a GPU worker loads each pipeline once and reuses it.
-        from generations.engines.diffusers import DiffusersEngine
-
-        return DiffusersEngine()
-    raise LookupError(f"no local engine named {name!r}")
-
-
-def get_remote_engine(name: str) -> RemoteEngine:
-    """A hosted provider's client, built from the current settings (cheap: no state)."""
-    from importlib import import_module
-
-    if name not in REMOTE_ENGINES:
-        raise LookupError(f"no remote engine named {name!r}")
-    module = import_module(f"generations.engines.{name}")
-    engine: RemoteEngine = module.ENGINE.from_settings()
-    return engine

@@ -10,8 +10,9 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.files.uploadedfile import UploadedFile
 
 from generations import catalog, throttle
+from generations.core.validation import MAX_PROMPT_CHARS
 from generations.models import User
-from generations.specs import MAX_PROMPT_CHARS
+from generations.rendering import registry
 
 
 class SignupForm(UserCreationForm[User]):
@@ -46,7 +47,7 @@ class LoginForm(AuthenticationForm):
 
 def _model_choices() -> list[tuple[str, str]]:
     return [
-        (m.key, m.name if catalog.is_available(m) else f"{m.name} (unavailable here)")
+        (m.key, m.name if registry.is_available(m) else f"{m.name} (unavailable here)")
         for m in catalog.MODELS
     ]
 

@@ -21,8 +21,18 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generations import catalog, csp, health, metrics, quotas, reports, services, specs, webhooks
-from generations.api.files import serve_file
+from generations import catalog
+from generations.core import (
+    accounts,
+    apikeys,
+    library,
+    lifecycle,
+    quotas,
+    reports,
+    submissions,
+    validation,
+    webhooks,
+)
 from generations.errors import ApiError
 from generations.forms import GenerateForm, LoginForm, SignupForm
 from generations.models import (
@@ -34,6 +44,11 @@ from generations.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from generations.ops import health, metrics
+from generations.rendering import registry
+from generations.vocabulary import STATUS_CHOICES
+from generations.web import csp
+from generations.web.files import serve_file
 
 HISTORY_PAGE_SIZE = 20
 
@@ -58,7 +73,7 @@ def current_team(request: HttpRequest) -> Team:
         if membership is not None:
             return membership.team
         request.session.pop(CURRENT_TEAM_KEY, None)
-    return services.team_personal_get(user=_user(request))
+    return accounts.team_personal_get(user=_user(request))
 
 
 def _team_generation(request: HttpRequest, generation_id: str) -> Generation:
@@ -77,7 +92,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "home.html",
         {
             "models": catalog.MODELS,
-            "available": {m.key for m in catalog.MODELS if catalog.is_available(m)},
+            "available": {m.key for m in catalog.MODELS if registry.is_available(m)},
             "base": f"{request.scheme}://{request.get_host()}",
             "signup_open": settings.VIDEOGEN_SIGNUP == "open",
         },
@@ -121,16 +136,16 @@ class LoginView(DjangoLoginView):
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     token = request.GET.get("invite", "")
-    invited = services.invitation_find(token) if token else None
+    invited = accounts.invitation_find(token) if token else None
     if settings.VIDEOGEN_SIGNUP != "open" and invited is None:
         return render(request, "registration/signup_closed.html", status=403)
     form = SignupForm(request.POST or None, initial={"email": invited.email if invited else ""})
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        services.team_personal_get(user=user)
+        accounts.team_personal_get(user=user)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         if invited is not None:
-            membership = services.invitation_accept(token=token, user=user)
+            membership = accounts.invitation_accept(token=token, user=user)
             request.session[CURRENT_TEAM_KEY] = str(membership.team.code)
         messages.success(request, "Welcome to videogen.")
         return redirect("generate")
@@ -146,7 +161,7 @@ def _render_generate(request: HttpRequest, form: GenerateForm, status: int = 200
         {
             "form": form,
             "model_info": form.model_info,
-            "model_available": catalog.is_available(form.model_info),
+            "model_available": registry.is_available(form.model_info),
             "recent": recent,
             "usage": quotas.month_usage(team),
             "team": team,
@@ -176,9 +191,9 @@ def generate(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _render_generate(request, form, status=400)
     try:
-        spec = specs.build_spec(form.request_data(), test_mode=False)
-        image = services.input_image_load(spec.image_url) if spec.image_url else None
-        gen, _ = services.generation_create(
+        spec = validation.build_spec(form.request_data(), test_mode=False)
+        image = submissions.input_image_load(spec.image_url) if spec.image_url else None
+        gen, _ = submissions.generation_create(
             team=current_team(request),
             user=_user(request),
             spec=spec,
@@ -206,7 +221,7 @@ def generate_fields(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "model_info": form.model_info,
-            "model_available": catalog.is_available(form.model_info),
+            "model_available": registry.is_available(form.model_info),
         },
     )
 
@@ -224,7 +239,7 @@ def generation(request: HttpRequest, generation_id: str) -> HttpResponse:
 @require_POST
 def generation_cancel(request: HttpRequest, generation_id: str) -> HttpResponse:
     gen = _team_generation(request, generation_id)
-    if services.generation_cancel(generation=gen):
+    if lifecycle.cancel(generation=gen):
         messages.info(request, "Canceled; the charge was refunded.")
     return redirect("generation", generation_id=gen.generation_id)
 
@@ -234,7 +249,7 @@ def generation_cancel(request: HttpRequest, generation_id: str) -> HttpResponse:
 def generation_retry(request: HttpRequest, generation_id: str) -> HttpResponse:
     gen = _team_generation(request, generation_id)
     try:
-        new = services.generation_again(generation=gen, user=_user(request))
+        new = submissions.generation_again(generation=gen, user=_user(request))
     except ApiError as exc:
         messages.error(request, exc.message)
         return redirect("generation", generation_id=gen.generation_id)
@@ -265,7 +280,7 @@ def history(request: HttpRequest) -> HttpResponse:
         "history.html",
         {
             "page": page,
-            "statuses": Generation.Status.choices,
+            "statuses": STATUS_CHOICES,
             "models": catalog.MODELS,
             "members": members,
             "filters": {"status": status, "model": model, "member": member, "q": query},
@@ -294,7 +309,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
 @require_POST
 def gallery_publish(request: HttpRequest) -> HttpResponse:
     team = current_team(request)
-    services.team_gallery_set(team=team, public=request.POST.get("public") == "1")
+    library.team_gallery_set(team=team, public=request.POST.get("public") == "1")
     return redirect("gallery")
 
 
@@ -305,10 +320,10 @@ def generation_share(request: HttpRequest, generation_id: str) -> HttpResponse:
     if gen.status != Generation.Status.COMPLETED:
         messages.error(request, "Only finished videos can be shared.")
     elif request.POST.get("share") == "0":
-        services.generation_unshare(generation=gen)
+        library.generation_unshare(generation=gen)
         messages.info(request, "The public link no longer works.")
     else:
-        services.generation_share(generation=gen)
+        library.generation_share(generation=gen)
     return redirect("generation", generation_id=gen.generation_id)
 
 
@@ -316,7 +331,7 @@ def generation_share(request: HttpRequest, generation_id: str) -> HttpResponse:
 @require_POST
 def generation_delete(request: HttpRequest, generation_id: str) -> HttpResponse:
     gen = _team_generation(request, generation_id)
-    services.generation_delete(generation=gen)
+    library.generation_delete(generation=gen)
     messages.info(request, "Deleted.")
     return redirect("history")
 
@@ -381,7 +396,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         name = request.POST.get("name", "").strip()[:100]
         try:
-            _, created = services.api_key_create(
+            _, created = apikeys.api_key_create(
                 team=team, user=_user(request), name=name, test=request.POST.get("kind") == "test"
             )
         except ApiError as exc:
@@ -400,7 +415,7 @@ def _team_key(request: HttpRequest, pk: int) -> ApiKey:
 @login_required
 @require_POST
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    services.api_key_revoke(key=_team_key(request, pk))
+    apikeys.api_key_revoke(key=_team_key(request, pk))
     messages.info(request, "Key revoked: requests made with it now get 401.")
     return redirect("api-keys")
 
@@ -409,7 +424,7 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def api_key_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
     old = _team_key(request, pk)
-    _, raw = services.api_key_regenerate(key=old)
+    _, raw = apikeys.api_key_regenerate(key=old)
     keys = ApiKey.objects.filter(team=old.team).select_related("user").order_by("-created_at")
     return render(request, "api_keys.html", {"keys": keys, "created": raw})
 
@@ -438,7 +453,7 @@ def usage(request: HttpRequest) -> HttpResponse:
 @require_GET
 def docs(request: HttpRequest) -> HttpResponse:
     base = settings.VIDEOGEN_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
-    available = {m.key for m in catalog.MODELS if catalog.is_available(m)}
+    available = {m.key for m in catalog.MODELS if registry.is_available(m)}
     markdown = render_to_string(
         "docs.md", {"base": base, "models": catalog.MODELS, "available": available}
     )
@@ -467,7 +482,7 @@ def _membership_or_404(request: HttpRequest, code: object) -> Membership:
 @require_http_methods(["GET", "POST"])
 def teams(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        team = services.team_create(name=request.POST.get("name", ""), owner=_user(request))
+        team = accounts.team_create(name=request.POST.get("name", ""), owner=_user(request))
         request.session[CURRENT_TEAM_KEY] = str(team.code)
         return redirect("team", code=team.code)
     memberships = Membership.objects.filter(user=_user(request)).select_related("team")
@@ -496,7 +511,7 @@ def team(request: HttpRequest, code: str) -> HttpResponse:
         try:
             action = request.POST.get("action")
             if action == "invite":
-                invitation, token = services.invitation_create(
+                invitation, token = accounts.invitation_create(
                     team=mine.team,
                     email=request.POST.get("email", ""),
                     role=request.POST.get("role", Membership.Role.MEMBER),
@@ -512,13 +527,13 @@ def team(request: HttpRequest, code: str) -> HttpResponse:
                 )
             elif action == "role":
                 target = User.objects.get(pk=int(request.POST["user"]))
-                services.membership_set_role(
+                accounts.membership_set_role(
                     team=mine.team, user=target, role=request.POST.get("role", ""),
                     by=_user(request),
                 )  # fmt: skip
             elif action == "remove":
                 target = User.objects.get(pk=int(request.POST["user"]))
-                services.membership_remove(team=mine.team, user=target, by=_user(request))
+                accounts.membership_remove(team=mine.team, user=target, by=_user(request))
                 if target == request.user:
                     request.session.pop(CURRENT_TEAM_KEY, None)
                     messages.info(request, f"You left {mine.team.name}.")
@@ -541,18 +556,18 @@ def team(request: HttpRequest, code: str) -> HttpResponse:
             "roles": Membership.Role.choices,
             "pending": pending,
             "invite_link": invite_link,
-            "can_manage": mine.role in services.MANAGERS,
+            "can_manage": mine.role in accounts.MANAGERS,
         },
     )
 
 
 @require_http_methods(["GET", "POST"])
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
-    found = services.invitation_find(token)
+    found = accounts.invitation_find(token)
     if found is None:
         return render(request, "invitation.html", {"invalid": True}, status=404)
     if request.method == "POST" and request.user.is_authenticated:
-        membership = services.invitation_accept(token=token, user=_user(request))
+        membership = accounts.invitation_accept(token=token, user=_user(request))
         request.session[CURRENT_TEAM_KEY] = str(membership.team.code)
         messages.success(request, f"You joined {membership.team.name}.")
         return redirect("generate")
@@ -568,8 +583,8 @@ DELIVERY_LOG_SIZE = 50
 @require_http_methods(["GET", "POST"])
 def webhooks_page(request: HttpRequest) -> HttpResponse:
     team = current_team(request)
-    membership = services.membership_get(team=team, user=_user(request))
-    can_manage = membership is not None and membership.role in services.MANAGERS
+    membership = accounts.membership_get(team=team, user=_user(request))
+    can_manage = membership is not None and membership.role in accounts.MANAGERS
     reveal = False
     if request.method == "POST":
         if not can_manage:

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from generations import services
+from generations.core import accounts, apikeys, quotas
 from generations.models import ApiKey, Team, User
 
 # Hypothesis (and schemathesis) keep their example database inside the venv, like the other
@@ -68,11 +68,11 @@ class ApiClient:
 
 
 def make_account(email: str, *, test: bool = False, monthly_limit: int = 100) -> Account:
-    user = services.user_create(email=email, password="correct horse battery")
-    team = services.team_personal_get(user=user)
+    user = accounts.user_create(email=email, password="correct horse battery")
+    team = accounts.team_personal_get(user=user)
     if monthly_limit != team.plan.monthly_limit:
-        services.team_set_plan_limits(team=team, monthly_limit=monthly_limit)
-    key, raw = services.api_key_create(team=team, user=user, name="k", test=test)
+        quotas.team_set_plan_limits(team=team, monthly_limit=monthly_limit)
+    key, raw = apikeys.api_key_create(team=team, user=user, name="k", test=test)
     return Account(user=user, team=team, key=key, raw_key=raw)
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from generations.engines import routes
-from generations.engines.base import EngineError
-from generations.engines.remote import Done, Pending, Transient
-from generations.specs import build_spec
+from generations.core.validation import build_spec
+from generations.rendering.base import EngineError
+from generations.rendering.hosted import providers, routes
+from generations.rendering.hosted.base import Done, Pending, Transient
 
 
 def png(width: int, height: int, color: tuple[int, int, int]) -> bytes:
@@ -32,7 +32,7 @@ def routed_job(
     """The job the default provider map makes of this API request; it must go to
     `provider`. (`test_mode` skips the route's narrower limits, as test keys do.)"""
     spec = build_spec(request, test_mode=test_mode)
-    route = routes.route_for(request["model"], spec.mode)
+    route = providers.route_for(request["model"], spec.mode)
     assert route is not None and route.provider == provider
     return routes.job_for(route, spec, image)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from generations.safety import Verdict
+from generations.core.safety import Verdict
 
 seen: list[int] = []
 

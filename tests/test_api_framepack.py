@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from generations import tasks
+from generations.core import lifecycle, quotas
 from generations.models import Generation
 from tests.conftest import Account
 
@@ -59,11 +60,10 @@ def test_polling_with_only_the_request_id(owner: Account) -> None:
 
 
 def test_a_failed_generation_polls_as_failed_with_the_reason(owner: Account) -> None:
-    from generations import services
 
     submitted = owner.client().post("/v1/generate-video", REFERENCE).json()
     gen = Generation.objects.get(request_id=submitted["request_id"])
-    services.generation_fail(generation=gen, code="engine_error", message="boom")
+    lifecycle.fail(generation=gen, code="engine_error", message="boom")
     body = owner.client().post("/v1/generate-video", {"request_id": submitted["request_id"]}).json()
     assert body["status"] == "failed" and body["error"] == {
         "code": "engine_error",
@@ -143,9 +143,7 @@ def test_another_teams_request_id_is_a_404(owner: Account, outsider: Account) ->
 def test_no_credits_left_is_a_402(owner: Account) -> None:
     from decimal import Decimal
 
-    from generations import services
-
-    services.team_grant_credits(team=owner.team, amount=Decimal("0.10"))
+    quotas.team_grant_credits(team=owner.team, amount=Decimal("0.10"))
     response = owner.client().post("/v1/generate-video", REFERENCE)
     assert (
         response.status_code == 402 and response.json()["error"]["code"] == "insufficient_credits"

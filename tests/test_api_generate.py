@@ -8,6 +8,8 @@ from typing import Any
 
 from PIL import Image
 
+from generations.core import lifecycle
+from generations.core.validation import MAX_SEED
 from generations.models import Generation, UsageEvent
 from tests.conftest import Account, make_account
 
@@ -74,7 +76,7 @@ def test_the_request_is_recorded_with_every_parameter(owner: Account) -> None:
     )
     gen = Generation.objects.get(generation_id=body["generation_id"])
     assert (gen.width, gen.height, gen.num_frames) == (480, 854, 90)
-    assert gen.seed_requested is None or gen.seed_requested == -1
+    assert 0 <= gen.seed <= MAX_SEED  # -1 asked for a random seed: a real one was drawn
     assert gen.seed == body["seed"] and gen.seed >= 0
     assert (gen.camera_fixed, gen.add_audio, gen.audio_prompt, gen.negative_prompt) == (
         True,
@@ -169,10 +171,8 @@ def test_the_monthly_limit_gives_429_and_failed_generations_do_not_count(db: Non
     assert refused.json()["error"]["code"] == "monthly_limit_exceeded"
     assert Generation.objects.filter(team=account.team).count() == 2
 
-    from generations import services
-
     gen = Generation.objects.get(generation_id=first["generation_id"])
-    assert services.generation_fail(generation=gen, code="engine_error", message="boom")
+    assert lifecycle.fail(generation=gen, code="engine_error", message="boom")
     again = client.post("/api/v1/generate", {"model": "local", "prompt": "three"})
     assert again.status_code == 200
     kinds = list(UsageEvent.objects.filter(team=account.team).values_list("kind", flat=True))

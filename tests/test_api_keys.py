@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from generations import apikeys, services
+from generations.core import apikeys
 from generations.errors import ApiError
 from generations.models import ApiKey
 from tests.conftest import Account
@@ -44,12 +44,12 @@ def test_it_rejects_missing_malformed_and_unknown_keys(
     if header == "Bearer <well-formed but unknown>":
         header = "Bearer " + apikeys.generate(test=False)
     with pytest.raises(ApiError) as caught:
-        services.api_key_authenticate(header)
+        apikeys.api_key_authenticate(header)
     assert caught.value.status == 401 and caught.value.code == code
 
 
 def test_a_revoked_key_gets_401_on_every_endpoint(owner: Account) -> None:
-    services.api_key_revoke(key=owner.key)
+    apikeys.api_key_revoke(key=owner.key)
     client = owner.client()
     for response in (
         client.get("/api/v1/user"),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from generations import services
+from generations.core import accounts, apikeys
 from generations.models import Generation, User
 
 openai = pytest.importorskip("openai", reason="the openai SDK is a test dependency")
@@ -18,9 +18,9 @@ openai = pytest.importorskip("openai", reason="the openai SDK is a test dependen
 @pytest.fixture
 def client(live_server: Any, transactional_db: None, sync_tasks: None) -> Iterator[Any]:
     """An SDK client on a live server; jobs render inline (django-q2 sync mode)."""
-    user = services.user_create(email="sdk@example.com", password="a long pass phrase 9")
-    team = services.team_personal_get(user=user)
-    _, raw = services.api_key_create(team=team, user=user, name="sdk")
+    user = accounts.user_create(email="sdk@example.com", password="a long pass phrase 9")
+    team = accounts.team_personal_get(user=user)
+    _, raw = apikeys.api_key_create(team=team, user=user, name="sdk")
     sdk = openai.OpenAI(base_url=live_server.url + "/v1", api_key=raw, max_retries=0)
     yield sdk
     sdk.close()
@@ -98,8 +98,8 @@ def test_errors_come_in_openais_shape(client: Any) -> None:
 
 def test_another_teams_video_is_not_found(client: Any) -> None:
     video = client.videos.create(model="local", prompt="mine", seconds="4", size="1280x720")
-    other = services.user_create(email="other@example.com")
-    _, raw = services.api_key_create(team=services.team_personal_get(user=other), user=other)
+    other = accounts.user_create(email="other@example.com")
+    _, raw = apikeys.api_key_create(team=accounts.team_personal_get(user=other), user=other)
     stranger = openai.OpenAI(base_url=str(client.base_url), api_key=raw, max_retries=0)
     with pytest.raises(openai.NotFoundError):
         stranger.videos.retrieve(video.id)

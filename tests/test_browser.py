@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from generations import services, tasks
+from generations import tasks
+from generations.core import accounts
 from generations.models import Generation
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -60,7 +61,7 @@ def page(live_server: Any) -> Iterator[Any]:
 
 def log_in(page: Any, base: str, email: str) -> None:
     """Create an account and log in through the login form."""
-    services.user_create(email=email, password="a long pass phrase 9")
+    accounts.user_create(email=email, password="a long pass phrase 9")
     page.goto(base + "/accounts/login/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill("a long pass phrase 9")

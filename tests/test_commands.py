@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from generations import apikeys
+from generations import ids
+from generations.core import apikeys
 from generations.models import ApiKey, Team, User
 
 
@@ -25,7 +26,7 @@ def test_create_api_key_prints_the_key_as_the_last_line_and_nothing_else(db: Non
     raw = lines[-1]
     assert apikeys.is_well_formed(raw) and raw.startswith("vg_live_")
     assert len(lines) == 1 and raw not in err
-    key = ApiKey.objects.get(digest=apikeys.digest(raw))
+    key = ApiKey.objects.get(digest=ids.digest(raw))
     assert key.user.email == "bob@example.com" and key.name == "ci"
 
 

@@ -184,9 +184,9 @@ def test_web_processes_share_one_rate_limit_through_redis(site: dict[str, str]) 
     raw = manage(env, "create_api_key", "--email", "rate@example.com", "--create-user")
     raw = raw.strip().splitlines()[-1]
     manage(env, "shell", "-c",
-           "from generations import services; from generations.models import User; "
+           "from generations.core import accounts, quotas; from generations.models import User; "
            "u = User.objects.get(email='rate@example.com'); "
-           "services.team_set_plan_limits(team=services.team_personal_get(user=u), "
+           "quotas.team_set_plan_limits(team=accounts.team_personal_get(user=u), "
            "requests_per_minute=30)")  # fmt: skip
     headers = {"Authorization": f"Bearer {raw}"}
 

@@ -149,9 +149,9 @@ def test_both_web_processes_count_one_rate_limit(cluster: dict[str, Any]) -> Non
     raw = manage(env, "create_api_key", "--email", "limits@example.com", "--create-user")
     raw = raw.strip().splitlines()[-1]
     manage(env, "shell", "-c",
-           "from generations import services; from generations.models import User; "
+           "from generations.core import accounts, quotas; from generations.models import User; "
            "u = User.objects.get(email='limits@example.com'); "
-           "services.team_set_plan_limits(team=services.team_personal_get(user=u), "
+           "quotas.team_set_plan_limits(team=accounts.team_personal_get(user=u), "
            "requests_per_minute=30)")  # fmt: skip
     headers = {"Authorization": f"Bearer {raw}"}
     bases: list[str] = cluster["bases"]

@@ -25,11 +25,13 @@ from django.core import checks
 from PIL import Image
 
 from generations import catalog
-from generations.engines import diffusers_config as config
-from generations.engines.base import Canceled, EngineError, RenderContext
 from generations.media.encode import probe
 from generations.models import Generation
-from generations.specs import GenerationSpec
+from generations.rendering import registry
+from generations.rendering.base import Canceled, EngineError, RenderContext
+from generations.rendering.diffusers import config
+from generations.spec import GenerationSpec
+from generations.vocabulary import I2V, T2V
 from tests import tiny_pipelines
 from tests.conftest import Account
 
@@ -86,18 +88,18 @@ def configure(settings: Any, folders: dict[str, Path], *names: str) -> None:
 
 @pytest.fixture
 def engine(gpu_extra: Any) -> Any:
-    from generations.engines.diffusers import DiffusersEngine
+    from generations.rendering.diffusers.engine import DiffusersEngine
 
     return DiffusersEngine()
 
 
-def make_spec(model: str, mode: str = config.T2V, **overrides: Any) -> GenerationSpec:
+def make_spec(model: str, mode: str = T2V, **overrides: Any) -> GenerationSpec:
     fields: dict[str, Any] = {
         "model": model,
         "mode": mode,
         "prompt": "a cat walks on the beach at sunset",
         "negative_prompt": "",
-        "image_url": "https://example.com/cat.png" if mode == config.I2V else "",
+        "image_url": "https://example.com/cat.png" if mode == I2V else "",
         "duration": 1,
         "resolution": "480p",
         "aspect_ratio": "16:9",
@@ -177,13 +179,13 @@ def decode(path: Path) -> list[np.ndarray]:
 # --- every family and mode, end to end through the engine -------------------------------------
 
 CASES = [
-    ("wan-t2v", config.T2V, False),
-    ("wan-i2v", config.I2V, False),
-    ("ltx-t2v", config.T2V, False),
-    ("ltx-i2v", config.I2V, False),
-    ("framepack", config.I2V, False),
-    ("framepack", config.I2V, True),
-    ("framepack-vanilla", config.I2V, False),
+    ("wan-t2v", T2V, False),
+    ("wan-i2v", I2V, False),
+    ("ltx-t2v", T2V, False),
+    ("ltx-i2v", I2V, False),
+    ("framepack", I2V, False),
+    ("framepack", I2V, True),
+    ("framepack-vanilla", I2V, False),
 ]
 
 
@@ -194,7 +196,7 @@ def test_each_pipeline_renders_a_contract_mp4(
 ) -> None:  # fmt: skip
     configure(settings, folders, name)
     spec = make_spec(SERVES[name], mode)
-    image = picture if mode == config.I2V else None
+    image = picture if mode == I2V else None
     last = picture if with_last else None
     result = render(engine, spec, tmp_path / "out", image, last_image=last)
 
@@ -212,7 +214,7 @@ def test_each_pipeline_renders_a_contract_mp4(
     assert call["class"] == index["_class_name"]
     # The planned frame count is what the pipeline really returned.
     assert call["returned_frames"] == call["num_frames"] or name.startswith("framepack")
-    assert ("image" in call) == (mode == config.I2V)
+    assert ("image" in call) == (mode == I2V)
     assert ("last_image" in call) == with_last
 
 
@@ -220,10 +222,10 @@ def test_a_framepack_section_count_returns_the_frames_planned(
     settings: Any, folders: dict[str, Path], engine: Any, calls: list[dict[str, Any]],
     picture: Path, tmp_path: Path,
 ) -> None:  # fmt: skip
-    from generations.engines.diffusers import native_frames_needed
+    from generations.rendering.diffusers.engine import native_frames_needed
 
     configure(settings, folders, "framepack")
-    render(engine, make_spec("framepack", config.I2V), tmp_path / "out", picture)
+    render(engine, make_spec("framepack", I2V), tmp_path / "out", picture)
     (call,) = calls
     # latent_window_size 2, VAE time factor 4: 8 frames per section plus the first, and
     # enough sections to cover 30 frames at 30 fps: 4 sections, 33 frames.
@@ -284,7 +286,7 @@ def test_framepack_maps_cfg_scale_to_true_cfg_with_a_negative_branch(
     picture: Path, tmp_path: Path,
 ) -> None:  # fmt: skip
     configure(settings, folders, "framepack-vanilla")
-    spec = make_spec("framepack", config.I2V, cfg_scale=2.0, guidance_scale=9.0)
+    spec = make_spec("framepack", I2V, cfg_scale=2.0, guidance_scale=9.0)
     render(engine, spec, tmp_path / "out", picture)
     (call,) = calls
     assert call["true_cfg_scale"] == 2.0 and call["guidance_scale"] == 9.0
@@ -299,7 +301,7 @@ def test_the_conditioning_image_is_cover_cropped_to_the_generated_size(
     picture: Path, tmp_path: Path,
 ) -> None:  # fmt: skip
     configure(settings, folders, "wan-i2v")
-    render(engine, make_spec("wan-25", config.I2V, aspect_ratio="9:16", width=480, height=854),
+    render(engine, make_spec("wan-25", I2V, aspect_ratio="9:16", width=480, height=854),
            tmp_path / "out", picture)  # fmt: skip
     (call,) = calls
     assert call["image"].size == (call["width"], call["height"])
@@ -309,7 +311,7 @@ def test_the_conditioning_image_is_cover_cropped_to_the_generated_size(
 
 def test_every_request_parameter_is_documented() -> None:
     pytest.importorskip("numpy")
-    from generations.engines.diffusers import PARAMETER_USE
+    from generations.rendering.diffusers.engine import PARAMETER_USE
 
     fields = {f.name for f in dataclasses.fields(GenerationSpec)}
     assert fields - {"model", "width", "height", "fps"} <= set(PARAMETER_USE)
@@ -340,7 +342,7 @@ def test_cancel_stops_the_pipeline_at_the_next_step(
     settings.VIDEOGEN_DIFFUSERS_STEPS = {"framepack": 5}
     recorder = Recorder(stop_after=1)
     with pytest.raises(Canceled):
-        render(engine, make_spec("framepack", config.I2V), tmp_path / "out", picture, recorder)
+        render(engine, make_spec("framepack", I2V), tmp_path / "out", picture, recorder)
     # 4 sections x 5 steps were planned; it stopped after the first step.
     assert recorder.values == [90.0 / 20]
     assert "returned_frames" not in calls[0]
@@ -411,7 +413,7 @@ def test_a_worker_loads_each_pipeline_once(
     render(engine, make_spec("ltxv-13b", num_frames=2), tmp_path / "3")
     render(engine, make_spec("wan-25", num_frames=2), tmp_path / "4")
     assert loads == ["wan-25", "ltxv-13b", "wan-25"]
-    assert catalog.get_engine("diffusers") is catalog.get_engine("diffusers")
+    assert registry.get_engine("diffusers") is registry.get_engine("diffusers")
 
 
 def test_a_last_frame_is_refused_by_pipelines_without_one(
@@ -419,9 +421,9 @@ def test_a_last_frame_is_refused_by_pipelines_without_one(
 ) -> None:
     configure(settings, folders, "ltx-i2v", "wan-i2v")
     with pytest.raises(EngineError, match="cannot take a last frame"):
-        render(engine, make_spec("pixverse", config.I2V), tmp_path, picture, last_image=picture)
+        render(engine, make_spec("pixverse", I2V), tmp_path, picture, last_image=picture)
     with pytest.raises(EngineError, match="cannot take a last frame"):
-        render(engine, make_spec("wan-25", config.I2V), tmp_path, picture, last_image=picture)
+        render(engine, make_spec("wan-25", I2V), tmp_path, picture, last_image=picture)
 
 
 # --- the plan (no torch needed) ------------------------------------------------------------
@@ -434,7 +436,7 @@ def test_sequential_offload_keeps_on_the_gpu_what_its_hooks_cannot_stream(gpu_ex
     whole on the GPU."""
     from accelerate import cpu_offload
 
-    from generations.engines.diffusers import unstreamable_components
+    from generations.rendering.diffusers.engine import unstreamable_components
 
     torch = gpu_extra
 
@@ -468,7 +470,7 @@ def test_sequential_offload_keeps_on_the_gpu_what_its_hooks_cannot_stream(gpu_ex
 
 
 def test_sizes_round_to_the_models_multiples_under_the_pixel_cap() -> None:
-    from generations.engines.diffusers import cover_box, generation_size
+    from generations.rendering.diffusers.engine import cover_box, generation_size
 
     assert generation_size(854, 480, 32, 1280 * 720) == (864, 480)
     assert generation_size(854, 480, 16, 1280 * 720) == (848, 480)
@@ -478,7 +480,7 @@ def test_sizes_round_to_the_models_multiples_under_the_pixel_cap() -> None:
 
 
 def test_frames_are_resampled_in_time_from_the_native_rate() -> None:
-    from generations.engines.diffusers import native_frames_needed, source_positions
+    from generations.rendering.diffusers.engine import native_frames_needed, source_positions
 
     assert native_frames_needed(30, 30, 30) == 30
     # 5 s at 30 fps spans 149/30 s: 79.5 frames at 16 fps, so 81 (the last one blends two).
@@ -505,14 +507,14 @@ def test_a_configured_model_is_served_by_diffusers_ahead_of_a_hosted_provider(
     monkeypatch.setattr(config, "missing_modules", lambda: ())
     settings.FAL_KEY = "fal-key"
     kling = catalog.get_model("kling_25")
-    assert kling is not None and catalog.engine_name_for(kling, test_mode=False) == "fal"
+    assert kling is not None and registry.engine_name_for(kling, test_mode=False) == "fal"
     folder = write_folder(tmp_path / "wan", "WanPipeline")
     settings.VIDEOGEN_DIFFUSERS_MODELS = [("kling_25", str(folder))]
-    assert catalog.engine_name_for(kling, test_mode=False) == "diffusers"
-    assert catalog.engine_name_for(kling, test_mode=False, mode=config.T2V) == "diffusers"
+    assert registry.engine_name_for(kling, test_mode=False) == "diffusers"
+    assert registry.engine_name_for(kling, test_mode=False, mode=T2V) == "diffusers"
     # Only the modes it has a pipeline for; never sent upstream instead.
-    assert catalog.engine_name_for(kling, test_mode=False, mode=config.I2V) is None
-    assert catalog.engine_name_for(kling, test_mode=True) == "local"
+    assert registry.engine_name_for(kling, test_mode=False, mode=I2V) is None
+    assert registry.engine_name_for(kling, test_mode=True) == "local"
 
 
 def test_a_key_may_name_a_text_and_an_image_pipeline(
@@ -522,9 +524,9 @@ def test_a_key_may_name_a_text_and_an_image_pipeline(
     t2v = write_folder(tmp_path / "t2v", "WanPipeline", {"steps": 30})
     i2v = write_folder(tmp_path / "i2v", "WanImageToVideoPipeline", {"fps": 24})
     settings.VIDEOGEN_DIFFUSERS_MODELS = f"wan-25={t2v},wan-25={i2v}"
-    assert config.pipeline_for("wan-25", config.T2V).options.steps == 30  # type: ignore[union-attr]
-    assert config.pipeline_for("wan-25", config.I2V).options.fps == 24  # type: ignore[union-attr]
-    assert config.pipeline_for("wan-25", config.I2V).class_name == "WanImageToVideoPipeline"  # type: ignore[union-attr]
+    assert config.pipeline_for("wan-25", T2V).options.steps == 30  # type: ignore[union-attr]
+    assert config.pipeline_for("wan-25", I2V).options.fps == 24  # type: ignore[union-attr]
+    assert config.pipeline_for("wan-25", I2V).class_name == "WanImageToVideoPipeline"  # type: ignore[union-attr]
 
 
 def test_without_the_extra_configured_models_are_unavailable_and_say_why(
@@ -535,7 +537,7 @@ def test_without_the_extra_configured_models_are_unavailable_and_say_why(
         ("wan-25", str(write_folder(tmp_path / "w", "WanPipeline")))
     ]
     wan = catalog.get_model("wan-25")
-    assert wan is not None and not catalog.is_available(wan)
+    assert wan is not None and not registry.is_available(wan)
     reason = config.unavailable_reason("wan-25")
     assert reason is not None and "pip install 'videogen[gpu]'" in reason and "torch" in reason
     (warning,) = config.check_diffusers_models()
@@ -545,7 +547,7 @@ def test_without_the_extra_configured_models_are_unavailable_and_say_why(
 def test_the_engine_says_which_extra_is_missing(settings: Any, monkeypatch: Any) -> None:
     import builtins
 
-    from generations.engines import diffusers as engine_module
+    from generations.rendering.diffusers import engine as engine_module
 
     real_import = builtins.__import__
 
@@ -624,12 +626,14 @@ def test_the_web_and_parent_processes_never_import_torch(tmp_path: Path) -> None
     folder = write_folder(tmp_path / "wan", "WanPipeline")
     script = (
         "import django, sys; django.setup()\n"
-        "from generations import catalog, services, tasks, views\n"
-        "from generations.engines import diffusers\n"
+        "import videogen_site.urls, generations.admin  # all that a web process imports\n"
+        "from generations import catalog, tasks\n"
+        "from generations.rendering import registry\n"
+        "from generations.rendering.diffusers import engine\n"
         "from django_q import cluster\n"
         "wan = catalog.get_model('wan-25')\n"
-        "assert catalog.engine_name_for(wan, test_mode=False) == 'diffusers'\n"
-        "assert catalog.get_engine('diffusers').name == 'diffusers'\n"
+        "assert registry.engine_name_for(wan, test_mode=False) == 'diffusers'\n"
+        "assert registry.get_engine('diffusers').name == 'diffusers'\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers')))\n"
     )
     env = {
@@ -686,7 +690,7 @@ def test_diffusers_jobs_are_queued_for_the_gpu_cluster_and_others_for_the_main_o
     # The model listing says which engine serves it, and in which modes.
     listed = {m["key"]: m for m in client.get("/api/v1/models").json()["models"]}
     assert listed["wan-25"]["available"] and listed["wan-25"]["engine"] == "diffusers"
-    assert listed["wan-25"]["available_modes"] == [config.T2V]
+    assert listed["wan-25"]["available_modes"] == [T2V]
 
 
 def test_a_generation_runs_through_the_api_on_the_diffusers_engine(

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import requests
 
-from generations import catalog
-from generations.engines import routes
-from generations.engines.base import EngineError
-from generations.engines.fal import FalEngine, app_path, progress_of
-from generations.engines.remote import Done, Pending, Transient
+from generations.rendering import registry
+from generations.rendering.base import EngineError
+from generations.rendering.hosted import providers, routes
+from generations.rendering.hosted.base import Done, Pending, Transient
+from generations.rendering.hosted.fal import FalEngine, app_path, progress_of
 from tests import engine_helpers as helpers
 from tests.fake_fal import KEY, FakeFal
 from tests.fakeupstream import Faults, Reply
@@ -149,7 +149,7 @@ CASES: list[tuple[str, str, dict[str, Any], str, dict[str, Any]]] = [
 
 
 def test_cases_cover_every_fal_route(fake: FakeFal) -> None:
-    served = {(model, mode) for model, rs in routes.all_routes().items() for r in rs
+    served = {(model, mode) for model, rs in providers.all_routes().items() for r in rs
               if r.provider == "fal" for mode in r.upstream}  # fmt: skip
     assert served == {(model, mode) for model, mode, *_ in CASES}
 
@@ -267,7 +267,7 @@ def test_expired_result_url_answers_404(engine: FalEngine, fake: FakeFal) -> Non
 
 
 def test_from_catalog(fake: FakeFal) -> None:
-    engine = catalog.get_remote_engine("fal")
+    engine = registry.hosted_engine("fal")
     assert isinstance(engine, FalEngine) and engine.name == "fal"
 
 

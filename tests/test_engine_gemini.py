@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import requests
 
-from generations.engines import routes
-from generations.engines.base import EngineError
-from generations.engines.gemini import ENGINE, GeminiEngine
-from generations.engines.remote import Done, Pending, Transient
 from generations.errors import ApiError
+from generations.rendering.base import EngineError
+from generations.rendering.hosted import providers, routes
+from generations.rendering.hosted.base import Done, Pending, Transient
+from generations.rendering.hosted.gemini import GeminiEngine
 from tests import engine_helpers as helpers
 from tests.fake_gemini import FakeGemini, result_video
 from tests.fakeupstream import Faults
@@ -42,7 +42,7 @@ def configure(settings: Any) -> Callable[..., GeminiEngine]:
         settings.FAL_KEY = settings.REPLICATE_API_TOKEN = settings.OPENAI_API_KEY = ""
         settings.GEMINI_API_KEY = key
         settings.GEMINI_API_URL = f"{server.url}/v1beta"
-        engine = ENGINE.from_settings()
+        engine = GeminiEngine.from_settings()
         assert isinstance(engine, GeminiEngine)
         return engine
 
@@ -74,7 +74,9 @@ def refused(call: Callable[[], object], code: str) -> EngineError:
 
 
 def test_every_gemini_model_is_covered(engine: GeminiEngine) -> None:
-    routed = {m for m, rs in routes.all_routes().items() if any(r.provider == "gemini" for r in rs)}
+    routed = {
+        m for m, rs in providers.all_routes().items() if any(r.provider == "gemini" for r in rs)
+    }
     assert routed == set(MODELS)
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generations.engines.base import Canceled, EngineError, RenderContext
-from generations.engines.procedural import ProceduralEngine
 from generations.media.encode import probe, top_level_boxes
 from generations.media.images import cover_crop, load_image
-from generations.specs import GenerationSpec
+from generations.rendering.base import Canceled, EngineError, RenderContext
+from generations.rendering.local.procedural import ProceduralEngine
+from generations.spec import GenerationSpec
 from tests.media_helpers import animation_ms
 
 SHORT_SIDES = {"480p": 480, "720p": 720, "1080p": 1080, "4K": 2160}
@@ -249,7 +249,7 @@ def _scale_estimate(a, b):
 def test_the_parameters_the_engine_uses_and_ignores_are_documented():
     from dataclasses import fields
 
-    from generations.engines.procedural import PARAMETER_USE
+    from generations.rendering.local.parameters import PARAMETER_USE
 
     documented = set(PARAMETER_USE)
     for name in ("negative_prompt", "cfg_scale", "guidance_scale"):
@@ -269,7 +269,7 @@ def test_ignored_parameters_are_accepted_and_change_nothing(tmp_path):
 
 
 def test_different_prompts_paint_different_pictures():
-    from generations.engines.scenes import TextScene
+    from generations.rendering.local.scenes import TextScene
 
     prompts = [
         "a calm ocean at sunset",
@@ -291,7 +291,7 @@ def test_different_prompts_paint_different_pictures():
 
 
 def test_the_prompt_words_choose_the_scene():
-    from generations.engines.scenes import read_prompt
+    from generations.rendering.local.scenes import read_prompt
 
     recipe = read_prompt("slow drifting snow over the city at dawn, purple and gold")
     assert set(recipe.elements) >= {"snow", "city"}
@@ -303,7 +303,7 @@ def test_the_prompt_words_choose_the_scene():
 
 
 def test_motion_words_set_the_pace(tmp_path):
-    from generations.engines.scenes import TextScene
+    from generations.rendering.local.scenes import TextScene
 
     def motion(prompt):
         scene = TextScene(prompt, 5, 320, 180)
@@ -316,8 +316,8 @@ def test_motion_words_set_the_pace(tmp_path):
 
 
 def test_text_to_video_is_dithered_so_4k_gradients_do_not_band():
-    from generations.engines.procedural import TextVideo
     from generations.media.encode import i420_planes, new_i420
+    from generations.rendering.local.procedural import TextVideo
 
     spec = make_spec(resolution="4K", prompt="a clear blue sky at noon", num_frames=1)
     buffer = new_i420(spec.width, spec.height)
@@ -393,8 +393,8 @@ def test_pans_and_tilts_move_the_picture_the_right_way(tmp_path, photo, prompt, 
 
 
 def test_camera_moves_are_eased_and_sub_pixel_smooth(photo):
-    from generations.engines.procedural import ImageVideo
     from generations.media.encode import i420_planes, new_i420
+    from generations.rendering.local.procedural import ImageVideo
 
     spec = make_spec(mode="image-to-video", prompt="pan right", num_frames=24)
     video = ImageVideo(spec, photo)

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import requests
 
-from generations.engines import routes
-from generations.engines.base import EngineError
-from generations.engines.openai import ENGINE, OpenAIEngine
-from generations.engines.remote import Pending, Transient
 from generations.errors import ApiError
+from generations.rendering.base import EngineError
+from generations.rendering.hosted import providers, routes
+from generations.rendering.hosted.base import Pending, Transient
+from generations.rendering.hosted.openai import OpenAIEngine
 from tests import engine_helpers as helpers
 from tests.fake_openai import FakeOpenAI, result_video
 from tests.fakeupstream import Faults
@@ -44,7 +44,7 @@ def configure(settings: Any) -> Callable[..., OpenAIEngine]:
         settings.FAL_KEY = settings.REPLICATE_API_TOKEN = settings.GEMINI_API_KEY = ""
         settings.OPENAI_API_KEY = key
         settings.OPENAI_BASE_URL = f"{server.url}/v1"
-        engine = ENGINE.from_settings()
+        engine = OpenAIEngine.from_settings()
         assert isinstance(engine, OpenAIEngine)
         return engine
 
@@ -76,7 +76,9 @@ def refused(call: Callable[[], object], code: str) -> EngineError:
 
 
 def test_every_openai_model_is_covered(engine: OpenAIEngine) -> None:
-    routed = {m for m, rs in routes.all_routes().items() if any(r.provider == "openai" for r in rs)}
+    routed = {
+        m for m, rs in providers.all_routes().items() if any(r.provider == "openai" for r in rs)
+    }
     assert routed == set(MODELS)
 
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import requests
 
-from generations import catalog
-from generations.engines import routes
-from generations.engines.base import EngineError
-from generations.engines.remote import Done, Pending, Transient
-from generations.engines.replicate import ReplicateEngine, log_state
+from generations.rendering import registry
+from generations.rendering.base import EngineError
+from generations.rendering.hosted import providers, routes
+from generations.rendering.hosted.base import Done, Pending, Transient
+from generations.rendering.hosted.replicate import ReplicateEngine, log_state
 from tests import engine_helpers as helpers
 from tests.fake_replicate import POLICY_ERROR, TOKEN, FakeReplicate
 from tests.fakeupstream import Faults, Reply
@@ -119,7 +119,7 @@ CASES: list[tuple[str, str, dict[str, Any], str, dict[str, Any]]] = [
 
 
 def test_cases_cover_every_replicate_route(fake: FakeReplicate) -> None:
-    served = {(model, mode) for model, rs in routes.all_routes().items() for r in rs
+    served = {(model, mode) for model, rs in providers.all_routes().items() for r in rs
               if r.provider == "replicate" for mode in r.upstream}  # fmt: skip
     assert served == {(model, mode) for model, mode, *_ in CASES}
 
@@ -234,7 +234,7 @@ def test_expired_result_url_answers_404(engine: ReplicateEngine, fake: FakeRepli
 
 
 def test_from_catalog(fake: FakeReplicate) -> None:
-    engine = catalog.get_remote_engine("replicate")
+    engine = registry.hosted_engine("replicate")
     assert isinstance(engine, ReplicateEngine) and engine.name == "replicate"
 
 

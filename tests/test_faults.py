@@ -13,8 +13,11 @@ from django.db import OperationalError, connections
 from django.test import Client
 from django.utils import timezone
 
-from generations import catalog, services, tasks
+from generations import tasks
+from generations.core import lifecycle
 from generations.models import Generation, UsageEvent
+from generations.rendering import registry
+from generations.tasks import results, run
 from tests.conftest import Account
 from tests.servers import free_port
 
@@ -110,14 +113,14 @@ class _RendersThroughAnOutage:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.monkeypatch = monkeypatch
-        self.local = catalog.get_engine("local")
+        self.local = registry.get_engine("local")
 
     def render(self, spec: Any, ctx: Any) -> Any:
         with self.monkeypatch.context() as outage:
             _database_goes_away(outage)
             for pct in (10, 20, 30):
                 ctx.progress(pct)  # must not raise: the render goes on
-                time.sleep(tasks.PROGRESS_INTERVAL_S)
+                time.sleep(results.PROGRESS_INTERVAL_S)
         return self.local.render(spec, ctx)
 
 
@@ -129,7 +132,7 @@ def test_a_render_carries_on_through_a_database_blip(
         generation_id=owner.client().post("/api/v1/generate", BODY).json()["generation_id"]
     )
     engine = _RendersThroughAnOutage(monkeypatch)
-    monkeypatch.setattr(catalog, "get_engine", lambda name: engine)
+    monkeypatch.setattr(registry, "get_engine", lambda name: engine)
     assert tasks.generation_run(gen.pk) == "completed"
     gen.refresh_from_db()
     assert gen.status == "completed" and gen.attempts == 1
@@ -147,7 +150,7 @@ def test_a_run_that_cannot_store_its_result_is_left_to_the_reaper_not_failed(
     def unreachable(*args: Any, **kwargs: Any) -> str:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(tasks, "_store_result", unreachable)
+    monkeypatch.setattr(run, "store_result", unreachable)
     with pytest.raises(OperationalError):
         tasks.generation_run(gen.pk)
     gen.refresh_from_db()
@@ -167,12 +170,12 @@ def test_a_worker_killed_while_settling_leaves_the_run_to_do_again_not_half_done
     gen = Generation.objects.get(
         generation_id=owner.client().post("/api/v1/generate", BODY).json()["generation_id"]
     )
-    real_settle = services.generation_settle
+    real_settle = lifecycle.settle
 
     def killed_mid_settle(**kwargs: Any) -> None:
         raise _Killed
 
-    monkeypatch.setattr(services, "generation_settle", killed_mid_settle)
+    monkeypatch.setattr(lifecycle, "settle", killed_mid_settle)
     with pytest.raises(_Killed):
         tasks.generation_run(gen.pk)
     gen.refresh_from_db()
@@ -180,7 +183,7 @@ def test_a_worker_killed_while_settling_leaves_the_run_to_do_again_not_half_done
     kinds = list(UsageEvent.objects.filter(generation=gen).values_list("kind", flat=True))
     assert kinds == ["charge"]
 
-    monkeypatch.setattr(services, "generation_settle", real_settle)
+    monkeypatch.setattr(lifecycle, "settle", real_settle)
     Generation.objects.filter(pk=gen.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     tasks.reap_stale()  # sync mode: the run happens again right here
     gen.refresh_from_db()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from generations.media.fetch import FetchError, fetch_image_bytes, is_public_address, parse_data_url
+from generations.net.fetch import FetchError, fetch_image_bytes, is_public_address, parse_data_url
 
 PAYLOAD = b"\x89PNG\r\n\x1a\n" + b"x" * 1000
 

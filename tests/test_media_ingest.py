@@ -9,11 +9,12 @@ import av
 import numpy as np
 import pytest
 
-from generations.engines.base import EngineError
-from generations.engines.remote import ResultGone, Transient
-from generations.media import ingest
+from generations.core.validation import build_spec
 from generations.media.encode import probe, top_level_boxes
-from generations.specs import GenerationSpec, build_spec
+from generations.rendering.base import EngineError
+from generations.rendering.hosted import ingest
+from generations.rendering.hosted.base import ResultGone, Transient
+from generations.spec import GenerationSpec
 from tests.fakeupstream import FakeUpstream, Reply, Request, make_mp4
 
 

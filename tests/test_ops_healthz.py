@@ -11,8 +11,9 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.utils import timezone
 
-from generations import health, tasks
+from generations import tasks
 from generations.models import WorkerHeartbeat
+from generations.ops import health
 
 
 @pytest.fixture(autouse=True)

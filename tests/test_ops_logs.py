@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from generations import dbthreads, logs
 from generations.models import Generation
+from generations.ops import logs
+from generations.web import dbthreads
 from tests.conftest import Account
 from tests.ops_helpers import submit_and_render
 from videogen_site.asgi import application
@@ -145,15 +146,15 @@ def test_task_log_lines_carry_the_generation_id(
     json_lines: io.StringIO,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from generations import tasks
+    from generations.tasks import results, run
 
-    real_store = tasks._store_result
+    real_store = results.store_result
 
     def store_and_log(gen: Generation, claim: str, result: Any) -> str:
-        tasks.log.info("storing the result")
+        results.log.info("storing the result")
         return real_store(gen, claim, result)
 
-    monkeypatch.setattr(tasks, "_store_result", store_and_log)
+    monkeypatch.setattr(run, "store_result", store_and_log)
     gen = submit_and_render(owner, django_capture_on_commit_callbacks)
     (line,) = [e for e in entries(json_lines) if e["message"] == "storing the result"]
     assert line["generation_id"] == gen.generation_id

@@ -119,7 +119,7 @@ def test_with_a_token_only_the_bearer_of_it_may_scrape(settings: Any) -> None:
 
 @pytest.mark.django_db
 def test_a_broker_that_is_down_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    from generations import metrics
+    from generations.ops import metrics
 
     def down() -> dict[str, int]:
         raise ConnectionError("redis://:password@redis.internal")

@@ -14,8 +14,10 @@ from django.test import Client
 from django.utils import timezone
 from django_q.models import Schedule
 
-from generations import retention, services, tasks
+from generations import tasks
+from generations.core import library
 from generations.models import Generation
+from generations.ops import retention
 from tests.conftest import Account
 from tests.ops_helpers import submit_and_render
 
@@ -24,7 +26,7 @@ from tests.ops_helpers import submit_and_render
 def old(owner: Account, sync_tasks: None, django_capture_on_commit_callbacks: Any) -> Generation:
     """A completed generation that finished 40 days ago, shared, with all its files."""
     gen = submit_and_render(owner, django_capture_on_commit_callbacks)
-    services.generation_share(generation=gen)
+    library.generation_share(generation=gen)
     Generation.objects.filter(pk=gen.pk).update(finished_at=timezone.now() - timedelta(days=40))
     gen.refresh_from_db()
     return gen

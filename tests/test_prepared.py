@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from generations.db.prepared import PreparedQuery
 from generations.models import ApiKey, Generation
-from generations.prepared import PreparedQuery
 from tests.conftest import Account
 
 KEYS = PreparedQuery(

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 
-from generations import catalog, services
+from generations.core import apikeys, lifecycle, quotas
 from generations.models import Generation, Membership, UsageEvent
+from generations.rendering import registry
 from tests.conftest import Account, make_account
 
 LOCAL = {"model": "local", "prompt": "tide pools", "duration": 2, "resolution": "720p"}
@@ -18,13 +19,13 @@ def test_a_premium_model_on_a_plan_without_premium_is_a_clear_403(
     owner: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As if a provider engine served Veo here (hosted engines come with their own issue).
-    monkeypatch.setattr(catalog, "engine_name_for", lambda model, test_mode, mode=None: "local")
+    monkeypatch.setattr(registry, "engine_name_for", lambda model, test_mode, mode=None: "local")
     response = owner.client().post("/api/v1/generate", {"model": "veo_3", "prompt": "x"})
     assert response.status_code == 403
     error = response.json()["error"]
     assert (error["code"], error["field"]) == ("premium_not_allowed", "model")
     assert "premium" in error["message"] and not Generation.objects.exists()
-    services.team_set_plan_limits(team=owner.team, premium_allowed=True)
+    quotas.team_set_plan_limits(team=owner.team, premium_allowed=True)
     assert (
         owner.client().post("/api/v1/generate", {"model": "veo_3", "prompt": "x"}).status_code
         == 200
@@ -32,10 +33,10 @@ def test_a_premium_model_on_a_plan_without_premium_is_a_clear_403(
 
 
 def test_the_member_cap_limits_each_member_not_the_team(owner: Account) -> None:
-    services.team_set_plan_limits(team=owner.team, member_monthly_cap=1)
+    quotas.team_set_plan_limits(team=owner.team, member_monthly_cap=1)
     teammate = make_account("bob@example.com")
     Membership.objects.create(team=owner.team, user=teammate.user, role="member")
-    bob_key, bob_raw = services.api_key_create(team=owner.team, user=teammate.user)
+    bob_key, bob_raw = apikeys.api_key_create(team=owner.team, user=teammate.user)
     from tests.conftest import ApiClient
 
     assert owner.client().post("/api/v1/generate", LOCAL).status_code == 200
@@ -45,7 +46,7 @@ def test_the_member_cap_limits_each_member_not_the_team(owner: Account) -> None:
 
 
 def test_credits_are_taken_at_submit_and_a_shortfall_is_a_402(owner: Account) -> None:
-    services.team_grant_credits(team=owner.team, amount=Decimal("3"), note="trial")
+    quotas.team_grant_credits(team=owner.team, amount=Decimal("3"), note="trial")
     # local costs 1 credit per second at 720p: 2 s = 2 credits.
     assert owner.client().post("/api/v1/generate", LOCAL).status_code == 200
     owner.team.refresh_from_db()
@@ -59,10 +60,10 @@ def test_credits_are_taken_at_submit_and_a_shortfall_is_a_402(owner: Account) ->
 
 
 def test_a_failed_generation_gives_its_credits_back(owner: Account) -> None:
-    services.team_grant_credits(team=owner.team, amount=Decimal("10"))
+    quotas.team_grant_credits(team=owner.team, amount=Decimal("10"))
     gen_id = owner.client().post("/api/v1/generate", LOCAL).json()["generation_id"]
     gen = Generation.objects.get(generation_id=gen_id)
-    services.generation_fail(generation=gen, code="engine_error", message="boom")
+    lifecycle.fail(generation=gen, code="engine_error", message="boom")
     owner.team.refresh_from_db()
     assert owner.team.credits == Decimal("10.00")
     ledger = list(UsageEvent.objects.filter(team=owner.team).order_by("pk").values_list(
@@ -84,7 +85,7 @@ def test_every_api_response_carries_rate_limit_headers(owner: Account) -> None:
 
 def test_past_the_rate_limit_requests_get_429_with_retry_after(owner: Account) -> None:
     cache.clear()
-    services.team_set_plan_limits(team=owner.team, requests_per_minute=3)
+    quotas.team_set_plan_limits(team=owner.team, requests_per_minute=3)
     client = owner.client()
     assert [client.get("/api/v1/user").status_code for _ in range(3)] == [200, 200, 200]
     limited = client.get("/api/v1/user")
@@ -95,8 +96,8 @@ def test_past_the_rate_limit_requests_get_429_with_retry_after(owner: Account) -
 
 def test_rate_limits_are_per_key(owner: Account) -> None:
     cache.clear()
-    services.team_set_plan_limits(team=owner.team, requests_per_minute=1)
-    _, second = services.api_key_create(team=owner.team, user=owner.user)
+    quotas.team_set_plan_limits(team=owner.team, requests_per_minute=1)
+    _, second = apikeys.api_key_create(team=owner.team, user=owner.user)
     from tests.conftest import ApiClient
 
     assert owner.client().get("/api/v1/user").status_code == 200
@@ -105,7 +106,7 @@ def test_rate_limits_are_per_key(owner: Account) -> None:
 
 
 def test_user_shows_plan_usage_limits_and_credits(owner: Account) -> None:
-    services.team_grant_credits(team=owner.team, amount=Decimal("5"))
+    quotas.team_grant_credits(team=owner.team, amount=Decimal("5"))
     body = owner.client().get("/api/v1/user").json()
     assert body["plan"]["premium_allowed"] is False
     assert body["plan"]["requests_per_minute"] == 600

@@ -21,9 +21,10 @@ import pytest
 from django.test import TestCase
 from PIL import Image
 
-from generations import polling, tasks
+from generations import tasks
 from generations.media.encode import probe
 from generations.models import Generation, UsageEvent
+from generations.tasks import dispatch as polling
 from tests import fake_openai
 from tests.conftest import Account, body_bytes, make_account
 from tests.fake_fal import FakeFal

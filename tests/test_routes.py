@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from generations import catalog
-from generations.engines import routes
+from generations.core.validation import build_spec
 from generations.errors import ApiError
-from generations.specs import build_spec
+from generations.rendering import registry
+from generations.rendering.hosted import providers, routes
 
 KLING = catalog.MODELS[2]
 PNG = routes.ImageInput(b"\x89PNG\r\n\x1a\nfake", "image/png")
@@ -21,9 +22,9 @@ def test_catalog_positions() -> None:
 
 
 def test_without_provider_keys_only_the_local_engine_is_available(settings) -> None:
-    for name in routes.PROVIDER_KEYS.values():
+    for name in (engine.credential for engine in providers.ENGINES):
         setattr(settings, name, "")
-    available = [m.key for m in catalog.MODELS if catalog.is_available(m)]
+    available = [m.key for m in catalog.MODELS if registry.is_available(m)]
     assert available == ["local"]
     with pytest.raises(ApiError) as err:
         build_spec({"model": "kling_25", "prompt": "a cat"}, test_mode=False)
@@ -34,16 +35,16 @@ def test_without_provider_keys_only_the_local_engine_is_available(settings) -> N
 def test_a_provider_key_makes_its_models_available_in_map_order(settings) -> None:
     settings.FAL_KEY = "fal-key"
     settings.REPLICATE_API_TOKEN = ""
-    assert catalog.engine_name_for(KLING, test_mode=False) == "fal"
+    assert registry.engine_name_for(KLING, test_mode=False) == "fal"
     settings.REPLICATE_API_TOKEN = "r8-token"
     # fal comes first in the map for kling_25; Replicate only serves what fal does not.
-    assert catalog.engine_name_for(KLING, test_mode=False) == "fal"
+    assert registry.engine_name_for(KLING, test_mode=False) == "fal"
     settings.FAL_KEY = ""
-    assert catalog.engine_name_for(KLING, test_mode=False) == "replicate"
+    assert registry.engine_name_for(KLING, test_mode=False) == "replicate"
     # Models no provider offers stay unavailable, whatever keys are set.
-    assert not catalog.is_available(catalog.MODELS[1])
+    assert not registry.is_available(catalog.MODELS[1])
     # Test keys still run everything on the local engine.
-    assert catalog.engine_name_for(catalog.MODELS[3], test_mode=True) == "local"
+    assert registry.engine_name_for(catalog.MODELS[3], test_mode=True) == "local"
 
 
 def test_translation_applies_filters_and_leaves_out_empty_values(settings) -> None:
@@ -54,7 +55,7 @@ def test_translation_applies_filters_and_leaves_out_empty_values(settings) -> No
          "cfg_scale": 1.5, "num_frames": 90},
         test_mode=False,
     )  # fmt: skip
-    route = routes.route_for("framepack", spec.mode)
+    route = providers.route_for("framepack", spec.mode)
     assert route is not None and route.provider == "fal"
     body = routes.translate(route, spec, PNG)
     assert body == {
@@ -73,7 +74,7 @@ def test_dotted_names_build_nested_objects(settings) -> None:
     settings.GEMINI_API_KEY = "gm-key"
     spec = build_spec({"model": "veo-31", "prompt": "waves", "duration": 8,
                        "negative_prompt": "text"}, test_mode=False)  # fmt: skip
-    route = routes.route_for("veo-31", spec.mode)
+    route = providers.route_for("veo-31", spec.mode)
     assert route is not None and route.provider == "gemini"
     assert routes.translate(route, spec, None) == {
         "instance": {"prompt": "waves"},
@@ -102,14 +103,14 @@ audio = false
     settings.REPLICATE_API_TOKEN = "r8-token"
     spec = build_spec({"model": "kling_25", "prompt": "A Red Fox", "duration": 5},
                       test_mode=False)  # fmt: skip
-    route = routes.route_for("kling_25", spec.mode)
+    route = providers.route_for("kling_25", spec.mode)
     assert route is not None and route.provider == "replicate" and route.deadline_s == 60
     job = routes.job_for(route, spec, None)
     assert job.upstream_model == "acme/kling-mirror"
     assert job.input == {"text": "a red fox", "length": "5s", "ratio": "wide",
                          "quality": "high", "audio": False}  # fmt: skip
     # Other models keep the default entries.
-    assert routes.route_for("wan-25", "text-to-video").provider == "fal"  # type: ignore[union-attr]
+    assert providers.route_for("wan-25", "text-to-video").provider == "fal"  # type: ignore[union-attr]
     # The operator mapped text-to-video only: image-to-video is refused, naming the field.
     with pytest.raises(ApiError) as err:
         build_spec({"model": "kling_25", "prompt": "fox", "image_url": "https://e.com/a.png"},
@@ -136,15 +137,15 @@ def test_a_malformed_map_says_where(settings, tmp_path: Path, text: str, message
     custom.write_text(text)
     settings.VIDEOGEN_PROVIDER_MAP = str(custom)
     with pytest.raises(routes.MapError, match=message):
-        routes.all_routes()
+        providers.all_routes()
     settings.VIDEOGEN_PROVIDER_MAP = ""
 
 
 def test_the_default_map_routes_every_model_a_provider_offers() -> None:
-    mapped = set(routes.all_routes())
+    mapped = set(providers.all_routes())
     offered = {m.key for m in catalog.MODELS} - {"local", "higgsfield_v1", "nanobanana-video"}
     assert mapped == offered
-    for model_routes in routes.all_routes().values():
+    for model_routes in providers.all_routes().values():
         for route in model_routes:
             model = catalog.get_model(route.model)
             assert model is not None
@@ -153,13 +154,13 @@ def test_the_default_map_routes_every_model_a_provider_offers() -> None:
 
 
 def test_the_listing_says_why_a_model_is_unavailable(settings) -> None:
-    for name in routes.PROVIDER_KEYS.values():
+    for name in (engine.credential for engine in providers.ENGINES):
         setattr(settings, name, "")
-    assert catalog.unavailable_reason(KLING) == (
+    assert registry.unavailable_reason(KLING) == (
         "Served by a hosted provider once its key is set: `FAL_KEY` or `REPLICATE_API_TOKEN`."
     )
-    assert catalog.unavailable_reason(catalog.MODELS[1]) == (
+    assert registry.unavailable_reason(catalog.MODELS[1]) == (
         "No engine on this server offers this model."
     )
     settings.FAL_KEY = "fal-key"
-    assert catalog.unavailable_reason(KLING) is None
+    assert registry.unavailable_reason(KLING) is None

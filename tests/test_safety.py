@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from generations import safety, tasks
+from generations import tasks
+from generations.core import safety
 from generations.models import Generation, UsageEvent
 from tests import safety_classifiers
 from tests.conftest import Account
@@ -87,3 +88,16 @@ def test_without_a_classifier_frames_are_not_screened(owner: Account) -> None:
     assert safety.image_classifier() is None
     gen_id = owner.client().post("/api/v1/generate", BODY).json()["generation_id"]
     assert tasks.generation_run(Generation.objects.get(generation_id=gen_id).pk) == "completed"
+
+
+def test_the_nudenet_adapter_is_found_under_its_documented_name_and_its_new_one(
+    settings: Any,
+) -> None:
+    """The README once documented `generations.safety.nudenet_classifier`; the adapter now
+    lives in generations/core/safety.py and an operator's setting must keep working."""
+    for path in (
+        "generations.safety.nudenet_classifier",
+        "generations.core.safety.nudenet_classifier",
+    ):
+        settings.VIDEOGEN_SAFETY_IMAGE_CLASSIFIER = path
+        assert safety.image_classifier() is safety.nudenet_classifier

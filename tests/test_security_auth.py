@@ -15,7 +15,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from generations import services, throttle
+from generations import throttle
+from generations.core import accounts, apikeys, library
 from generations.models import ApiKey, Generation, WebhookEndpoint
 from tests.conftest import Account
 
@@ -162,7 +163,7 @@ def _api_call(client: Client, route: str, key: str) -> Any:
 
 
 def test_a_revoked_key_gets_401_on_every_api_route(owner: Account) -> None:
-    services.api_key_revoke(key=owner.key)
+    apikeys.api_key_revoke(key=owner.key)
     api_routes = {
         name: route
         for name, route in all_routes().items()
@@ -225,16 +226,16 @@ def _assert_escaped(html: str, where: str) -> None:
 def test_prompts_and_team_names_are_escaped_everywhere_they_are_shown(
     owner: Account, outsider: Account
 ) -> None:
-    team = services.team_create(name=XSS, owner=owner.user)
-    services.api_key_create(team=team, user=owner.user, name=XSS, test=False)
-    key, raw = services.api_key_create(team=team, user=owner.user, name="k", test=False)
+    team = accounts.team_create(name=XSS, owner=owner.user)
+    apikeys.api_key_create(team=team, user=owner.user, name=XSS, test=False)
+    key, raw = apikeys.api_key_create(team=team, user=owner.user, name="k", test=False)
     gen = _queued(Account(user=owner.user, team=team, key=key, raw_key=raw), prompt=XSS)
     Generation.objects.filter(pk=gen.pk).update(
         status=Generation.Status.COMPLETED, share_token="tok" + "x" * 30
     )
-    services.team_gallery_set(team=team, public=True)
+    library.team_gallery_set(team=team, public=True)
     team.refresh_from_db()
-    _, invite = services.invitation_create(
+    _, invite = accounts.invitation_create(
         team=team, email="bob@example.com", role="member", invited_by=owner.user
     )
     session = _login(owner)

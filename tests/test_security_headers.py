@@ -15,7 +15,7 @@ from typing import Any
 
 from django.test import Client
 
-from generations import csp
+from generations.web import csp
 from tests.conftest import Account
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -168,7 +168,7 @@ def test_the_bytes_decide_the_format_not_the_name_or_the_declared_type(owner: Ac
 def test_a_png_named_jpg_on_a_server_is_stored_as_png(
     owner: Account, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from generations.media import fetch
+    from generations.net import fetch
 
     png = _encode(Image.new("RGB", (32, 32)), "PNG")
     monkeypatch.setattr(fetch, "fetch_image_bytes", lambda url, **kw: png)

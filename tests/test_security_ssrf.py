@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from generations import webhooks
+from generations.core import webhooks
 from generations.errors import ApiError
-from generations.media import fetch
 from generations.models import Generation, WebhookDelivery
+from generations.net import fetch
 from tests.conftest import Account
 
 PRIVATE_NAMES = {

@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 
 from generations import catalog
+from generations.core.validation import MAX_PROMPT_CHARS, build_spec
 from generations.errors import ApiError
-from generations.specs import MAX_PROMPT_CHARS, build_spec
 
 
 def spec(test_mode: bool = False, **data: Any):

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generations import catalog
+from generations.core.validation import build_spec
 from generations.errors import ApiError
-from generations.specs import build_spec
 
 EXAMPLES = int(os.environ.get("VIDEOGEN_PROPERTY_EXAMPLES", "300"))
 FIELDS = ["model", "prompt", "image_url", "duration", "resolution", "aspect_ratio", "seed",

@@ -32,8 +32,9 @@ from django.utils import timezone
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from generations import retention, services, storage
+from generations.core import library
 from generations.models import Generation
+from generations.ops import retention, storage
 from tests.conftest import Account, body_bytes
 
 PREFIX = "tenant-a/media"
@@ -186,7 +187,7 @@ def test_the_openai_surface_serves_every_content_variant(
 
 
 def test_the_share_page_and_its_files_work_logged_out(finished: Generation, bucket: Bucket) -> None:
-    token = services.generation_share(generation=finished)
+    token = library.generation_share(generation=finished)
     keys = stored_keys(finished)
     page = Client().get(f"/s/{token}")
     assert page.status_code == 200

@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from generations import catalog, services, specs, tasks
-from generations.engines.base import EngineError, RenderContext
+from generations import spec, tasks
+from generations.core import submissions
 from generations.models import Generation, UsageEvent
+from generations.rendering import registry
+from generations.rendering.base import EngineError, RenderContext
+from generations.tasks import results
 from tests.conftest import Account
 
 
@@ -102,7 +105,7 @@ def test_the_reaper_enqueues_rows_that_never_reached_the_queue(
 class _Exploding:
     name = "local"
 
-    def render(self, spec: specs.GenerationSpec, ctx: RenderContext) -> Any:
+    def render(self, spec: spec.GenerationSpec, ctx: RenderContext) -> Any:
         raise EngineError("invalid_image", "The input image could not be decoded.")
 
 
@@ -110,7 +113,7 @@ def test_an_engine_error_fails_with_its_reason_and_refunds(
     owner: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gen = submit(owner)
-    monkeypatch.setattr(catalog, "get_engine", lambda name: _Exploding())
+    monkeypatch.setattr(registry, "get_engine", lambda name: _Exploding())
     assert tasks.generation_run(gen.pk) == "failed: invalid_image"
     gen.refresh_from_db()
     assert (gen.status, gen.error_code) == ("failed", "invalid_image")
@@ -125,18 +128,18 @@ def test_an_engine_error_fails_with_its_reason_and_refunds(
 def test_a_cancel_request_stops_the_render_and_refunds(owner: Account) -> None:
     gen = submit(owner, duration=3)
     # A cancel arriving while the job runs: the progress write sees it and stops the engine.
-    original = tasks._Reporter.progress
+    original = results.Reporter.progress
 
-    def progress_then_cancel(self: tasks._Reporter, pct: float) -> None:
+    def progress_then_cancel(self: results.Reporter, pct: float) -> None:
         Generation.objects.filter(pk=self.pk).update(cancel_requested=True)
         self.last_write = 0.0
         original(self, pct)
 
-    tasks._Reporter.progress = progress_then_cancel  # type: ignore[method-assign]
+    results.Reporter.progress = progress_then_cancel  # type: ignore[method-assign]
     try:
         assert tasks.generation_run(gen.pk) == "canceled"
     finally:
-        tasks._Reporter.progress = original  # type: ignore[method-assign]
+        results.Reporter.progress = original  # type: ignore[method-assign]
     gen.refresh_from_db()
     assert gen.status == "canceled" and not gen.video
     assert UsageEvent.objects.filter(generation=gen, kind="refund").count() == 1
@@ -232,7 +235,7 @@ def test_work_queued_in_redis_is_recovered_from_the_database_after_a_restart(
 
     first, second = submit(owner), submit(owner)  # on_commit does not run in a test:
     for gen in (first, second):
-        services.generation_enqueue(generation=gen)  # as after the commit
+        submissions.generation_enqueue(generation=gen)  # as after the commit
     broker = get_broker(Conf.PREFIX)
     assert broker.queue_size() == 2
     _queued_long_ago(first)  # `second` was queued just now: still within its grace period

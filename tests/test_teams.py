@@ -10,7 +10,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from generations import services
+from generations.core import accounts, apikeys
 from generations.models import ApiKey, Generation, Invitation, Membership, Team
 from tests.conftest import Account, ApiClient, make_account
 from tests.test_dashboard import form, logged_in
@@ -76,7 +76,7 @@ def test_a_viewers_api_key_cannot_generate(owner: Account) -> None:
     _, team = make_studio(owner)
     vic = make_account("vic2@example.com")
     Membership.objects.create(team=team, user=vic.user, role="member")
-    _, raw = services.api_key_create(team=team, user=vic.user)
+    _, raw = apikeys.api_key_create(team=team, user=vic.user)
     Membership.objects.filter(team=team, user=vic.user).update(role="viewer")
     response = ApiClient(raw).post("/api/v1/generate", {"model": "local", "prompt": "x"})
     assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
@@ -86,7 +86,7 @@ def test_removing_a_member_revokes_their_keys_for_that_team(owner: Account) -> N
     client, team = make_studio(owner)
     bob = make_account("bob2@example.com")
     Membership.objects.create(team=team, user=bob.user, role="member")
-    _, raw = services.api_key_create(team=team, user=bob.user)
+    _, raw = apikeys.api_key_create(team=team, user=bob.user)
     client.post(f"/teams/{team.code}", {"action": "remove", "user": bob.user.pk})
     assert not Membership.objects.filter(team=team, user=bob.user).exists()
     assert ApiClient(raw).get("/api/v1/user").status_code == 401
@@ -120,7 +120,7 @@ def test_only_managers_change_roles_and_only_owners_make_owners(owner: Account) 
 
 def test_switching_teams_changes_where_work_goes(owner: Account) -> None:
     client, team = make_studio(owner)
-    personal = services.team_personal_get(user=owner.user)
+    personal = accounts.team_personal_get(user=owner.user)
     client.post("/teams/switch", {"team": str(personal.code)})
     client.post("/generate", form())
     assert Generation.objects.get().team == personal

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from generations import services, tasks, webhooks
+from generations import tasks
+from generations.core import lifecycle, webhooks
 from generations.models import Generation, WebhookDelivery, WebhookEndpoint
 from tests.conftest import Account
 from tests.test_dashboard import logged_in
@@ -69,11 +70,11 @@ def test_failed_and_canceled_generations_send_their_events(
     body = owner.client().post("/api/v1/generate", BODY).json()  # not run: stays queued
     gen = Generation.objects.get(generation_id=body["generation_id"])
     with django_capture_on_commit_callbacks(execute=True):
-        services.generation_cancel(generation=gen)
+        lifecycle.cancel(generation=gen)
     body = owner.client().post("/api/v1/generate", BODY).json()
     failing = Generation.objects.get(generation_id=body["generation_id"])
     with django_capture_on_commit_callbacks(execute=True):
-        services.generation_fail(generation=failing, code="engine_error", message="boom")
+        lifecycle.fail(generation=failing, code="engine_error", message="boom")
     types = [json.loads(r.body)["type"] for r in receiver.received]
     assert types == ["generation.canceled", "generation.failed"]
     assert json.loads(receiver.received[1].body)["data"]["error"]["code"] == "engine_error"

@@ -28,7 +28,7 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 from django.http import HttpResponseBase  # noqa: E402
 from django.urls import set_script_prefix  # noqa: E402
 
-from generations.middleware import ApiMiddleware  # noqa: E402
+from generations.web.middleware import ApiMiddleware  # noqa: E402
 
 API_PREFIXES = ("/api/", "/v1/")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 import django_stubs_ext
 
-from generations.storage import storage_from_url
+from generations.ops.storage import storage_from_url
 
 # Lets admin/model classes be subscripted for type checking (ModelAdmin[Team]) at run time.
 django_stubs_ext.monkeypatch()
@@ -104,12 +104,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: every request (and every log line about it) gets an X-Request-ID.
-    "generations.middleware.RequestIdMiddleware",
+    "generations.web.middleware.RequestIdMiddleware",
     # Refuses plain-HTTP API requests in production before anything could redirect them;
     # CSP and the other headers of generations/csp.py.
-    "generations.middleware.SecurityHeadersMiddleware",
+    "generations.web.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "generations.middleware.StaticFilesMiddleware",
+    "generations.web.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -364,13 +364,13 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "generations.logs.ContextFilter"}},
+    "filters": {"context": {"()": "generations.ops.logs.ContextFilter"}},
     "formatters": {
         "plain": {
-            "()": "generations.logs.PlainFormatter",
+            "()": "generations.ops.logs.PlainFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
         },
-        "json": {"()": "generations.logs.JsonFormatter"},
+        "json": {"()": "generations.ops.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {

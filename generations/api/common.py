@@ -12,10 +12,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from generations import catalog, quotas, services, specs, webhooks
-from generations.dbthreads import run_in_db_thread
+from generations import catalog
+from generations.api import ratelimit
+from generations.core import apikeys, submissions, validation, webhooks
 from generations.errors import ApiError
 from generations.models import ApiKey, Generation
+from generations.web.dbthreads import run_in_db_thread
 
 View = Callable[..., HttpResponseBase]
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
@@ -41,13 +43,13 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
 
 def authenticate(request: HttpRequest) -> ApiKey:
     """The request's API key, counted against its rate limit (headers go on the response)."""
-    key = services.api_key_authenticate(request.headers.get("Authorization"))
-    request.rate_limit = quotas.rate_limit_take(key)  # type: ignore[attr-defined]
+    key = apikeys.api_key_authenticate(request.headers.get("Authorization"))
+    request.rate_limit = ratelimit.rate_limit_take(key)  # type: ignore[attr-defined]
     return key
 
 
 def _add_rate_limit_headers(request: HttpRequest, response: HttpResponseBase) -> None:
-    state: quotas.RateLimit | None = getattr(request, "rate_limit", None)
+    state: ratelimit.RateLimit | None = getattr(request, "rate_limit", None)
     if state is not None:
         for name, value in state.headers().items():
             response[name] = value
@@ -63,7 +65,7 @@ def api_endpoint(
 
     def refuse(request: HttpRequest, exc: ApiError) -> HttpResponseBase:
         limited = exc.extra.pop("rate_limit", None)
-        assert limited is None or isinstance(limited, quotas.RateLimit)
+        assert limited is None or isinstance(limited, ratelimit.RateLimit)
         if limited is not None:
             request.rate_limit = limited  # type: ignore[attr-defined]
         response = render_error(exc)
@@ -129,10 +131,10 @@ def submit(
     default_model: str = catalog.DEFAULT_MODEL,
 ) -> tuple[Generation, int]:
     """What every create endpoint does: validate, fetch the image, create. (gen, usage)"""
-    spec = specs.build_spec(data, test_mode=key.is_test, default_model=default_model)
+    spec = validation.build_spec(data, test_mode=key.is_test, default_model=default_model)
     webhook_url = webhooks.validate_url(data.get("webhook_url"))
-    image = services.input_image_load(spec.image_url) if spec.image_url else None
-    return services.generation_create(
+    image = submissions.input_image_load(spec.image_url) if spec.image_url else None
+    return submissions.generation_create(
         team=key.team, user=key.user, api_key=key, spec=spec, source=source, input_image=image,
         webhook_url=webhook_url, public_base=public_url(request, ""),
     )  # fmt: skip

@@ -26,10 +26,10 @@ from generations.api.common import (
     videogen_error,
 )
 from generations.api.idempotency import idempotent
-from generations.dbthreads import run_in_db_thread
+from generations.db.prepared import PreparedQuery
 from generations.errors import ApiError, invalid
 from generations.models import ApiKey, Generation
-from generations.prepared import PreparedQuery
+from generations.web.dbthreads import run_in_db_thread
 
 POLL_FIELDS = {"request_id", "wait_for_result"}
 # How often a waiting request looks at its generation: quickly at first, then calmer.

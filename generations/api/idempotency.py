@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 
-from generations import services
+from generations.core import idempotency
 from generations.errors import ApiError
 from generations.models import ApiKey, Generation, IdempotencyRecord
 
@@ -44,7 +44,7 @@ def idempotent(
     """`respond(create())`, at most once per key: a retry gets the first answer.
 
     The record is linked to its generation in the transaction that saves the generation
-    (services.generation_create), so even a web process killed between that commit and
+    (submissions.generation_create), so even a web process killed between that commit and
     storing the answer leaves nothing half-made: the retry answers with that generation."""
     value = request.headers.get(HEADER)
     if value is None:
@@ -65,7 +65,7 @@ def idempotent(
         response = _complete(record, respond(made))
         response["Idempotent-Replayed"] = "true"
         return response
-    token = services.idempotency_record.set(record.pk)
+    token = idempotency.current_record.set(record.pk)
     try:
         gen = create()
     except BaseException:
@@ -74,7 +74,7 @@ def idempotent(
         IdempotencyRecord.objects.filter(pk=record.pk, generation__isnull=True).delete()
         raise
     finally:
-        services.idempotency_record.reset(token)
+        idempotency.current_record.reset(token)
     return _complete(record, respond(gen))
 
 

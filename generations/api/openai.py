@@ -13,12 +13,13 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
-from generations import catalog, services, specs
+from generations import catalog
 from generations.api.common import api_endpoint, authenticate, submit
-from generations.api.files import serve_file
 from generations.api.idempotency import idempotent
+from generations.core import library, submissions, validation
 from generations.errors import ApiError, invalid
 from generations.models import ApiKey, Generation
+from generations.web.files import serve_file
 
 DEFAULT_MODEL = "sora-2"
 DEFAULT_SECONDS = "4"
@@ -215,7 +216,7 @@ def video(request: HttpRequest, video_id: str) -> HttpResponseBase:
     key = authenticate(request)
     gen = _team_video(key, video_id)
     if request.method == "DELETE":
-        services.generation_delete(generation=gen)
+        library.generation_delete(generation=gen)
         return JsonResponse({"id": video_id, "object": "video.deleted", "deleted": True})
     return _video_response(gen)
 
@@ -259,11 +260,11 @@ def remix(request: HttpRequest, video_id: str) -> HttpResponseBase:
             raise ApiError(400, "invalid_json", "The request body must be a JSON object.") from None
         if not isinstance(prompt, str) or not prompt.strip():
             raise invalid("prompt", "`prompt` is required.")
-        if len(prompt) > specs.MAX_PROMPT_CHARS:
+        if len(prompt) > validation.MAX_PROMPT_CHARS:
             raise invalid(
-                "prompt", f"`prompt` must be at most {specs.MAX_PROMPT_CHARS} characters."
+                "prompt", f"`prompt` must be at most {validation.MAX_PROMPT_CHARS} characters."
             )
-        return services.generation_again(
+        return submissions.generation_again(
             generation=original, user=key.user, api_key=key, source="openai", prompt=prompt.strip()
         )
 

@@ -10,9 +10,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from generations import catalog
+from generations import catalog, vocabulary
 from generations.api.openai import DEFAULT_SIZE, PRO_SIZES
-from generations.specs import MAX_PROMPT_CHARS, MAX_SCALE, MAX_SEED
+from generations.core.validation import MAX_PROMPT_CHARS, MAX_SCALE, MAX_SEED
 
 JSON = "application/json"
 
@@ -87,7 +87,7 @@ def schema(base_url: str) -> dict[str, Any]:
             "status": {"type": "string", "enum": ["pending", "in_queue", "in_progress",
                                                    "completed", "failed", "canceled"]},
             "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-            "type": {"type": "string", "enum": [catalog.T2V, catalog.I2V]},
+            "type": {"type": "string", "enum": [vocabulary.T2V, vocabulary.I2V]},
             "model": model_summary,
             "prompt": {"type": "string"},
             "duration": {"type": "integer"},

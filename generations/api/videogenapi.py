@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.urls import reverse
 
-from generations import catalog, quotas, services
+from generations import catalog
 from generations.api.common import (
     api_endpoint,
     authenticate,
@@ -16,11 +16,13 @@ from generations.api.common import (
     submit,
     videogen_error,
 )
-from generations.api.files import serve_file
 from generations.api.idempotency import idempotent
+from generations.core import lifecycle, quotas
+from generations.db.prepared import PreparedQuery
 from generations.errors import ApiError
 from generations.models import ApiKey, Generation
-from generations.prepared import PreparedQuery
+from generations.rendering import registry
+from generations.web.files import serve_file
 
 endpoint = api_endpoint
 DEFAULT_PAGE_SIZE = 20
@@ -53,23 +55,14 @@ def model_entry(info: catalog.ModelInfo) -> dict[str, Any]:
         "aspect_ratios": list(info.aspect_ratios),
         "fps": info.fps,
         "premium": info.premium,
-        "available": catalog.is_available(info),
-        "unavailable_reason": catalog.unavailable_reason(info),
-        "engine": catalog.engine_name_for(info, test_mode=False),
-        "available_modes": [
-            m for m in info.modes if catalog.engine_name_for(info, test_mode=False, mode=m)
-        ],
+        "available": registry.is_available(info),
+        "unavailable_reason": registry.unavailable_reason(info),
+        "engine": registry.engine_name_for(info, test_mode=False),
+        "available_modes": registry.available_modes(info),
         "procedural": info.procedural,
         "notes": info.notes,
-        **({"parameters": _procedural_parameters()} if info.procedural else {}),
+        **({"parameters": parameters} if (parameters := registry.parameter_use(info)) else {}),
     }
-
-
-def _procedural_parameters() -> dict[str, str]:
-    """What the local engine does with each request parameter (and what it ignores)."""
-    from generations.engines.procedural import PARAMETER_USE
-
-    return PARAMETER_USE
 
 
 # The columns generation_body reads.
@@ -211,7 +204,7 @@ def cancel(request: HttpRequest, generation_id: str) -> HttpResponse:
     gen = _team_generation(key, generation_id)
     if gen.is_final:
         raise ApiError(409, "already_final", f"This generation is already {gen.status}.")
-    services.generation_cancel(generation=gen)
+    lifecycle.cancel(generation=gen)
     gen = _team_generation(key, generation_id)
     body = generation_body(request, gen)
     body["cancel_requested"] = True

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from generations import services
+from generations.core import accounts, apikeys
 from generations.models import User
 
 DEFAULT_ADMIN_EMAIL = "admin@localhost"
@@ -24,9 +24,9 @@ class Command(BaseCommand):
             self.stdout.write("Admin account exists (log in at /admin/).")
             return
         password = secrets.token_urlsafe(12)
-        user = services.user_create(email=options["email"], password=password, staff=True)
-        _, raw = services.api_key_create(
-            team=services.team_personal_get(user=user), user=user, name="bootstrap"
+        user = accounts.user_create(email=options["email"], password=password, staff=True)
+        _, raw = apikeys.api_key_create(
+            team=accounts.team_personal_get(user=user), user=user, name="bootstrap"
         )
         # Printed once, on the operator's own terminal; nothing of it is stored in plain text.
         self.stdout.write(

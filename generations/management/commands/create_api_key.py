@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations import services
+from generations.core import accounts, apikeys, quotas
 from generations.models import User
 
 
@@ -30,14 +30,14 @@ class Command(BaseCommand):
         if user is None:
             if not options["create_user"]:
                 raise CommandError(f"No user {email}; pass --create-user to create one.")
-            user = services.user_create(email=email)
+            user = accounts.user_create(email=email)
             self.stderr.write(f"Created user {email} (no password; set one with changepassword).")
-        team = services.team_personal_get(user=user)
+        team = accounts.team_personal_get(user=user)
         if options["monthly_limit"] is not None:
             if options["monthly_limit"] < 0:
                 raise CommandError("--monthly-limit must be 0 or more.")
-            services.team_set_plan_limits(team=team, monthly_limit=options["monthly_limit"])
-        key, raw = services.api_key_create(
+            quotas.team_set_plan_limits(team=team, monthly_limit=options["monthly_limit"])
+        key, raw = apikeys.api_key_create(
             team=team, user=user, name=options["name"], test=options["test"]
         )
         self.stderr.write(

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations import retention
+from generations.ops import retention
 
 
 class Command(BaseCommand):

@@ -1,0 +1,218 @@
+"""Every status transition of a generation, with its effect on the ledger.
+
+A generation's status moves only here. Each move is one conditional UPDATE from the statuses
+its transition may leave (TRANSITIONS), so two processes racing for the same row never both
+win; a move that charges or gives back usage records that in the same transaction, so that a
+process killed in between leaves either both or neither. The final events go to webhooks
+from the same transaction (queued on commit).
+
+    pending ──queue──▶ in_queue ──claim──▶ in_progress ──complete──▶ completed (settle)
+       │                  ▲  │                 │  │
+       │                  └──┼──requeue────────┘  ├──fail──▶ failed   (refund)
+       └──cancel─────────────┴──────▶ canceled ◀──┘stop      (refund)
+
+`fail` may also end a generation that never started (a model that disappeared); `claim`
+also takes back an in_progress row whose run went silent (its heartbeat is stale).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from generations.core import quotas, webhooks
+from generations.models import Generation, UsageEvent
+from generations.vocabulary import FINAL_STATUSES, WAITING_STATUSES, Status
+
+LIVE_STATUSES = frozenset(Status) - FINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[Status]
+    target: Status
+    ledger: str  # "" (none), "settle" or "refund": written in the same transaction
+
+
+QUEUE = Transition("queue", frozenset({Status.PENDING}), Status.IN_QUEUE, "")
+CLAIM = Transition(
+    "claim", frozenset(WAITING_STATUSES | {Status.IN_PROGRESS}), Status.IN_PROGRESS, ""
+)
+REQUEUE = Transition("requeue", frozenset({Status.IN_PROGRESS}), Status.IN_QUEUE, "")
+COMPLETE = Transition("complete", frozenset({Status.IN_PROGRESS}), Status.COMPLETED, "settle")
+FAIL = Transition("fail", LIVE_STATUSES, Status.FAILED, "refund")
+CANCEL = Transition("cancel", frozenset(WAITING_STATUSES), Status.CANCELED, "refund")
+STOP = Transition("stop", LIVE_STATUSES, Status.CANCELED, "refund")
+TRANSITIONS = (QUEUE, CLAIM, REQUEUE, COMPLETE, FAIL, CANCEL, STOP)
+
+
+def _leaving(transition: Transition, pk: int) -> Q:
+    return Q(pk=pk, status__in=transition.sources)
+
+
+# --- moves ---------------------------------------------------------------------------------
+
+
+def mark_queued(*, generation: Generation) -> None:
+    """pending -> in_queue, once its task is in the broker."""
+    now = timezone.now()
+    Generation.objects.filter(_leaving(QUEUE, generation.pk)).update(
+        status=QUEUE.target, queued_at=now
+    )
+    if generation.status == Status.PENDING:
+        generation.status, generation.queued_at = QUEUE.target, now
+
+
+def claim(pk: int) -> str | None:
+    """Take the row for a run (pending or queued, or in progress with a stale heartbeat);
+    the run's token, or None when another run owns it, it was canceled or it ran out of
+    attempts. The token is the run's proof of ownership in every later write."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.VIDEOGEN_STALE_AFTER)
+    token = uuid.uuid4().hex
+    claimable = Q(status__in=WAITING_STATUSES) | Q(
+        status=Status.IN_PROGRESS, heartbeat_at__lt=stale
+    )
+    taken = (
+        Generation.objects.filter(_leaving(CLAIM, pk), claimable, cancel_requested=False)
+        .filter(attempts__lt=settings.VIDEOGEN_MAX_ATTEMPTS)
+        .update(
+            status=CLAIM.target,
+            claim=token,
+            started_at=now,
+            heartbeat_at=now,
+            progress=0,
+            attempts=F("attempts") + 1,
+        )
+    )
+    return token if taken else None
+
+
+def requeue(*, generation: Generation, now: datetime) -> bool:
+    """in_progress -> in_queue for a run that went silent, conditional on nobody having
+    touched the row since the reaper looked at it."""
+    return bool(
+        Generation.objects.filter(
+            _leaving(REQUEUE, generation.pk), heartbeat_at=generation.heartbeat_at
+        ).update(status=REQUEUE.target, queued_at=now, claim="")
+    )
+
+
+def complete(*, generation: Generation, claim: str, **results: object) -> bool:
+    """in_progress -> completed with the stored results, and the charge settled, by the run
+    holding the claim; False when it lost the claim or the row was canceled meanwhile."""
+    with transaction.atomic():
+        done = Generation.objects.filter(_leaving(COMPLETE, generation.pk), claim=claim).update(
+            status=COMPLETE.target,
+            next_poll_at=None,
+            progress=100,
+            finished_at=timezone.now(),
+            **results,
+        )
+        if done:
+            settle(generation=generation)
+            webhooks.notify(generation)
+    return bool(done)
+
+
+def fail(*, generation: Generation, code: str, message: str, claim: str | None = None) -> bool:
+    """Mark failed (only from a live status, and only by the claim holder if given), with
+    the charge refunded."""
+    rows = Generation.objects.filter(_leaving(FAIL, generation.pk))
+    if claim is not None:
+        rows = rows.filter(claim=claim)
+    now = timezone.now()
+    with transaction.atomic():
+        if not rows.update(
+            status=FAIL.target,
+            next_poll_at=None,
+            error_code=code[:40],
+            error_message=message,
+            finished_at=now,
+            started_at=generation.started_at or now,
+        ):
+            return False
+        refund(generation=generation, note=f"failed: {code}")
+        webhooks.notify(generation)
+    return True
+
+
+def cancel(*, generation: Generation) -> bool:
+    """Cancel a generation that has not finished: a queued one never starts, a running one
+    stops at its next frame (its run sees the flag and calls `stop`). The charge is refunded
+    either way. False when it was already final."""
+    now = timezone.now()
+    with transaction.atomic():
+        if Generation.objects.filter(_leaving(CANCEL, generation.pk)).update(
+            status=CANCEL.target, cancel_requested=True, finished_at=now
+        ):
+            refund(generation=generation, note="canceled")
+            webhooks.notify(generation)
+            return True
+    running = Generation.objects.filter(pk=generation.pk, status=Status.IN_PROGRESS)
+    if not running.update(cancel_requested=True):
+        return False
+    # Waiting on a provider: poll now, so the cancel reaches it without waiting for backoff.
+    running.filter(next_poll_at__isnull=False).update(next_poll_at=now)
+    return True
+
+
+def stop(*, generation: Generation, claim: str) -> bool:
+    """A run saw the cancel flag (or lost its claim to it): canceled, refunded."""
+    with transaction.atomic():
+        updated = Generation.objects.filter(
+            _leaving(STOP, generation.pk), claim=claim, cancel_requested=True
+        ).update(status=STOP.target, finished_at=timezone.now(), next_poll_at=None)
+        if updated:
+            refund(generation=generation, note="canceled")
+            webhooks.notify(generation)
+    return bool(updated)
+
+
+# --- the ledger ----------------------------------------------------------------------------
+
+
+def refund(*, generation: Generation, note: str = "") -> bool:
+    """Give back the charge of a generation that did not complete. Exactly once."""
+    with transaction.atomic():
+        charge = UsageEvent.objects.filter(
+            generation=generation, kind=UsageEvent.Kind.CHARGE
+        ).first()
+        if charge is None:
+            return False
+        if UsageEvent.objects.filter(generation=generation, kind=UsageEvent.Kind.REFUND).exists():
+            return False
+        UsageEvent.objects.create(
+            team_id=charge.team_id,
+            user_id=charge.user_id,
+            api_key_id=charge.api_key_id,
+            generation=generation,
+            kind=UsageEvent.Kind.REFUND,
+            units=-1,
+            credits=-charge.credits,
+            month=charge.month,
+            model=charge.model,
+            note=note[:200],
+        )
+        quotas.release(charge.team_id, charge.user_id, charge.month, charge.credits)
+    return True
+
+
+def settle(*, generation: Generation) -> None:
+    """Record that a charged generation was delivered (a ledger row; nothing more moves)."""
+    charge = UsageEvent.objects.filter(generation=generation, kind=UsageEvent.Kind.CHARGE).first()
+    if charge is not None:
+        UsageEvent.objects.get_or_create(
+            generation=generation,
+            kind=UsageEvent.Kind.SETTLE,
+            defaults={"team_id": charge.team_id, "user_id": charge.user_id,
+                      "api_key_id": charge.api_key_id, "units": 0, "credits": 0,
+                      "month": charge.month, "model": charge.model},
+        )  # fmt: skip

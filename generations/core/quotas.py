@@ -1,0 +1,173 @@
+"""Monthly limits, per-member caps and credits (request rates: generations/api/ratelimit.py).
+
+Every reservation is a conditional UPDATE (`... WHERE used < limit`), so concurrent submits
+stay exact on SQLite and PostgreSQL alike; the caller's transaction makes the reservations
+and the generation row commit together or not at all."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from generations.errors import ApiError
+from generations.models import (
+    DEFAULT_PLAN_NAME,
+    MemberMonthlyUsage,
+    MonthlyUsage,
+    Plan,
+    Team,
+    UsageEvent,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_S = 60
+
+
+def current_month() -> str:
+    """The calendar month in UTC, e.g. "2026-11"."""
+    return timezone.now().astimezone(UTC).strftime("%Y-%m")
+
+
+def month_usage(team: Team, month: str | None = None) -> int:
+    row = MonthlyUsage.objects.filter(team=team, month=month or current_month()).first()
+    return row.used if row else 0
+
+
+def member_usage(team: Team, user: User, month: str | None = None) -> int:
+    row = MemberMonthlyUsage.objects.filter(
+        team=team, user=user, month=month or current_month()
+    ).first()
+    return row.used if row else 0
+
+
+def _next_month_note() -> str:
+    return "The allowance resets on the first day of next month (UTC)."
+
+
+@dataclass(frozen=True)
+class Reservation:
+    usage: int  # the team's generations this month, this one included
+    credits: Decimal  # credits taken (0 for a team that does not pay in credits)
+
+
+def charge_for(team: Team, cost: Decimal) -> Decimal:
+    """The credits a generation of this cost takes from this team: 0 unless it pays in
+    credits. Known before the reservation, so the ledger row can be written first."""
+    return cost if cost and team.credits is not None else Decimal(0)
+
+
+def reserve(team: Team, user: User, month: str, credits: Decimal) -> Reservation:
+    """Take one generation (and `credits`, see charge_for) or raise.
+
+    429 when the team's or the member's monthly allowance is used up, 402 when credits are
+    short. Each step is one conditional UPDATE of a row every submit of the team contends
+    for, so callers run this last in their transaction: the row locks are then held only
+    until the commit that follows."""
+    plan = team.plan
+    MonthlyUsage.objects.get_or_create(team=team, month=month)
+    used = _increment_below(MonthlyUsage, plan.monthly_limit, team_id=team.pk, month=month)
+    if used is None:
+        raise ApiError(
+            429,
+            "monthly_limit_exceeded",
+            f"This team has used all {plan.monthly_limit} generations of {month}. "
+            + _next_month_note(),
+            current_month_usage=month_usage(team, month),
+            monthly_limit=plan.monthly_limit,
+        )
+    if plan.member_monthly_cap is not None:
+        MemberMonthlyUsage.objects.get_or_create(team=team, user=user, month=month)
+        if _increment_below(MemberMonthlyUsage, plan.member_monthly_cap, team_id=team.pk,
+                            user_id=user.pk, month=month) is None:  # fmt: skip
+            raise ApiError(
+                429,
+                "member_limit_exceeded",
+                f"You have used all {plan.member_monthly_cap} generations a member may make "
+                f"in {month} on this team's plan. " + _next_month_note(),
+                member_monthly_cap=plan.member_monthly_cap,
+            )
+    if credits and not Team.objects.filter(pk=team.pk, credits__gte=credits).update(
+        credits=F("credits") - credits
+    ):
+        left = Team.objects.values_list("credits", flat=True).get(pk=team.pk)
+        raise ApiError(
+            402,
+            "insufficient_credits",
+            f"This generation costs {credits} credits and the team has {left} left.",
+            credits_needed=str(credits),
+            credits_left=str(left),
+        )
+    return Reservation(usage=used, credits=credits)
+
+
+def _increment_below(model: type[models.Model], limit: int, **row: object) -> int | None:
+    """`used += 1` on the row where `used < limit`, returning the new count (one statement:
+    UPDATE ... RETURNING, on PostgreSQL and SQLite alike); None when the limit is reached."""
+    table = model._meta.db_table
+    where = " AND ".join(f"{connection.ops.quote_name(name)} = %s" for name in row)
+    params: list[Any] = [*row.values(), limit]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(table)} SET used = used + 1 "
+            f"WHERE {where} AND used < %s RETURNING used",
+            params,
+        )
+        found = cursor.fetchone()
+    return None if found is None else int(found[0])
+
+
+def release(team_id: int, user_id: int | None, month: str, credits: Decimal) -> None:
+    """Undo one reservation (a failed or canceled generation)."""
+    MonthlyUsage.objects.filter(team_id=team_id, month=month, used__gt=0).update(used=F("used") - 1)
+    if user_id is not None:
+        MemberMonthlyUsage.objects.filter(
+            team_id=team_id, user_id=user_id, month=month, used__gt=0
+        ).update(used=F("used") - 1)
+    if credits:
+        Team.objects.filter(pk=team_id, credits__isnull=False).update(
+            credits=F("credits") + credits
+        )
+
+
+def team_set_plan_limits(*, team: Team, **limits: object) -> Plan:
+    """Change one team's limits. A plan shared with other teams is not edited: the team
+    gets its own copy first."""
+    plan = team.plan
+    if plan.teams.exclude(pk=team.pk).exists() or plan.name == DEFAULT_PLAN_NAME:
+        plan = Plan.objects.create(
+            name=f"{team.name} (custom {team.code.hex[:8]})",
+            monthly_limit=plan.monthly_limit,
+            premium_allowed=plan.premium_allowed,
+            member_monthly_cap=plan.member_monthly_cap,
+            requests_per_minute=plan.requests_per_minute,
+        )
+        team.plan = plan
+        team.save(update_fields=["plan"])
+    for name, value in limits.items():
+        setattr(plan, name, value)
+    plan.save()
+    return plan
+
+
+def team_grant_credits(*, team: Team, amount: Decimal, note: str = "") -> None:
+    """Add credits (an admin action); a team without credits starts paying in credits."""
+    with transaction.atomic():
+        updated = Team.objects.filter(pk=team.pk, credits__isnull=False).update(
+            credits=F("credits") + amount
+        )
+        if not updated:
+            Team.objects.filter(pk=team.pk).update(credits=amount)
+        UsageEvent.objects.create(
+            team=team, kind=UsageEvent.Kind.GRANT, units=0, credits=amount,
+            month=current_month(), model="", note=note[:200],
+        )  # fmt: skip
+    team.refresh_from_db(fields=["credits"])

@@ -1,0 +1,42 @@
+"""The database models: one Django app (`generations`), a module per concern. Everything is
+re-exported here, where Django and the migrations look for it (`generations.models.User`)."""
+
+from __future__ import annotations
+
+from generations.ids import new_generation_id
+from generations.models.accounts import (
+    DEFAULT_PLAN_NAME,
+    ApiKey,
+    Invitation,
+    Membership,
+    Plan,
+    Team,
+    User,
+    UserManager,
+    default_plan_id,
+)
+from generations.models.generation import Generation, WorkerHeartbeat
+from generations.models.idempotency import IdempotencyRecord
+from generations.models.usage import MemberMonthlyUsage, MonthlyUsage, UsageEvent
+from generations.models.webhooks import WebhookDelivery, WebhookEndpoint
+
+__all__ = [
+    "DEFAULT_PLAN_NAME",
+    "ApiKey",
+    "Generation",
+    "IdempotencyRecord",
+    "Invitation",
+    "MemberMonthlyUsage",
+    "Membership",
+    "MonthlyUsage",
+    "Plan",
+    "Team",
+    "UsageEvent",
+    "User",
+    "UserManager",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WorkerHeartbeat",
+    "default_plan_id",
+    "new_generation_id",
+]

@@ -1,0 +1,135 @@
+"""A generation: the request as validated, its lifecycle and its results. The row, not the
+queue, is the truth (generations/core/lifecycle.py moves its status)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import ClassVar
+
+from django.db import models
+from django.utils import timezone
+
+from generations.ids import new_generation_id
+from generations.models.accounts import ApiKey, Team, User
+from generations.spec import GenerationSpec
+from generations.vocabulary import FINAL_STATUSES, MODE_CHOICES, STATUS_CHOICES, Mode, Status
+
+
+class Generation(models.Model):
+    # The shared vocabulary (generations/vocabulary.py), where code reads it off the model.
+    Status = Status
+    Mode = Mode
+    FINAL_STATUSES: ClassVar[frozenset[str]] = FINAL_STATUSES
+    # The stored files of a generation (deleted with it, or by the retention policy).
+    FILE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "video", "poster", "preview", "spritesheet", "input_image"
+    )  # fmt: skip
+
+    generation_id = models.CharField(max_length=40, unique=True, default=new_generation_id)
+    request_id = models.UUIDField(unique=True, default=uuid.uuid4)
+    team = models.ForeignKey(Team, models.CASCADE, related_name="generations")
+    user = models.ForeignKey(User, models.SET_NULL, null=True, related_name="generations")
+    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True)
+    source = models.CharField(max_length=20, default="api")  # which surface submitted it
+    # Where to POST this generation's final event (Standard Webhooks), and the public base
+    # URL the request came in on (for absolute links in webhook payloads).
+    webhook_url = models.URLField(max_length=2048, blank=True)
+    public_base = models.CharField(max_length=300, blank=True)
+    remixed_from = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="remixes"
+    )
+    test_mode = models.BooleanField(default=False)
+
+    # The request, as validated.
+    mode = models.CharField(max_length=20, choices=MODE_CHOICES)
+    model = models.CharField(max_length=40)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    image_url = models.TextField(blank=True)
+    input_image = models.FileField(upload_to="inputs/", blank=True)
+    duration = models.PositiveIntegerField()
+    resolution = models.CharField(max_length=8)
+    aspect_ratio = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    fps = models.PositiveIntegerField()
+    num_frames = models.PositiveIntegerField()
+    seed = models.BigIntegerField()
+    camera_fixed = models.BooleanField(default=False)
+    add_audio = models.BooleanField(default=False)
+    audio_prompt = models.TextField(blank=True)
+    style = models.CharField(max_length=40, default="realistic")
+    cfg_scale = models.FloatField(null=True, blank=True)
+    guidance_scale = models.FloatField(null=True, blank=True)
+    enable_safety_checker = models.BooleanField(default=True)
+
+    # The lifecycle. The row, not the queue, is the truth.
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claim = models.CharField(max_length=32, blank=True)  # token of the run that owns the row
+    cancel_requested = models.BooleanField(default=False)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+
+    # Results.
+    engine = models.CharField(max_length=40, blank=True)
+    engine_handle = models.JSONField(default=dict, blank=True)
+    # Remote engines: when the next poll of the provider is due (None: none scheduled).
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    video = models.FileField(upload_to="videos/", blank=True)
+    poster = models.FileField(upload_to="posters/", blank=True)
+    preview = models.FileField(upload_to="previews/", blank=True)
+    spritesheet = models.FileField(upload_to="spritesheets/", blank=True)
+    # Sharing: a public page at /s/<share_token> while set; unsharing clears it.
+    share_token = models.CharField(max_length=40, unique=True, null=True, blank=True)
+    shared_at = models.DateTimeField(null=True, blank=True)
+    video_size = models.PositiveBigIntegerField(default=0)
+    has_audio = models.BooleanField(default=False)
+    # Retention (VIDEOGEN_RETENTION_DAYS, generations/retention.py): when the files were
+    # deleted; the file fields are cleared then, the record itself stays.
+    files_purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="gen_team_recent"),
+            models.Index(fields=["status", "heartbeat_at"], name="gen_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return self.generation_id
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+    def spec(self) -> GenerationSpec:
+        """The validated request this row holds, as the engines take it."""
+        return GenerationSpec(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(GenerationSpec)}
+        )
+
+    @property
+    def processing_time(self) -> int | None:
+        """Whole seconds from pick-up to finish, as the reference API reports it."""
+        if self.started_at and self.finished_at:
+            return round((self.finished_at - self.started_at).total_seconds())
+        return None
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time a worker cluster ran its scheduled reaper (generations/health.py). In
+    the database, because the web processes that report it share nothing else with it."""
+
+    cluster = models.CharField(max_length=100, unique=True)
+    host = models.CharField(max_length=200, blank=True)  # hostname:pid of the last writer
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.cluster} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"

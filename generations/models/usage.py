@@ -1,0 +1,67 @@
+"""The usage ledger and the monthly counters that limits are checked against."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from generations.models.accounts import ApiKey, Team, User
+from generations.models.generation import Generation
+
+
+class UsageEvent(models.Model):
+    """The ledger: one row per charge and per refund; usage is their sum."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge"  # reserved at submit
+        SETTLE = "settle"  # the reservation became final: the video was delivered
+        REFUND = "refund"
+        GRANT = "grant"  # credits added by an admin
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="usage_events")
+    user = models.ForeignKey(User, models.SET_NULL, null=True, blank=True)
+    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True)
+    generation = models.ForeignKey(Generation, models.SET_NULL, null=True, related_name="usage")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    units = models.IntegerField()  # +1 for a charge, -1 for a refund
+    credits = models.DecimalField(max_digits=14, decimal_places=2, default=0)  # signed like units
+    month = models.CharField(max_length=7)  # "2026-11", calendar month in UTC
+    model = models.CharField(max_length=40)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # A generation is charged at most once and refunded at most once.
+            models.UniqueConstraint(
+                fields=["generation", "kind"],
+                condition=models.Q(generation__isnull=False),
+                name="one_event_per_kind",
+            )
+        ]
+        indexes = [models.Index(fields=["team", "month"], name="usage_team_month")]
+
+
+class MonthlyUsage(models.Model):
+    """A counter per team and month, moved only by conditional UPDATEs (exact under races)."""
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="monthly_usage")
+    month = models.CharField(max_length=7)
+    used = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "month"], name="one_counter")]
+
+
+class MemberMonthlyUsage(models.Model):
+    """The same counter per member, for plans with a per-member monthly cap."""
+
+    team = models.ForeignKey(Team, models.CASCADE, related_name="member_usage")
+    user = models.ForeignKey(User, models.CASCADE, related_name="monthly_usage")
+    month = models.CharField(max_length=7)
+    used = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user", "month"], name="one_member_counter")
+        ]

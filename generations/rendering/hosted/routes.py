@@ -1,0 +1,248 @@
+"""The provider map: which hosted provider serves each catalog model, and how our request
+becomes the provider's input.
+
+The map is a TOML file. The default ships beside this module (`providers.toml`);
+operators point `VIDEOGEN_PROVIDER_MAP` at their own file, whose model entries replace the
+default's whole entry for that model (so they also choose the order of providers). Each
+`[<model>.<provider>]` table names the upstream model per mode and an `input` table that
+maps each upstream field to an expression over our request:
+
+    duration = "duration|str"           # our field, then filters left to right
+    image_url = "image|data_url"        # the validated input image as a data: URL
+    generate_audio = "add_audio"
+    enhance_prompt = false              # TOML values other than strings are literals
+    style = "=cinematic"                # a string literal starts with "="
+
+Fields: every GenerationSpec field, plus `image` (the input image), `size` ("1280x720")
+and `frames` (= num_frames). Optional `durations`, `resolutions` and `aspect_ratios` lists
+narrow what the route accepts when the provider takes less than the model's reference
+limits; requests outside them get a 400 naming the field.
+
+Filters: str, int, float, bool, lower, suffix:<text>, map:<ours>=<theirs>;..., data_url,
+base64, mime, and only:<mode>, which sends the field in that mode only (say
+`aspect_ratio|only:text-to-video` where the image sets the frame). Empty values ("" or
+unset) are left out of the input, so the provider applies its own default. When a model
+lists several providers, the first whose credentials are set serves it (see providers.py,
+which loads the map and knows the providers).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import tomllib
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from generations.spec import GenerationSpec
+from generations.vocabulary import MODES
+
+DEFAULT_MAP = Path(__file__).with_name("providers.toml")
+# Whole-job limit when a route does not set its own (`deadline_s`).
+DEFAULT_DEADLINE_S = 1800.0
+# Typical run time upstream: drives the progress estimate for providers that report none.
+DEFAULT_TYPICAL_S = 90.0
+
+
+class MapError(ValueError):
+    """The provider map file is malformed: the message says where."""
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    data: bytes
+    mime: str
+
+    def data_url(self) -> str:
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode()}"
+
+
+@dataclass(frozen=True)
+class Route:
+    model: str  # our catalog key
+    provider: str
+    upstream: Mapping[str, str]  # mode -> upstream model id
+    input: Mapping[str, Any]  # upstream field -> expression or literal
+    deadline_s: float
+    typical_s: float
+    # What the provider accepts when narrower than the model's reference limits (empty: all).
+    durations: tuple[int, ...] = ()
+    resolutions: tuple[str, ...] = ()
+    aspect_ratios: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One generation as a provider sees it: the route, the translated input, the image."""
+
+    spec: GenerationSpec
+    route: Route
+    upstream_model: str
+    input: dict[str, Any]
+    image: ImageInput | None
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def parse(data: Mapping[str, Any], source: str, known: Collection[str]) -> dict[str, list[Route]]:
+    """The routes of one map file, by model key; `known`: the provider names it may use."""
+    routes: dict[str, list[Route]] = {}
+    for model, providers in data.items():
+        if not isinstance(providers, dict):
+            raise MapError(f"{source}: [{model}] must be a table of providers")
+        for provider, table in providers.items():
+            where = f"{source}: [{model}.{provider}]"
+            if provider not in known:
+                raise MapError(f"{where}: unknown provider (known: {', '.join(known)})")
+            if not isinstance(table, dict):
+                raise MapError(f"{where} must be a table")
+            upstream = {mode.value: table[mode] for mode in MODES if mode in table}
+            if not upstream or not all(isinstance(v, str) for v in upstream.values()):
+                raise MapError(f"{where}: name the upstream model for at least one mode")
+            inputs = table.get("input", {})
+            if not isinstance(inputs, dict):
+                raise MapError(f"{where}.input must be a table")
+            for name, expr in inputs.items():
+                if isinstance(expr, str) and not expr.startswith("="):
+                    try:
+                        _compile(expr)
+                    except MapError as exc:
+                        raise MapError(f"{where}.input.{name}: {exc}") from None
+            routes.setdefault(model, []).append(
+                Route(
+                    model=model,
+                    provider=provider,
+                    upstream=upstream,
+                    input=inputs,
+                    deadline_s=float(table.get("deadline_s", DEFAULT_DEADLINE_S)),
+                    typical_s=float(table.get("typical_s", DEFAULT_TYPICAL_S)),
+                    durations=tuple(int(d) for d in table.get("durations", ())),
+                    resolutions=tuple(str(r) for r in table.get("resolutions", ())),
+                    aspect_ratios=tuple(str(a) for a in table.get("aspect_ratios", ())),
+                )
+            )
+    return routes
+
+
+def read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise MapError(f"cannot read the provider map {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MapError(f"{path}: {exc}") from None
+
+
+# --- translation --------------------------------------------------------------------------
+
+Filter = Callable[[Any, str], Any]
+
+
+def _map(value: Any, arg: str) -> Any:
+    pairs = dict(item.split("=", 1) for item in arg.split(";") if "=" in item)
+    return pairs.get(str(value), value)
+
+
+def _image(value: Any, kind: str) -> Any:
+    if not isinstance(value, ImageInput):
+        raise MapError(f"the `{kind}` filter applies to `image` only")
+    if kind == "data_url":
+        return value.data_url()
+    if kind == "base64":
+        return base64.b64encode(value.data).decode()
+    return value.mime
+
+
+FILTERS: dict[str, Filter] = {
+    "str": lambda v, _: str(v),
+    "int": lambda v, _: int(v),
+    "float": lambda v, _: float(v),
+    "bool": lambda v, _: bool(v),
+    "lower": lambda v, _: str(v).lower(),
+    "suffix": lambda v, arg: f"{v}{arg}",
+    "map": _map,
+    "data_url": lambda v, _: _image(v, "data_url"),
+    "base64": lambda v, _: _image(v, "base64"),
+    "mime": lambda v, _: _image(v, "mime"),
+}
+FIELDS = frozenset({f.name for f in dataclasses.fields(GenerationSpec)} | {"image", "size",
+                                                                          "frames"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Expr:
+    name: str
+    steps: tuple[tuple[Filter, str], ...]
+    mode: str | None  # only:<mode>: the field is sent in this mode only
+
+
+@cache
+def _compile(expr: str) -> _Expr:
+    name, *steps = (part.strip() for part in expr.split("|"))
+    if name not in FIELDS:
+        raise MapError(f"unknown field `{name}` (fields: {', '.join(sorted(FIELDS))})")
+    compiled = []
+    mode = None
+    for step in steps:
+        fname, _, arg = step.partition(":")
+        if fname == "only":
+            if arg not in MODES:
+                raise MapError(f"`only:` takes a mode ({', '.join(MODES)}), not {arg!r}")
+            mode = arg
+            continue
+        if fname not in FILTERS:
+            raise MapError(f"unknown filter `{fname}` (filters: {', '.join(FILTERS)}, only)")
+        compiled.append((FILTERS[fname], arg))
+    return _Expr(name, tuple(compiled), mode)
+
+
+def _field(spec: GenerationSpec, image: ImageInput | None, name: str) -> Any:
+    if name == "image":
+        return image
+    if name == "size":
+        return f"{spec.width}x{spec.height}"
+    if name == "frames":
+        return spec.num_frames
+    return getattr(spec, name)
+
+
+def translate(route: Route, spec: GenerationSpec, image: ImageInput | None) -> dict[str, Any]:
+    """The provider's input for this request. Dotted names ("parameters.aspectRatio")
+    build nested objects."""
+    body: dict[str, Any] = {}
+    for key, expr in route.input.items():
+        if isinstance(expr, str):
+            if expr.startswith("="):
+                value: Any = expr[1:]
+            else:
+                compiled = _compile(expr)
+                if compiled.mode is not None and compiled.mode != spec.mode:
+                    continue
+                value = _field(spec, image, compiled.name)
+                if value is None or value == "":
+                    continue
+                for func, arg in compiled.steps:
+                    value = func(value, arg)
+        else:
+            value = expr
+        target = body
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return body
+
+
+def job_for(route: Route, spec: GenerationSpec, image: ImageInput | None) -> Job:
+    return Job(
+        spec=spec,
+        route=route,
+        upstream_model=route.upstream[spec.mode],
+        input=translate(route, spec, image),
+        image=image,
+    )

@@ -1,0 +1,490 @@
+"""The `local` engine: procedural video on the CPU, offline and deterministic for a seed.
+
+It is not a neural model. Text-to-video paints a scene chosen by the prompt's words (see
+scenes.py: elements, time of day, colours, moods, pace) and placed by the seed;
+image-to-video animates the input image with an eased camera move (push in, pull out, pan,
+tilt, drift) or, with a fixed camera, with breathing light and fine grain only.
+Sound beds come from :mod:`generations.media.audio`.
+
+Frames are rendered straight into BT.709 limited-range I420 (the encoder's own format), one
+at a time, and streamed into the encoder: no RGB frame exists at full size except the poster.
+Text-to-video paints a small float field, converts it to Y'CbCr there, upscales the planes
+to the output size and adds a fixed, seeded dither texture before rounding to 8 bits, so
+gradients do not band even at 4K. Image-to-video warps the I420 planes of the input with
+sub-pixel (1/32 px) bilinear sampling, so moves are smooth and never jitter.
+
+PARAMETER_USE (parameters.py) says, for every request parameter, what this engine does with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import queue
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from generations.media.audio import synthesize
+from generations.media.encode import (
+    AudioSamples,
+    I420Frame,
+    Mp4Writer,
+    PreviewCollector,
+    SpritesheetCollector,
+    audio_samples_for,
+    i420_planes,
+    i420_to_rgb,
+    new_i420,
+    preview_size,
+    rgb_to_i420,
+    rgb_to_ycbcr,
+    sprite_thumb_size,
+    write_poster,
+)
+from generations.media.images import ImageError, cover_crop, load_image
+from generations.rendering.base import Canceled, EngineError, RenderContext, RenderResult
+from generations.rendering.local.camera import CameraMove, choose_move
+from generations.rendering.local.scenes import TextScene, stable_seed
+from generations.spec import GenerationSpec
+
+VIDEO_NAME = "video.mp4"
+POSTER_NAME = "poster.jpg"
+PREVIEW_NAME = "preview.webp"
+SPRITESHEET_NAME = "spritesheet.jpg"
+
+# Share of the progress bar spent on frames; the rest covers the previews and the flush.
+FRAME_PROGRESS_SHARE = 98.0
+# Sound beds up to this long are synthesised alongside the first frames, longer ones first.
+CONCURRENT_AUDIO_MAX_SECONDS = 20
+# Dither: triangular noise of this peak amplitude (in 8-bit code values) before rounding.
+DITHER_AMPLITUDE = 1.0
+DITHER_TILE = 256
+# Fixed camera: per-channel light gain drifts by at most this much over this period, and a
+# fine grain of this strength (8-bit code values, standard deviation) changes every frame.
+BREATH_DEPTH = 0.05
+BREATH_PERIOD_S = 6.0
+GRAIN_STRENGTH = 1.6
+
+RGBFrame = npt.NDArray[np.uint8]
+Float32Array = npt.NDArray[np.float32]
+
+
+def _dither_tile(seed: int, size: int = DITHER_TILE) -> Float32Array:
+    """A seeded triangular-PDF noise tile (sum of two uniforms), zero mean, +-amplitude."""
+    rng = np.random.default_rng(stable_seed("dither", seed))
+    tile = rng.random((size, size), dtype=np.float32) - rng.random((size, size), dtype=np.float32)
+    return np.asarray(tile * DITHER_AMPLITUDE, dtype=np.float32)
+
+
+def _tiled(tile: Float32Array, height: int, width: int, dy: int = 0, dx: int = 0) -> Float32Array:
+    reps = (height // tile.shape[0] + 2, width // tile.shape[1] + 2)
+    full = np.tile(tile, reps)
+    return np.ascontiguousarray(full[dy : dy + height, dx : dx + width])
+
+
+class _FrameSource(ABC):
+    """What the engine loop needs from a scene: I420 frames, and small RGB copies."""
+
+    width: int
+    height: int
+
+    @abstractmethod
+    def i420(self, index: int, out: I420Frame) -> None:
+        """Render frame `index` into `out`, an I420 buffer of the frame size."""
+
+    @abstractmethod
+    def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
+        """Frame `index` (the one just rendered) as RGB, at `size` (w, h) or full size."""
+
+
+class TextVideo(_FrameSource):
+    """Text-to-video: a TextScene's field, converted, upscaled and dithered into I420."""
+
+    def __init__(self, spec: GenerationSpec) -> None:
+        self.width, self.height, self.fps = spec.width, spec.height, spec.fps
+        self.scene = TextScene(spec.prompt, spec.seed, spec.width, spec.height, spec.style)
+        w, h = spec.width, spec.height
+        tile = _dither_tile(spec.seed)
+        # Different offsets per plane so the three dither patterns are uncorrelated.
+        self.dither_y = _tiled(tile, h, w)
+        self.dither_u = _tiled(tile, h // 2, w // 2, 97, 31)
+        self.dither_v = _tiled(tile, h // 2, w // 2, 53, 151)
+        self.big_y = np.empty((h, w), dtype=np.float32)
+        self.big_u = np.empty((h // 2, w // 2), dtype=np.float32)
+        self.big_v = np.empty((h // 2, w // 2), dtype=np.float32)
+        self.field: Float32Array | None = None
+
+    def i420(self, index: int, out: I420Frame) -> None:
+        field = self.scene.field(index / self.fps)
+        self.field = field
+        self.buffer = out
+        y, u, v = i420_planes(out, self.width, self.height)
+        # Three separate planes: OpenCV resizes a contiguous plane several times faster
+        # than one channel of an interleaved image.
+        small_y, small_u, small_v = cv2.split(rgb_to_ycbcr(field, white=1.0))
+        w, h = self.width, self.height
+        cv2.resize(small_y, (w, h), dst=self.big_y, interpolation=cv2.INTER_CUBIC)
+        cv2.resize(small_u, (w // 2, h // 2), dst=self.big_u, interpolation=cv2.INTER_LINEAR)
+        cv2.resize(small_v, (w // 2, h // 2), dst=self.big_v, interpolation=cv2.INTER_LINEAR)
+        cv2.add(self.big_y, self.dither_y, dst=y, dtype=cv2.CV_8U)
+        cv2.add(self.big_u, self.dither_u, dst=u, dtype=cv2.CV_8U)
+        cv2.add(self.big_v, self.dither_v, dst=v, dtype=cv2.CV_8U)
+
+    def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
+        if size is None:
+            return i420_to_rgb(self.buffer, self.width, self.height)
+        assert self.field is not None
+        small = cv2.resize(self.field * np.float32(255.0), size, interpolation=cv2.INTER_AREA)
+        return np.asarray(cv2.convertScaleAbs(np.clip(small, 0, 255)), dtype=np.uint8)
+
+
+class ImageVideo(_FrameSource):
+    """Image-to-video: an eased camera move over the input, or a still camera that breathes."""
+
+    def __init__(self, spec: GenerationSpec, image_path: Path) -> None:
+        try:
+            data = image_path.read_bytes()
+        except OSError:
+            raise EngineError("invalid_image", "The input image could not be read.") from None
+        try:
+            image = load_image(data)
+        except ImageError as exc:
+            raise EngineError(exc.code, exc.message) from None
+        w, h = self.width, self.height = spec.width, spec.height
+        self.fps = spec.fps
+        self.num_frames = spec.num_frames
+        self.camera_fixed = spec.camera_fixed
+        self.first = rgb_to_i420(cover_crop(image, w, h))
+        self.buffer = self.first
+        rng = np.random.default_rng(stable_seed("i2v", spec.seed, spec.prompt))
+        self.move: CameraMove | None = None
+        if self.camera_fixed:
+            self.breath = rng.uniform(-BREATH_DEPTH, BREATH_DEPTH, size=3)
+            # Grain: one seeded texture, a different window of it every frame.
+            grain = rng.standard_normal((h + 64, w + 64)).astype(np.float32) * GRAIN_STRENGTH
+            self.grain = grain
+            self.grain_offsets = rng.integers(0, 64, size=(max(1, spec.num_frames), 2))
+            self.canvas_planes: tuple[I420Frame, I420Frame, I420Frame] | None = None
+            return
+        self.move = choose_move(spec.prompt, spec.seed, spec.num_frames / spec.fps)
+        # The source is prescaled so that at the deepest zoom one output pixel still maps to
+        # at most one source pixel (no softening), and padded by a soft, blurred mirror so a
+        # pull-out or a wide pan has something to reveal at the edges.
+        self.scale = self.move.max_zoom
+        self.pad = self.move.padding
+        sw, sh = _even(w * self.scale), _even(h * self.scale)
+        source = cover_crop(image, sw, sh)
+        canvas = _padded(source, self.pad)
+        planes = i420_planes(rgb_to_i420(canvas), canvas.shape[1], canvas.shape[0])
+        self.canvas_planes = (planes[0].copy(), planes[1].copy(), planes[2].copy())
+        self.source_size = (sw, sh)
+
+    def i420(self, index: int, out: I420Frame) -> None:
+        self.buffer = out
+        if index == 0:
+            out[...] = self.first
+            return
+        y, u, v = i420_planes(out, self.width, self.height)
+        if self.camera_fixed:
+            self._breathe(index, y, u, v)
+            return
+        assert self.move is not None and self.canvas_planes is not None
+        p = index / max(1, self.num_frames - 1)
+        zoom, cx, cy = self.move.at(p)
+        w, h = self.width, self.height
+        sw, sh = self.source_size
+        pad_x, pad_y = self.pad_px
+        # Output pixel centre (u, v) maps to canvas coordinates: the window of size
+        # (w / zoom, h / zoom) in frame units, centred at (cx, cy) (fractions of the frame).
+        for plane, out, sub in (
+            (self.canvas_planes[0], y, 1),
+            (self.canvas_planes[1], u, 2),
+            (self.canvas_planes[2], v, 2),
+        ):
+            ow, oh = w // sub, h // sub
+            kx = sw / w / zoom
+            ky = sh / h / zoom
+            ox = (cx * sw - kx * w / 2 + pad_x) / sub
+            oy = (cy * sh - ky * h / 2 + pad_y) / sub
+            matrix = np.array(
+                [
+                    [kx, 0.0, ox + 0.5 * kx - 0.5],
+                    [0.0, ky, oy + 0.5 * ky - 0.5],
+                ],
+                dtype=np.float64,
+            )
+            cv2.warpAffine(
+                plane,
+                matrix,
+                (ow, oh),
+                dst=out,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+
+    @property
+    def pad_px(self) -> tuple[int, int]:
+        sw, sh = self.source_size
+        return _pad_amount(sw, sh, self.pad)
+
+    def _breathe(self, index: int, y: I420Frame, u: I420Frame, v: I420Frame) -> None:
+        t = index / self.fps
+        # (1 - cos) / 2 starts at 0 with zero slope: the light eases out of frame 0.
+        amount = 0.5 - 0.5 * math.cos(2 * math.pi * (t / BREATH_PERIOD_S))
+        gains = 1.0 + self.breath * amount
+        first_y, first_u, first_v = i420_planes(self.first, self.width, self.height)
+        ramp = np.arange(256, dtype=np.float64)
+        luma_lut = np.clip((ramp - 16) * gains[0] + 16 + 0.5, 0, 255).astype(np.uint8)
+        # Colour breathing: chroma sways around neutral by the other two gains.
+        u_lut = np.clip((ramp - 128) * gains[1] + 128 + 0.5, 0, 255).astype(np.uint8)
+        v_lut = np.clip((ramp - 128) * gains[2] + 128 + 0.5, 0, 255).astype(np.uint8)
+        cv2.LUT(first_y, luma_lut, dst=y)
+        cv2.LUT(first_u, u_lut, dst=u)
+        cv2.LUT(first_v, v_lut, dst=v)
+        # Grain fades in with the breath so frame 1 is still almost the input.
+        dy, dx = (int(v) for v in self.grain_offsets[index % len(self.grain_offsets)])
+        window = self.grain[dy : dy + self.height, dx : dx + self.width]
+        grain_amount = min(1.0, t / 0.5)
+        grainy = cv2.scaleAdd(window, grain_amount, y.astype(np.float32))
+        cv2.convertScaleAbs(grainy, dst=y)
+
+    def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
+        return i420_to_rgb(self.buffer, self.width, self.height, size)
+
+
+class _Background:
+    """A function running on a thread of its own; `wait` joins it and re-raises its error."""
+
+    def __init__(self, target: Callable[[], object]) -> None:
+        self.error: BaseException | None = None
+        self.target = target
+        self.thread = threading.Thread(target=self._run, name="side-output", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.target()
+        except BaseException as exc:  # handed to the thread that waits
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class _RenderThread:
+    """Renders frames on a second thread, a few ahead of the encoder, into reused buffers.
+
+    numpy, OpenCV and x264 release the GIL for their heavy work, so painting the next frame
+    overlaps with encoding the last one. Iterating yields (index, buffer); each buffer must
+    be released once encoded. `finish` runs on the render thread after the last frame.
+    An exception on the render thread is re-raised in the consuming thread (while iterating,
+    or on leaving the `with` block).
+    """
+
+    BUFFERS = 3
+
+    def __init__(
+        self,
+        source: _FrameSource,
+        count: int,
+        after_frame: Callable[[int], None],
+        finish: Callable[[], None],
+    ) -> None:
+        self.source = source
+        self.finish = finish
+        self.error: BaseException | None = None
+        self.count = count
+        self.after_frame = after_frame
+        self.free: queue.Queue[I420Frame] = queue.Queue()
+        for _ in range(self.BUFFERS):
+            self.free.put(new_i420(source.width, source.height))
+        self.ready: queue.Queue[tuple[int, I420Frame] | BaseException | None] = queue.Queue()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="render", daemon=True)
+
+    def __enter__(self) -> _RenderThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self.stop.set()
+        # Unblock the renderer if it waits for a free buffer, then wait for it to finish.
+        self.free.put(new_i420(2, 2))
+        self.thread.join()
+        if exc_type is None and self.error is not None:
+            raise self.error
+
+    def __iter__(self) -> Iterator[tuple[int, I420Frame]]:
+        for _ in range(self.count):
+            item = self.ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                return
+            yield item
+
+    def release(self, buffer: I420Frame) -> None:
+        self.free.put(buffer)
+
+    def _run(self) -> None:
+        try:
+            for index in range(self.count):
+                buffer = self.free.get()
+                if self.stop.is_set():
+                    return
+                self.source.i420(index, buffer)
+                self.after_frame(index)
+                self.ready.put((index, buffer))
+            self.finish()
+        except BaseException as exc:  # handed to the consuming thread
+            self.error = exc
+            self.ready.put(exc)
+
+
+def _even(value: float) -> int:
+    return max(2, 2 * round(value / 2))
+
+
+def _pad_amount(width: int, height: int, fraction: float) -> tuple[int, int]:
+    return (_even(width * fraction), _even(height * fraction))
+
+
+def _padded(image: RGBFrame, fraction: float) -> RGBFrame:
+    """The image with a border of `fraction` of its size: a mirror of it, blurred and dimmed."""
+    if fraction <= 0:
+        return image
+    h, w = image.shape[:2]
+    px, py = _pad_amount(w, h, fraction)
+    mirror = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REFLECT_101)
+    small = cv2.resize(mirror, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    blurred = cv2.resize(
+        cv2.GaussianBlur(small, (0, 0), 6),
+        (mirror.shape[1], mirror.shape[0]),
+        interpolation=cv2.INTER_LINEAR,
+    )
+    dimmed = cv2.convertScaleAbs(blurred, alpha=0.85)
+    # Outside the image, the sharp mirror fades into the blurred one over `feather` pixels
+    # (a ramp on the distance to the image, built from two 1-D ramps: cheap at 4K).
+    feather = max(2.0, min(px, py) / 4)
+    xs = np.arange(mirror.shape[1], dtype=np.float32)
+    ys = np.arange(mirror.shape[0], dtype=np.float32)
+    out_x = np.maximum(np.maximum(px - xs, xs - (px + w - 1)), 0)
+    out_y = np.maximum(np.maximum(py - ys, ys - (py + h - 1)), 0)
+    distance = np.maximum.outer(out_y, out_x)
+    weight = np.clip(1.0 - distance / feather, 0.0, 1.0).astype(np.float32)
+    result = np.asarray(
+        cv2.blendLinear(mirror, dimmed, weight, np.float32(1.0) - weight), dtype=np.uint8
+    )
+    # The image itself stays bit-exact inside the border.
+    result[py : py + h, px : px + w] = image
+    return result
+
+
+class ProceduralEngine:
+    """The built-in `local` engine (procedural, CPU, deterministic)."""
+
+    name = "local"
+
+    def render(self, spec: GenerationSpec, ctx: RenderContext) -> RenderResult:
+        _check_spec(spec)
+        source: _FrameSource
+        if spec.mode == "image-to-video":
+            if ctx.input_image is None:
+                raise EngineError("invalid_image", "Image-to-video needs an input image.")
+            source = ImageVideo(spec, ctx.input_image)
+        else:
+            source = TextVideo(spec)
+
+        audio: AudioSamples | Callable[[], AudioSamples] | None = None
+        if spec.add_audio:
+            audio = functools.partial(
+                synthesize,
+                spec.audio_prompt or spec.prompt,
+                spec.seed,
+                audio_samples_for(spec.num_frames, spec.fps),
+            )
+            if spec.num_frames > CONCURRENT_AUDIO_MAX_SECONDS * spec.fps:
+                # A long bed's synthesis holds a few hundred MB of temporaries: made before
+                # x264 starts, they do not add to its peak (a 60 s 4K job stays < 1.5 GiB).
+                audio = audio()
+            # Otherwise synthesised on the writer's audio thread, while the first frames
+            # render and x264 fills its lookahead.
+
+        out = Path(ctx.output_dir)
+        video_path = out / VIDEO_NAME
+        poster_path = out / POSTER_NAME
+        preview_path = out / PREVIEW_NAME
+        sprite_path = out / SPRITESHEET_NAME
+        preview = PreviewCollector(spec.num_frames)
+        sprites = SpritesheetCollector(spec.num_frames)
+        preview_wh = preview_size(spec.width, spec.height)
+        sprite_wh = sprite_thumb_size(spec.width, spec.height)
+        outputs = (video_path, poster_path, preview_path, sprite_path)
+        poster: list[_Background] = []
+
+        def side_outputs(index: int) -> None:
+            # Runs on the render thread right after frame `index`, while its state is current.
+            if index == 0:
+                # The JPEG is compressed on a thread of its own (Pillow lets go of the GIL):
+                # at the start x264 is still filling its lookahead and a core is free.
+                first = source.rgb(0, None)
+                poster.append(_Background(lambda: write_poster(first, poster_path)))
+            if preview.wants(index):
+                preview.offer(index, source.rgb(index, preview_wh))
+            if sprites.wants(index):
+                sprites.offer(index, source.rgb(index, sprite_wh))
+
+        def finish() -> None:
+            # Also on the render thread: overlaps with the encoder's flush.
+            preview.save(preview_path)
+            sprites.save(sprite_path)
+            for task in poster:
+                task.wait()
+
+        try:
+            # The writer is entered last so it closes (flushes x264) first, while the render
+            # thread may still be saving the previews.
+            with (
+                _RenderThread(source, spec.num_frames, side_outputs, finish) as frames,
+                Mp4Writer(video_path, spec.width, spec.height, spec.fps, audio) as writer,
+            ):
+                for index, buffer in frames:
+                    if ctx.should_stop():
+                        raise Canceled()
+                    writer.write_i420(buffer)
+                    frames.release(buffer)
+                    ctx.progress(FRAME_PROGRESS_SHARE * (index + 1) / spec.num_frames)
+        except BaseException:
+            # Canceled or failed: leave no half-written outputs behind (the poster's thread
+            # is waited for, so that it cannot write the file after it was removed).
+            for task in poster:
+                with contextlib.suppress(Exception):
+                    task.wait()
+            for path in outputs:
+                path.unlink(missing_ok=True)
+            raise
+        ctx.progress(100.0)
+        return RenderResult.of(
+            spec, video_path, poster_path, preview_path, sprite_path, has_audio=audio is not None
+        )
+
+
+def _check_spec(spec: GenerationSpec) -> None:
+    if spec.width <= 0 or spec.height <= 0 or spec.width % 2 or spec.height % 2:
+        raise EngineError(
+            "invalid_request", f"Video size {spec.width}x{spec.height} must be even and positive."
+        )
+    if spec.fps <= 0 or spec.num_frames <= 0:
+        raise EngineError("invalid_request", "The video needs at least one frame and a frame rate.")
+    if spec.mode not in ("text-to-video", "image-to-video"):
+        raise EngineError("invalid_request", f"Unknown mode {spec.mode!r}.")

@@ -1,0 +1,104 @@
+"""The reaper, run every minute by the main cluster's scheduler (migration 0002): no
+generation stays in progress, or lost in a queue, forever.
+
+- A local run whose heartbeat went stale (its worker died) is queued again, or failed with
+  `worker_lost` after VIDEOGEN_MAX_ATTEMPTS runs.
+- A hosted job whose poll was lost is re-armed (polled again), never run again: that would
+  submit it to the provider twice.
+- Rows saved but never enqueued, and queued rows whose task is no longer in the broker, are
+  enqueued again (brokerscan.py says which are still waiting).
+
+It also records the worker heartbeat that /healthz reports, forgets expired Idempotency-Key
+records and sends the webhook retries that are due."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django_q.conf import Conf
+
+from generations.core import idempotency, lifecycle, submissions, webhooks
+from generations.models import Generation
+from generations.ops import health
+from generations.rendering import registry
+from generations.rendering.hosted.state import HostedState
+from generations.tasks import brokerscan
+
+log = logging.getLogger(__name__)
+
+
+def reap_stale() -> str:
+    health.record_heartbeat()  # the worker heartbeat that /healthz reports
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.VIDEOGEN_STALE_AFTER)
+    requeued = failed = rearmed = 0
+    for gen in Generation.objects.filter(
+        status=Generation.Status.IN_PROGRESS, heartbeat_at__lt=stale, next_poll_at__isnull=True
+    ):
+        if registry.is_hosted(gen.engine):
+            rearmed += _rearm_poll(gen, now)
+            continue
+        if gen.attempts >= settings.VIDEOGEN_MAX_ATTEMPTS:
+            if lifecycle.fail(
+                generation=gen,
+                code="worker_lost",
+                message=f"The worker running this generation stopped responding "
+                f"{gen.attempts} times; giving up. The charge was refunded.",
+            ):
+                failed += 1
+            continue
+        if lifecycle.requeue(generation=gen, now=now):
+            submissions.generation_enqueue(generation=gen)
+            requeued += 1
+    requeued += _requeue_lost(now)
+    idempotency.forget_expired()
+    webhooks.deliver_due()
+    return f"requeued {requeued}, re-armed {rearmed} polls, failed {failed}"
+
+
+def _requeue_lost(now: datetime) -> int:
+    """Rows saved but never enqueued (the web process died between commit and enqueue, or the
+    broker was down), and queued rows whose task is no longer in the broker (Redis restarted,
+    a cluster SIGKILLed with tasks prefetched): enqueued again, once per grace period."""
+    pending = settings.VIDEOGEN_PENDING_GRACE_S
+    queued = settings.VIDEOGEN_QUEUED_GRACE_S
+    candidates = list(
+        Generation.objects.filter(
+            Q(status=Generation.Status.PENDING, created_at__lt=now - timedelta(seconds=pending))
+            | Q(status=Generation.Status.IN_QUEUE, queued_at__lt=now - timedelta(seconds=queued))
+        ).values_list("pk", "status")
+    )
+    if not candidates:
+        return 0
+    waiting = brokerscan.waiting_generation_pks({Conf.PREFIX, settings.VIDEOGEN_GPU_CLUSTER})
+    requeued = 0
+    for pk, status in candidates:
+        if status == Generation.Status.IN_QUEUE and waiting is not None and pk in waiting:
+            continue  # still in line: a long backlog, not a lost task
+        gen = Generation.objects.get(pk=pk)
+        Generation.objects.filter(pk=pk).update(queued_at=now)
+        submissions.generation_enqueue(generation=gen)
+        requeued += 1
+    if requeued:
+        log.warning("re-enqueued %d generations whose task was lost", requeued)
+    return requeued
+
+
+def _rearm_poll(gen: Generation, now: datetime) -> int:
+    state = HostedState.load(gen.engine_handle)
+    state.rearmed += 1
+    if state.rearmed > settings.VIDEOGEN_MAX_ATTEMPTS:
+        lifecycle.fail(
+            generation=gen,
+            code="worker_lost",
+            message=f"The worker polling this generation stopped responding {state.rearmed - 1} "
+            "times; giving up. The charge was refunded.",
+        )
+        return 0
+    return Generation.objects.filter(
+        pk=gen.pk, status=Generation.Status.IN_PROGRESS, heartbeat_at=gen.heartbeat_at
+    ).update(engine_handle=state.dump(), next_poll_at=now, heartbeat_at=now)
