@@ -93,11 +93,13 @@ class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
             # An `extra=` key never replaces one of ours (e.g. extra={"level": ...}). Django
             # puts its HttpRequest on django.request and django.server records: its repr
             # carries the query string (an invite token on /accounts/signup/?invite=...),
-            # which our lines never held; its status_code still comes through.
+            # which our lines never held; its status_code still comes through. uvicorn's
+            # `color_message` is the message again with terminal colour codes.
             reserved_attrs=[
                 *pythonjsonlogger.core.RESERVED_ATTRS,
                 *_JSON_RENAMES.values(),
                 "request",
+                "color_message",
             ],
             json_ensure_ascii=False,
         )

@@ -141,7 +141,9 @@ def test_a_json_line_carries_the_extra_fields_after_its_own(json_lines: io.Strin
     token = logs.request_id.set("r-2")
     try:
         logging.getLogger("generations.x").warning(
-            "charged %d credits", 3, extra={"foo": 1, "team": "acme", "level": "forged"}
+            "charged %d credits",
+            3,
+            extra={"foo": 1, "team": "acme", "level": "forged", "color_message": "\x1b[1m"},
         )
     finally:
         logs.request_id.reset(token)
