@@ -138,6 +138,33 @@ def test_a_json_line_has_time_level_logger_message_and_the_exception(
     assert "generation_id" not in entry
 
 
+def test_a_json_line_carries_the_extra_fields_after_its_own(json_lines: io.StringIO) -> None:
+    token = logs.request_id.set("r-2")
+    try:
+        logging.getLogger("generations.x").warning(
+            "charged %d credits",
+            3,
+            extra={"foo": 1, "team": "acme", "level": "forged", "color_message": "\x1b[1m"},
+        )
+    finally:
+        logs.request_id.reset(token)
+    (entry,) = entries(json_lines)
+    assert entry["foo"] == 1 and entry["team"] == "acme"
+    assert entry["level"] == "WARNING"  # an `extra=` key never replaces one of the line's own
+    assert list(entry) == ["time", "level", "logger", "message", "request_id", "foo", "team"]
+    assert entry["message"] == "charged 3 credits" and entry["request_id"] == "r-2"
+
+
+@pytest.mark.django_db
+def test_djangos_request_lines_carry_the_status_but_not_the_query_string(
+    json_lines: io.StringIO,
+) -> None:
+    assert Client().get("/no-such-page?invite=secret-invite-token").status_code == 404
+    (entry,) = [e for e in entries(json_lines) if e["logger"] == "django.request"]
+    assert entry["status_code"] == 404 and "/no-such-page" in entry["message"]
+    assert "secret-invite-token" not in json_lines.getvalue()
+
+
 @pytest.mark.django_db
 def test_task_log_lines_carry_the_generation_id(
     owner: Account,

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 from django_q.models import OrmQ
+from prometheus_client.parser import text_string_to_metric_families
 
 from generations import tasks
 from generations.models import Generation
@@ -17,16 +18,21 @@ from tests.conftest import Account
 from tests.ops_helpers import clone, submit_and_render
 
 SAMPLE = re.compile(r'^([a-z_]+)(\{(?:[a-z_]+="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf)$')
+LABEL = re.compile(r'[a-z_]+="(?:[^"\\]|\\.)*"')
 
 
 def samples(text: str) -> dict[str, float]:
+    """Each sample's value under `name{labels}`, its labels in name order: the order a series
+    is written in means nothing to Prometheus (prometheus_client sorts them)."""
     found = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
         match = SAMPLE.match(line)
         assert match, f"not exposition format: {line!r}"
-        found[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+        labels = sorted(LABEL.findall(match.group(2) or ""))
+        key = match.group(1) + ("{" + ",".join(labels) + "}" if labels else "")
+        found[key] = float(match.group(3))
     return found
 
 
@@ -48,10 +54,10 @@ def test_it_counts_generations_by_status_and_engine_and_times_the_engines(
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     got = samples(response.content.decode())
-    assert got['videogen_generations{status="completed",engine="local"}'] == 1
-    assert got['videogen_generations{status="completed",engine="fal"}'] == 2
-    assert got['videogen_generations{status="failed",engine="fal"}'] == 1
-    assert got['videogen_generations{status="in_queue",engine=""}'] == 1
+    assert got['videogen_generations{engine="local",status="completed"}'] == 1
+    assert got['videogen_generations{engine="fal",status="completed"}'] == 2
+    assert got['videogen_generations{engine="fal",status="failed"}'] == 1
+    assert got['videogen_generations{engine="",status="in_queue"}'] == 1
 
     fal = 'videogen_engine_duration_seconds_bucket{engine="fal",le="%s"}'
     assert got[fal % "30.0"] == 0
@@ -129,3 +135,30 @@ def test_a_broker_that_is_down_is_reported_not_raised(monkeypatch: pytest.Monkey
     assert response.status_code == 200
     assert samples(response.content.decode())["videogen_broker_up"] == 0
     assert b"password" not in response.content
+
+
+@pytest.mark.django_db
+def test_every_family_keeps_its_name_type_and_help() -> None:
+    # Read back with prometheus_client's own parser: what a scraper sees, family by family.
+    text = scrape().content.decode()
+    assert text.endswith("\n")
+    families = {f.name: (f.type, f.documentation) for f in text_string_to_metric_families(text)}
+    assert families == {
+        "videogen_broker_up": ("gauge", "1 when the django-q2 broker answered."),
+        "videogen_queue_depth": ("gauge", "Tasks waiting in each django-q2 queue."),
+        "videogen_generations": ("gauge", "Generations by status and engine."),
+        "videogen_engine_duration_seconds": (
+            "histogram",
+            "Processing time (pick-up to finish) of completed generations.",
+        ),
+        "videogen_remote_polls_due": ("gauge", "Remote jobs whose next poll is due."),
+        "videogen_worker_heartbeat_age_seconds": (
+            "gauge",
+            "Seconds since each worker cluster last ran the reaper.",
+        ),
+        "videogen_generations_files_purged": (
+            "gauge",
+            "Generations whose files the retention policy deleted (records kept).",
+        ),
+        "videogen_metrics_scrape_seconds": ("gauge", "Time taken to compute these metrics."),
+    }

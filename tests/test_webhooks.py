@@ -6,12 +6,14 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
 
 from generations import tasks
 from generations.core import lifecycle, webhooks
@@ -32,15 +34,22 @@ def receiver(
         yield running
 
 
-def verify(secret: str, received: Any) -> dict[str, Any]:
-    """Check a delivery the way a Standard Webhooks receiver does; return the payload."""
-    msg_id, ts = received.headers["webhook-id"], received.headers["webhook-timestamp"]
+def spec_signature(secret: str, msg_id: str, timestamp: int | str, body: bytes) -> str:
+    """The spec's formula by hand: v1,base64(HMAC-SHA256(key, "id.timestamp.body"))."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
-    expected = base64.b64encode(
-        hmac.new(key, f"{msg_id}.{ts}.".encode() + received.body, hashlib.sha256).digest()
-    ).decode()
-    assert f"v1,{expected}" in received.headers["webhook-signature"].split(" ")
-    return json.loads(received.body)
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def verify(secret: str, received: Any) -> dict[str, Any]:
+    """Check a delivery the way a Standard Webhooks receiver does, by the spec's formula and
+    with the spec's library (as our users' receivers can); return the payload."""
+    msg_id, ts = received.headers["webhook-id"], received.headers["webhook-timestamp"]
+    expected = spec_signature(secret, msg_id, ts, received.body)
+    assert expected in received.headers["webhook-signature"].split(" ")
+    event: dict[str, Any] = Webhook(secret).verify(received.body, received.headers)
+    assert event == json.loads(received.body)
+    return event
 
 
 def submit(owner: Account, receiver: Receiver, capture: Any, **extra: Any) -> Generation:
@@ -125,6 +134,24 @@ def test_webhooks_to_private_addresses_are_never_sent(
 def test_a_bad_webhook_url_is_a_400(owner: Account) -> None:
     response = owner.client().post("/api/v1/generate", {**BODY, "webhook_url": "ftp://x/y"})
     assert response.status_code == 400 and response.json()["error"]["field"] == "webhook_url"
+
+
+def test_signatures_are_the_specs_formula_byte_for_byte(owner: Account, settings: Any) -> None:
+    # The Standard Webhooks test vector (the spec's Python library's own sign test).
+    vector = ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+              1614265330, b'{"test": 2432232314}')  # fmt: skip
+    assert spec_signature(*vector) == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert webhooks.sign(*vector) == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    # One of our own: a team secret (32 bytes, padded base64) derived as ever, a UTF-8 body.
+    settings.SECRET_KEY = "pinned-secret-key-for-the-signature-test"
+    owner.team.code = uuid.UUID("00000000-0000-4000-8000-000000000001")
+    owner.team.webhook_secret_version = 3
+    secret = webhooks.team_secret(owner.team)
+    assert secret == "whsec_1+PT16hhBcDJZhp0eU1bRcEwIRTGDPqLmTOCtbamUEQ="
+    body = '{"type":"generation.completed","data":{"prompt":"café"}}'.encode()
+    signed = "v1,ZaTYIY2DtmO9l5q4CNk89yP3QqqrGBd6BFn6fwHWaMs="
+    assert spec_signature(secret, "msg_2pZSbGvXq7kLmN4rT8wYcE1d", 1700000000, body) == signed
+    assert webhooks.sign(secret, "msg_2pZSbGvXq7kLmN4rT8wYcE1d", 1700000000, body) == signed
 
 
 def test_the_secret_is_per_team_and_rotates(owner: Account, outsider: Account) -> None:

@@ -8,13 +8,15 @@ onto each record, and `LOG_FORMAT=json` writes one JSON object per line.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+import pythonjsonlogger.core
+import pythonjsonlogger.json
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is kept when it is this shape (what proxies and tracing tools send);
@@ -59,26 +61,52 @@ class PlainFormatter(logging.Formatter):
         return f"[{' '.join(tags)}] {line}" if tags else line
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id (+ generation_id,
-    task and exception where there is one)."""
+# The keys every JSON line starts with, in this order: LogRecord attributes, renamed.
+_JSON_FIELDS = ("asctime", "levelname", "name", "message", "request_id", "generation_id", "task")
+_JSON_RENAMES = {
+    "asctime": "time",
+    "levelname": "level",
+    "name": "logger",
+    "exc_info": "exception",
+    "stack_info": "stack",
+}
+# Written only when set (the context filter puts them on every record, mostly as None).
+_JSON_OPTIONAL = ("generation_id", "task")
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
-        }
-        for key in ("generation_id", "task"):
-            value = getattr(record, key, None)
-            if value:
-                entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        elif record.exc_text:
-            entry["exception"] = record.exc_text
-        if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+
+class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
+    """One JSON object per line: time, level, logger, message, request_id (+ generation_id,
+    task, exception and stack where there is one), then the record's `extra=` fields.
+
+    Why the library: python-json-logger already turns a record's `extra=` fields (and a dict
+    logged as the message) into JSON keys, with an encoder for dates, enums, dataclasses and
+    exceptions; ours dropped them. This subclass only fixes our key names and their order,
+    and keeps the dotted path settings.LOGGING names."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            list(_JSON_FIELDS),
+            rename_fields=_JSON_RENAMES,
+            # An `extra=` key never replaces one of ours (e.g. extra={"level": ...}). Django
+            # puts its HttpRequest on django.request and django.server records: its repr
+            # carries the query string (an invite token on /accounts/signup/?invite=...),
+            # which our lines never held; its status_code still comes through. uvicorn's
+            # `color_message` is the message again with terminal colour codes.
+            reserved_attrs=[
+                *pythonjsonlogger.core.RESERVED_ATTRS,
+                *_JSON_RENAMES.values(),
+                "request",
+                "color_message",
+            ],
+            json_ensure_ascii=False,
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # ISO 8601 in UTC with milliseconds, as ever (logging's own is local time, no zone).
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        for key in _JSON_OPTIONAL:
+            if not log_data.get(key):
+                log_data.pop(key, None)
+        return log_data

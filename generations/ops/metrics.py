@@ -1,4 +1,10 @@
-"""`/metrics`: Prometheus text exposition (format 0.0.4), written by hand.
+"""`/metrics`: Prometheus text exposition (format 0.0.4), written by prometheus-client.
+
+Why the library: prometheus-client is the format's reference implementation, so escaping,
+number spelling and a histogram's _bucket/_count/_sum series are right by construction
+rather than ours to keep right. A custom collector (`VideogenCollector`) on a registry of its
+own hands it the families and `generate_latest` writes them; only the values are ours. (It
+writes each sample's labels in name order, e.g. `{engine="fal",status="failed"}`.)
 
 Every value is read from the database or the broker at scrape time, so any web process
 answers for the whole deployment (workers keep no per-process counters to scrape):
@@ -19,19 +25,25 @@ import hmac
 import ipaddress
 import logging
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from generations.models import Generation, WorkerHeartbeat
 from generations.ops import health
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# The type prometheus_client's own `choose_encoder` sends with `generate_latest`'s default
+# output; its CONTENT_TYPE_LATEST says version=1.0.0 (UTF-8 names), which we do not need.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # Upper bounds (seconds) of the engine duration histogram: seconds for remote engines and
 # short local clips, up to hours for long clips on a GPU.
 DURATION_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
@@ -64,38 +76,6 @@ def metrics_allowed(request: HttpRequest) -> bool:
     return address.is_loopback or any(address in net for net in PRIVATE_NETWORKS)
 
 
-def _label(value: object) -> str:
-    text = str(value).replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-    return f'"{text}"'
-
-
-def _labels(**labels: object) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f"{k}={_label(v)}" for k, v in labels.items()) + "}"
-
-
-def _number(value: float) -> str:
-    if value == float("inf"):
-        return "+Inf"
-    return repr(float(value)) if isinstance(value, float) else str(value)
-
-
-class _Writer:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
-
-    def sample(self, name: str, value: float, **labels: object) -> None:
-        self.lines.append(f"{name}{_labels(**labels)} {_number(value)}")
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
 def clusters() -> list[str]:
     alt = settings.Q_CLUSTER.get("ALT_CLUSTERS") or {}
     return [health.main_cluster(), *sorted(alt)]  # type: ignore[call-overload]
@@ -121,35 +101,60 @@ def queue_depths() -> dict[str, int]:
     return depths
 
 
-def _write_queue(out: _Writer) -> None:
+class VideogenCollector(Collector):
+    """Computes every family anew from the database and the broker on each scrape (there is
+    no per-process state to keep in prometheus_client's own Gauge/Histogram objects)."""
+
+    def collect(self) -> Iterator[Metric]:
+        started = time.perf_counter()
+        yield from _queue()
+        yield _generations()
+        yield _durations()
+        yield from _rest()
+        yield GaugeMetricFamily(
+            "videogen_metrics_scrape_seconds",
+            "Time taken to compute these metrics.",
+            value=round(time.perf_counter() - started, 4),
+        )
+
+
+def _queue() -> Iterator[Metric]:
+    up = ("videogen_broker_up", "1 when the django-q2 broker answered.")
     try:
         depths = queue_depths()
     except Exception:
         log.warning("metrics: the broker did not answer", exc_info=True)
-        out.family("videogen_broker_up", "gauge", "1 when the django-q2 broker answered.")
-        out.sample("videogen_broker_up", 0)
+        yield GaugeMetricFamily(*up, value=0)
         return
-    out.family("videogen_broker_up", "gauge", "1 when the django-q2 broker answered.")
-    out.sample("videogen_broker_up", 1)
-    out.family("videogen_queue_depth", "gauge", "Tasks waiting in each django-q2 queue.")
+    yield GaugeMetricFamily(*up, value=1)
+    queue = GaugeMetricFamily(
+        "videogen_queue_depth", "Tasks waiting in each django-q2 queue.", labels=["cluster"]
+    )
     for name, depth in depths.items():
-        out.sample("videogen_queue_depth", depth, cluster=name)
+        queue.add_metric([name], depth)
+    yield queue
 
 
-def _write_generations(out: _Writer) -> None:
-    out.family("videogen_generations", "gauge", "Generations by status and engine.")
+def _generations() -> Metric:
+    family = GaugeMetricFamily(
+        "videogen_generations", "Generations by status and engine.", labels=["status", "engine"]
+    )
     rows = (
         Generation.objects.values("status", "engine")
         .annotate(n=Count("id"))
         .order_by("status", "engine")
     )
     for row in rows:
-        out.sample("videogen_generations", row["n"], status=row["status"], engine=row["engine"])
+        family.add_metric([row["status"], row["engine"]], row["n"])
+    return family
 
 
-def _write_durations(out: _Writer) -> None:
-    name = "videogen_engine_duration_seconds"
-    out.family(name, "histogram", "Processing time (pick-up to finish) of completed generations.")
+def _durations() -> Metric:
+    family = HistogramMetricFamily(
+        "videogen_engine_duration_seconds",
+        "Processing time (pick-up to finish) of completed generations.",
+        labels=["engine"],
+    )
     took = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
     buckets = {
         f"le_{i}": Count("id", filter=Q(took__lte=timedelta(seconds=bound)))
@@ -167,45 +172,46 @@ def _write_durations(out: _Writer) -> None:
         .order_by("engine")
     )
     for row in rows:
-        for i, bound in enumerate(DURATION_BUCKETS):
-            out.sample(f"{name}_bucket", row[f"le_{i}"], engine=row["engine"], le=float(bound))
-        out.sample(f"{name}_bucket", row["n"], engine=row["engine"], le="+Inf")
+        # Cumulative counts per upper bound; the library writes `le` as given ("30.0", "+Inf").
+        counts = [(str(float(bound)), row[f"le_{i}"]) for i, bound in enumerate(DURATION_BUCKETS)]
         total = row["total"] or timedelta(0)
-        out.sample(f"{name}_sum", round(total.total_seconds(), 3), engine=row["engine"])
-        out.sample(f"{name}_count", row["n"], engine=row["engine"])
+        family.add_metric(
+            [row["engine"]],
+            [*counts, ("+Inf", row["n"])],
+            sum_value=round(total.total_seconds(), 3),
+        )
+    return family
 
 
-def _write_rest(out: _Writer) -> None:
+def _rest() -> Iterator[Metric]:
     now = timezone.now()
-    out.family("videogen_remote_polls_due", "gauge", "Remote jobs whose next poll is due.")
     due = Generation.objects.filter(
         status=Generation.Status.IN_PROGRESS, next_poll_at__lte=now
     ).count()
-    out.sample("videogen_remote_polls_due", due)
-    out.family(
+    yield GaugeMetricFamily(
+        "videogen_remote_polls_due", "Remote jobs whose next poll is due.", value=due
+    )
+    heartbeats = GaugeMetricFamily(
         "videogen_worker_heartbeat_age_seconds",
-        "gauge",
         "Seconds since each worker cluster last ran the reaper.",
+        labels=["cluster"],
     )
     for cluster, beat_at in WorkerHeartbeat.objects.values_list("cluster", "beat_at"):
-        age = max(0.0, (now - beat_at).total_seconds())
-        out.sample("videogen_worker_heartbeat_age_seconds", round(age, 1), cluster=cluster)
-    out.family(
-        "videogen_generations_files_purged",
-        "gauge",
-        "Generations whose files the retention policy deleted (records kept).",
-    )
+        heartbeats.add_metric([cluster], round(max(0.0, (now - beat_at).total_seconds()), 1))
+    yield heartbeats
     purged = Generation.objects.filter(files_purged_at__isnull=False).count()
-    out.sample("videogen_generations_files_purged", purged)
+    yield GaugeMetricFamily(
+        "videogen_generations_files_purged",
+        "Generations whose files the retention policy deleted (records kept).",
+        value=purged,
+    )
+
+
+# A registry of our own: the library's global one would add this process's python_* and
+# process_* metrics, which say nothing about the deployment and differ between web processes.
+REGISTRY = CollectorRegistry()
+REGISTRY.register(VideogenCollector())
 
 
 def render() -> str:
-    started = time.perf_counter()
-    out = _Writer()
-    _write_queue(out)
-    _write_generations(out)
-    _write_durations(out)
-    _write_rest(out)
-    out.family("videogen_metrics_scrape_seconds", "gauge", "Time taken to compute these metrics.")
-    out.sample("videogen_metrics_scrape_seconds", round(time.perf_counter() - started, 4))
-    return out.text()
+    return generate_latest(REGISTRY).decode()
