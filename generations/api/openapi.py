@@ -1,30 +1,56 @@
 """One OpenAPI 3.1 document for all three surfaces, served at /api/openapi.json, with
-Swagger UI (vendored, no CDN) at /api/docs. Enumerations come from the catalog, so the schema
-and the validation cannot drift apart."""
+Swagger UI (vendored, no CDN) at /api/docs. Every enumeration, duration and limit is read from
+where the API enforces it (the catalog, the request parser's constants, the handlers' named
+values), so the schema and the validation cannot drift apart; tests/test_openapi.py checks."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from generations import catalog
+from generations.api import framepack, idempotency, openai, videogenapi
 from generations.api.openai import DEFAULT_SIZE, PRO_SIZES
-from generations.specs import MAX_PROMPT_CHARS, MAX_SCALE, MAX_SEED
+from generations.models import Generation
+from generations.specs import MAX_PROMPT_CHARS, MAX_SCALE, MAX_SEED, MAX_STYLE_CHARS, MAX_URL_CHARS
+from generations.webhooks import MAX_URL_CHARS as MAX_WEBHOOK_URL_CHARS
 
 JSON = "application/json"
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+T = TypeVar("T")
 
 
-IDEMPOTENCY = (
-    "Retrying with the same key (for 24 hours) returns the first answer, never a second "
-    "generation: 409 while the first try is still being handled; the generation it saved if "
-    "that try was cut off (its connection or server died); a fresh run once a try that saved "
-    "nothing is presumed dead (60 s). A 503 (`database_unavailable`, with Retry-After) is safe "
-    "to retry with the same key."
-)
+def _idempotency() -> str:
+    """Read per request: how long a try is presumed alive follows VIDEOGEN_FETCH_TIMEOUT."""
+    kept_hours = int(idempotency.KEEP_FOR.total_seconds() // 3600)
+    presumed_dead_s = int(idempotency.abandoned_after().total_seconds())
+    return (
+        f"Retrying with the same key (for {kept_hours} hours) returns the first answer, never a "
+        "second generation: 409 while the first try is still being handled; the generation it "
+        "saved if that try was cut off (its connection or server died); a fresh run once a try "
+        f"that saved nothing is presumed dead ({presumed_dead_s} s). A 503 "
+        "(`database_unavailable`, with Retry-After) is safe to retry with the same key."
+    )
+
+
+def _accepted(per_model: Callable[[catalog.ModelInfo], Iterable[T]]) -> list[T]:
+    """What at least one model accepts, in the order the catalog first names it. A request
+    must also suit its own model: that per-model rule is build_spec's, not the schema's."""
+    return list(dict.fromkeys(v for m in catalog.MODELS for v in per_model(m)))
+
+
+def _durations() -> list[int]:
+    return sorted(_accepted(lambda m: m.durations))
+
+
+def _max_frames() -> int:
+    """build_spec takes up to the model's longest duration at its fps."""
+    return max(m.max_duration * m.fps for m in catalog.MODELS)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -70,27 +96,47 @@ def schema(base_url: str) -> dict[str, Any]:
 # --- components -----------------------------------------------------------------------------
 
 
+# JSON Schema has one bound per field, the catalog one range per model: the field says the
+# widest, the models endpoint each model's own.
+DURATION = (
+    "Seconds. The bounds are the widest any model accepts; each model's own durations are "
+    "`durations.allowed` in GET /api/v1/models."
+)
+NUM_FRAMES = (
+    "Instead of (or with) `duration`. At most the model's longest duration times its `fps` "
+    "(GET /api/v1/models); the maximum here is the largest over all models."
+)
+
+
 def _generation_fields() -> dict[str, Any]:
     """GenerateRequest's properties; the Framepack and OpenAI bodies reuse some of them."""
+    durations = _durations()
     return {
         "model": {"type": "string", "enum": _model_keys(), "default": catalog.DEFAULT_MODEL},
         "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
         "negative_prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS},
-        "image_url": {"type": "string", "description": "http(s) or data:image/... URL"},
-        "duration": {"type": "integer", "minimum": 1, "maximum": 60},
-        "num_frames": {"type": "integer", "minimum": 1},
-        "resolution": {"type": "string", "enum": list(catalog.RESOLUTIONS)},
-        "aspect_ratio": {"type": "string", "enum": list(catalog.ALL_ASPECTS)},
+        # No maxLength: the limit is for http(s) URLs only, a data: URL may be any size.
+        "image_url": {"type": "string", "description": f"http(s) URL (at most {MAX_URL_CHARS} "
+                      "characters) or data:image/... URL"},
+        "duration": {"type": "integer", "minimum": durations[0], "maximum": durations[-1],
+                     "description": DURATION},
+        "num_frames": {"type": "integer", "minimum": 1, "maximum": _max_frames(),
+                       "description": NUM_FRAMES},
+        "resolution": {"type": "string", "enum": sorted(
+            _accepted(lambda m: m.resolutions), key=catalog.RESOLUTIONS.index)},
+        "aspect_ratio": {"type": "string", "enum": sorted(
+            _accepted(lambda m: m.aspect_ratios), key=catalog.ALL_ASPECTS.index)},
         "seed": {"type": "integer", "minimum": -1, "maximum": MAX_SEED},
         "camera_fixed": {"type": "boolean"},
         "add_audio": {"type": "boolean"},
         "audio_prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS},
-        "style": {"type": "string", "maxLength": 40},
+        "style": {"type": "string", "maxLength": MAX_STYLE_CHARS},
         "cfg_scale": {"type": "number", "minimum": 0, "maximum": MAX_SCALE},
         "guidance_scale": {"type": "number", "minimum": 0, "maximum": MAX_SCALE},
         "enable_safety_checker": {"type": "boolean", "default": True},
-        "webhook_url": {"type": "string", "description": "http(s) URL for this job's events"},
-    }
+        "webhook_url": {"type": "string", "maxLength": MAX_WEBHOOK_URL_CHARS,
+                        "description": "http(s) URL for this job's events"},
+    }  # fmt: skip
 
 
 def _model_keys() -> list[str]:
@@ -126,10 +172,9 @@ def _generation() -> dict[str, Any]:
             "success": {"type": "boolean"},
             "generation_id": {"type": "string"},
             "request_id": {"type": "string", "format": "uuid"},
-            "status": {"type": "string", "enum": ["pending", "in_queue", "in_progress",
-                                                   "completed", "failed", "canceled"]},
+            "status": {"type": "string", "enum": [s.value for s in Generation.Status]},
             "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-            "type": {"type": "string", "enum": [catalog.T2V, catalog.I2V]},
+            "type": {"type": "string", "enum": _accepted(lambda m: m.modes)},
             "model": model_summary,
             "prompt": {"type": "string"},
             "duration": {"type": "integer"},
@@ -203,7 +248,7 @@ def _video_object() -> dict[str, Any]:
             "created_at": {"type": "integer"},
             "completed_at": _nullable("integer"),
             "expires_at": _nullable("integer"),
-            "status": {"type": "string", "enum": ["queued", "in_progress", "completed", "failed"]},
+            "status": {"type": "string", "enum": list(dict.fromkeys(openai.STATUS.values()))},
             "model": {"type": "string"},
             "progress": {"type": "integer"},
             "prompt": _nullable("string"),
@@ -221,7 +266,7 @@ def _framepack_answer() -> dict[str, Any]:
         "required": ["request_id", "status", "model", "created"],
         "properties": {
             "request_id": {"type": "string", "format": "uuid"},
-            "status": {"type": "string", "enum": ["pending", "success", "complete", "failed"]},
+            "status": {"type": "string", "enum": list(framepack.STATUSES)},
             "model": {"type": "string"},
             "created": {"type": "integer"},
             "video": {"type": "object", "properties": {"url": {"type": "string"}}},
@@ -251,8 +296,8 @@ def _generate_operation() -> dict[str, Any]:
         "summary": "Submit a text-to-video or image-to-video generation",
         "operationId": "generate",
         "parameters": [{"name": "Idempotency-Key", "in": "header",
-                        "description": IDEMPOTENCY,
-                        "schema": {"type": "string", "maxLength": 255}}],
+                        "description": _idempotency(),
+                        "schema": {"type": "string", "maxLength": idempotency.MAX_KEY_CHARS}}],
         "requestBody": {"required": True,
                         "content": {JSON: {"schema": _ref("GenerateRequest")}}},
         "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
@@ -288,8 +333,8 @@ def _generations_operation() -> dict[str, Any]:
         "operationId": "generations",
         "parameters": [
             {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-            {"name": "limit", "in": "query",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+            {"name": "limit", "in": "query", "schema": {
+                "type": "integer", "minimum": 1, "maximum": videogenapi.MAX_PAGE_SIZE}},
         ],
         "responses": {
             "200": _json({
@@ -374,7 +419,7 @@ def _framepack_paths(fields: dict[str, Any]) -> dict[str, Any]:
         "type": "object",
         "properties": {
             **fields,
-            "model": {"type": "string", "enum": _model_keys(), "default": "framepack"},
+            "model": {"type": "string", "enum": _model_keys(), "default": framepack.DEFAULT_MODEL},
             "request_id": {"type": "string", "format": "uuid"},
             "wait_for_result": {"type": "boolean"},
         },
@@ -383,7 +428,8 @@ def _framepack_paths(fields: dict[str, Any]) -> dict[str, Any]:
         "/v1/generate-video": {
             "post": {
                 "summary": "Framepack-compatible: submit (generation fields) or poll "
-                "(only request_id); wait_for_result holds up to 60 s, then 504",
+                "(only request_id); wait_for_result holds up to "
+                f"{settings.VIDEOGEN_WAIT_TIMEOUT:g} s, then 504",
                 "operationId": "generateVideo",
                 "requestBody": {"required": True, "content": {JSON: {"schema": body}}},
                 "responses": {
@@ -410,7 +456,7 @@ def _openai_paths(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _create_video(fields: dict[str, Any]) -> dict[str, Any]:
-    seconds = [str(s) for s in range(1, 61)]
+    seconds = [str(s) for s in _durations()]
     return {
         "summary": "OpenAI-compatible: create a video (JSON or multipart)",
         "operationId": "createVideo",
@@ -449,8 +495,8 @@ def _list_videos() -> dict[str, Any]:
         "operationId": "listVideos",
         "parameters": [
             {"name": "after", "in": "query", "schema": {"type": "string"}},
-            {"name": "limit", "in": "query",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+            {"name": "limit", "in": "query", "schema": {
+                "type": "integer", "minimum": 1, "maximum": openai.MAX_LIST_LIMIT}},
             {"name": "order", "in": "query",
              "schema": {"type": "string", "enum": ["asc", "desc"]}},
         ],
