@@ -17,6 +17,8 @@ from generations.models import Generation
 from tests.conftest import Account
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is a test dependency")
+# jsonschema_rs: schemathesis's own validator, so it is here wherever schemathesis is.
+import jsonschema_rs  # noqa: E402
 from hypothesis import HealthCheck, given  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
 
@@ -153,6 +155,30 @@ def test_every_status_a_surface_can_answer_is_in_its_enum() -> None:
         for waited in (False, True):
             answer = framepack.framepack_body(request, gen, waited=waited)
             assert answer["status"] in framepack_statuses, (status, waited)
+
+
+def test_each_models_own_durations_are_in_the_request_schemas() -> None:
+    """A duration validates exactly when the named model takes it, and a request that names
+    no model is held to the surface's default model."""
+    framepack_body = _operation("/v1/generate-video", "post")["requestBody"]["content"]
+    surfaces = {
+        catalog.DEFAULT_MODEL: _schemas()["GenerateRequest"],
+        framepack.DEFAULT_MODEL: framepack_body["application/json"]["schema"],
+    }
+    longest = max(m.max_duration for m in catalog.MODELS)
+    for default, request_schema in surfaces.items():
+        valid = jsonschema_rs.Draft202012Validator(request_schema).is_valid
+        for m in catalog.MODELS:
+            named = {"prompt": "x", "model": m.key}
+            for d in range(longest + 2):
+                assert valid({**named, "duration": d}) == (d in m.durations), (m.key, d)
+            frames = m.max_duration * m.fps
+            assert valid({**named, "num_frames": frames}), m.key
+            assert not valid({**named, "num_frames": frames + 1}), m.key
+        own = catalog.get_model(default)
+        assert own is not None
+        for d in range(longest + 2):
+            assert valid({"prompt": "x", "duration": d}) == (d in own.durations), (default, d)
 
 
 def _widest(maximum: int, reach: Any) -> catalog.ModelInfo:

@@ -96,8 +96,8 @@ def schema(base_url: str) -> dict[str, Any]:
 # --- components -----------------------------------------------------------------------------
 
 
-# JSON Schema has one bound per field, the catalog one range per model: the field says the
-# widest, the models endpoint each model's own.
+# A field has one set of bounds, the catalog one range per model: the field says the widest,
+# the request's per-model `anyOf` branches (_per_model) and the models endpoint each model's own.
 DURATION = (
     "Seconds. The bounds are the widest any model accepts; each model's own durations are "
     "`durations.allowed` in GET /api/v1/models."
@@ -139,6 +139,32 @@ def _generation_fields() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _per_model(default_model: str) -> list[dict[str, Any]]:
+    """Each model's own durations and frame limit, one `anyOf` branch per model; the default
+    model's branch also covers a request that names no model. Branches rather than if/then:
+    no `not` for generators to satisfy. What a hosted provider narrows further (Sora served
+    by OpenAI) is the server's to refuse, with a 400 naming the field."""
+    branches = []
+    for m in catalog.MODELS:
+        contiguous = len(m.durations) == m.max_duration - m.min_duration + 1
+        duration: dict[str, Any] = (
+            {"minimum": m.min_duration, "maximum": m.max_duration}
+            if contiguous
+            else {"enum": list(m.durations)}
+        )
+        branch: dict[str, Any] = {
+            "properties": {
+                "model": {"const": m.key},
+                "duration": duration,
+                "num_frames": {"maximum": m.max_duration * m.fps},
+            }
+        }
+        if m.key != default_model:
+            branch["required"] = ["model"]
+        branches.append(branch)
+    return branches
+
+
 def _model_keys() -> list[str]:
     return [m.key for m in catalog.MODELS]
 
@@ -152,7 +178,12 @@ def _components(fields: dict[str, Any]) -> dict[str, Any]:
             "Generation": _generation(),
             "Video": _video_object(),
             "FramepackAnswer": _framepack_answer(),
-            "GenerateRequest": {"type": "object", "required": ["prompt"], "properties": fields},
+            "GenerateRequest": {
+                "type": "object",
+                "required": ["prompt"],
+                "properties": fields,
+                "anyOf": _per_model(catalog.DEFAULT_MODEL),
+            },
         },
     }
 
@@ -423,6 +454,7 @@ def _framepack_paths(fields: dict[str, Any]) -> dict[str, Any]:
             "request_id": {"type": "string", "format": "uuid"},
             "wait_for_result": {"type": "boolean"},
         },
+        "anyOf": _per_model(framepack.DEFAULT_MODEL),
     }
     return {
         "/v1/generate-video": {
