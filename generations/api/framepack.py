@@ -32,6 +32,10 @@ from generations.models import ApiKey, Generation
 from generations.web.dbthreads import run_in_db_thread
 
 POLL_FIELDS = {"request_id", "wait_for_result"}
+DEFAULT_MODEL = "framepack"
+# The reference's status words: a finished job is "success" to a poll, "complete" to a wait.
+PENDING, SUCCESS, COMPLETE, FAILED = "pending", "success", "complete", "failed"
+STATUSES = (PENDING, SUCCESS, COMPLETE, FAILED)
 # How often a waiting request looks at its generation: quickly at first, then calmer.
 WAIT_POLL_FIRST_S = 0.2
 WAIT_POLL_MAX_S = 1.0
@@ -57,7 +61,7 @@ def framepack_body(request: HttpRequest, gen: Generation, *, waited: bool) -> di
     if gen.status == Generation.Status.COMPLETED:
         video_url = public_url(request, reverse("api-video", args=[gen.generation_id]))
         body.update(
-            status="complete" if waited else "success",
+            status=COMPLETE if waited else SUCCESS,
             video={"url": video_url},
             thumbnail={
                 "url": public_url(request, reverse("api-thumbnail", args=[gen.generation_id]))
@@ -67,14 +71,14 @@ def framepack_body(request: HttpRequest, gen: Generation, *, waited: bool) -> di
         )
     elif gen.status in (Generation.Status.FAILED, Generation.Status.CANCELED):
         body.update(
-            status="failed",
+            status=FAILED,
             error={
                 "code": gen.error_code or "canceled",
                 "message": gen.error_message or "The generation was canceled.",
             },
         )
     else:
-        body.update(status="pending", progress=gen.progress)
+        body.update(status=PENDING, progress=gen.progress)
     if gen.test_mode:
         body["test_mode"] = True
     return body
@@ -93,7 +97,7 @@ def _find(key: ApiKey, request_id: object) -> Generation:
 
 
 def _submit(request: HttpRequest, key: ApiKey, data: dict[str, Any]) -> Generation:
-    gen, _ = submit(request, key, data, source="framepack", default_model="framepack")
+    gen, _ = submit(request, key, data, source="framepack", default_model=DEFAULT_MODEL)
     return gen
 
 
@@ -154,7 +158,7 @@ async def generate_video(request: HttpRequest) -> HttpResponse:
             return JsonResponse(
                 {
                     "request_id": str(gen.request_id),
-                    "status": "pending",
+                    "status": PENDING,
                     "model": gen.model,
                     "created": _created(gen),
                     "error": {

@@ -28,6 +28,7 @@ DEFAULT_SIZE = "720x1280"
 # = resolution): they are served as 1080p in the same orientation.
 PRO_SIZES = {"1024x1792": ("1080p", "9:16"), "1792x1024": ("1080p", "16:9")}
 POLL_AFTER_MS = 1000
+MAX_LIST_LIMIT = 100
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                402: "insufficient_quota", 403: "permission_error", 404: "not_found_error",
                409: "conflict_error", 422: "invalid_request_error",
@@ -176,8 +177,8 @@ def _list(request: HttpRequest, key: ApiKey) -> HttpResponse:
         limit = int(request.GET.get("limit", "20"))
     except ValueError:
         raise invalid("limit", "`limit` must be an integer.") from None
-    if not 1 <= limit <= 100:
-        raise invalid("limit", "`limit` must be between 1 and 100.")
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise invalid("limit", f"`limit` must be between 1 and {MAX_LIST_LIMIT}.")
     order = request.GET.get("order", "desc")
     if order not in ("asc", "desc"):
         raise invalid("order", "`order` must be asc or desc.")

@@ -1,29 +1,64 @@
 """One OpenAPI 3.1 document for all three surfaces, served at /api/openapi.json, with
-Swagger UI (vendored, no CDN) at /api/docs. Enumerations come from the catalog, so the schema
-and the validation cannot drift apart."""
+Swagger UI (vendored, no CDN) at /api/docs. Every enumeration, duration and limit is read from
+where the API enforces it (the catalog, the request parser's constants, the handlers' named
+values), so the schema and the validation cannot drift apart; tests/test_openapi.py checks."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from generations import catalog, vocabulary
+from generations import catalog
+from generations.api import framepack, idempotency, openai, videogenapi
+from generations.api.common import public_url
 from generations.api.openai import DEFAULT_SIZE, PRO_SIZES
-from generations.core.validation import MAX_PROMPT_CHARS, MAX_SCALE, MAX_SEED
+from generations.core.idempotency import KEEP_FOR
+from generations.core.validation import (
+    MAX_PROMPT_CHARS,
+    MAX_SCALE,
+    MAX_SEED,
+    MAX_STYLE_CHARS,
+    MAX_URL_CHARS,
+)
+from generations.core.webhooks import MAX_URL_CHARS as MAX_WEBHOOK_URL_CHARS
+from generations.vocabulary import Status
 
 JSON = "application/json"
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+T = TypeVar("T")
 
 
-IDEMPOTENCY = (
-    "Retrying with the same key (for 24 hours) returns the first answer, never a second "
-    "generation: 409 while the first try is still being handled; the generation it saved if "
-    "that try was cut off (its connection or server died); a fresh run once a try that saved "
-    "nothing is presumed dead (60 s). A 503 (`database_unavailable`, with Retry-After) is safe "
-    "to retry with the same key."
-)
+def _idempotency() -> str:
+    """Read per request: how long a try is presumed alive follows VIDEOGEN_FETCH_TIMEOUT."""
+    kept_hours = int(KEEP_FOR.total_seconds() // 3600)
+    presumed_dead_s = int(idempotency.abandoned_after().total_seconds())
+    return (
+        f"Retrying with the same key (for {kept_hours} hours) returns the first answer, never a "
+        "second generation: 409 while the first try is still being handled; the generation it "
+        "saved if that try was cut off (its connection or server died); a fresh run once a try "
+        f"that saved nothing is presumed dead ({presumed_dead_s} s). A 503 "
+        "(`database_unavailable`, with Retry-After) is safe to retry with the same key."
+    )
+
+
+def _accepted(per_model: Callable[[catalog.ModelInfo], Iterable[T]]) -> list[T]:
+    """What at least one model accepts, in the order the catalog first names it. A request
+    must also suit its own model: that per-model rule is build_spec's, not the schema's."""
+    return list(dict.fromkeys(v for m in catalog.MODELS for v in per_model(m)))
+
+
+def _durations() -> list[int]:
+    return sorted(_accepted(lambda m: m.durations))
+
+
+def _max_frames() -> int:
+    """build_spec takes up to the model's longest duration at its fps."""
+    return max(m.max_duration * m.fps for m in catalog.MODELS)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -49,33 +84,125 @@ def _video_sizes() -> list[str]:
 
 
 def schema(base_url: str) -> dict[str, Any]:
-    models = [m.key for m in catalog.MODELS]
-    seconds = [str(s) for s in range(1, 61)]
-    generation_fields: dict[str, Any] = {
-        "model": {"type": "string", "enum": models, "default": catalog.DEFAULT_MODEL},
+    fields = _generation_fields()
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "videogen API",
+            "version": "1",
+            "description": "Three wire formats over one core: VideoGenAPI-compatible "
+            "(/api/v1), Framepack-compatible (/v1/generate-video) and OpenAI-compatible "
+            "(/v1/videos). Every API response carries X-RateLimit-* and RateLimit headers.",
+        },
+        "servers": [{"url": base_url}],
+        "security": BEARER,
+        "components": _components(fields),
+        "paths": {**_videogenapi_paths(), **_framepack_paths(fields), **_openai_paths(fields)},
+    }
+
+
+# --- components -----------------------------------------------------------------------------
+
+
+# A field has one set of bounds, the catalog one range per model: the field says the widest,
+# the request's per-model `anyOf` branches (_per_model) and the models endpoint each model's own.
+DURATION = (
+    "Seconds. The bounds are the widest any model accepts; each model's own durations are "
+    "`durations.allowed` in GET /api/v1/models."
+)
+NUM_FRAMES = (
+    "Instead of (or with) `duration`. At most the model's longest duration times its `fps` "
+    "(GET /api/v1/models); the maximum here is the largest over all models."
+)
+
+
+def _generation_fields() -> dict[str, Any]:
+    """GenerateRequest's properties; the Framepack and OpenAI bodies reuse some of them."""
+    durations = _durations()
+    return {
+        "model": {"type": "string", "enum": _model_keys(), "default": catalog.DEFAULT_MODEL},
         "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
         "negative_prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS},
-        "image_url": {"type": "string", "description": "http(s) or data:image/... URL"},
-        "duration": {"type": "integer", "minimum": 1, "maximum": 60},
-        "num_frames": {"type": "integer", "minimum": 1},
-        "resolution": {"type": "string", "enum": list(catalog.RESOLUTIONS)},
-        "aspect_ratio": {"type": "string", "enum": list(catalog.ALL_ASPECTS)},
+        # No maxLength: the limit is for http(s) URLs only, a data: URL may be any size.
+        "image_url": {"type": "string", "description": f"http(s) URL (at most {MAX_URL_CHARS} "
+                      "characters) or data:image/... URL"},
+        "duration": {"type": "integer", "minimum": durations[0], "maximum": durations[-1],
+                     "description": DURATION},
+        "num_frames": {"type": "integer", "minimum": 1, "maximum": _max_frames(),
+                       "description": NUM_FRAMES},
+        "resolution": {"type": "string", "enum": sorted(
+            _accepted(lambda m: m.resolutions), key=catalog.RESOLUTIONS.index)},
+        "aspect_ratio": {"type": "string", "enum": sorted(
+            _accepted(lambda m: m.aspect_ratios), key=catalog.ALL_ASPECTS.index)},
         "seed": {"type": "integer", "minimum": -1, "maximum": MAX_SEED},
         "camera_fixed": {"type": "boolean"},
         "add_audio": {"type": "boolean"},
         "audio_prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS},
-        "style": {"type": "string", "maxLength": 40},
+        "style": {"type": "string", "maxLength": MAX_STYLE_CHARS},
         "cfg_scale": {"type": "number", "minimum": 0, "maximum": MAX_SCALE},
         "guidance_scale": {"type": "number", "minimum": 0, "maximum": MAX_SCALE},
         "enable_safety_checker": {"type": "boolean", "default": True},
-        "webhook_url": {"type": "string", "description": "http(s) URL for this job's events"},
+        "webhook_url": {"type": "string", "maxLength": MAX_WEBHOOK_URL_CHARS,
+                        "description": "http(s) URL for this job's events"},
+    }  # fmt: skip
+
+
+def _per_model(default_model: str) -> list[dict[str, Any]]:
+    """Each model's own durations and frame limit, one `anyOf` branch per model; the default
+    model's branch also covers a request that names no model. Branches rather than if/then:
+    no `not` for generators to satisfy. What a hosted provider narrows further (Sora served
+    by OpenAI) is the server's to refuse, with a 400 naming the field."""
+    branches = []
+    for m in catalog.MODELS:
+        contiguous = len(m.durations) == m.max_duration - m.min_duration + 1
+        duration: dict[str, Any] = (
+            {"minimum": m.min_duration, "maximum": m.max_duration}
+            if contiguous
+            else {"enum": list(m.durations)}
+        )
+        branch: dict[str, Any] = {
+            "properties": {
+                "model": {"const": m.key},
+                "duration": duration,
+                "num_frames": {"maximum": m.max_duration * m.fps},
+            }
+        }
+        if m.key != default_model:
+            branch["required"] = ["model"]
+        branches.append(branch)
+    return branches
+
+
+def _model_keys() -> list[str]:
+    return [m.key for m in catalog.MODELS]
+
+
+def _components(fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": _videogen_error(),
+            "OpenAIError": _openai_error(),
+            "Generation": _generation(),
+            "Video": _video_object(),
+            "FramepackAnswer": _framepack_answer(),
+            "GenerateRequest": {
+                "type": "object",
+                "required": ["prompt"],
+                "properties": fields,
+                "anyOf": _per_model(catalog.DEFAULT_MODEL),
+            },
+        },
     }
+
+
+def _generation() -> dict[str, Any]:
     model_summary = {
         "type": "object",
         "required": ["key", "name", "provider"],
         "properties": {k: {"type": "string"} for k in ("key", "name", "provider")},
     }
-    generation = {
+    return {
         "type": "object",
         "required": ["success", "generation_id", "request_id", "status", "type", "model",
                      "prompt", "duration", "resolution", "fps", "aspect_ratio", "seed",
@@ -84,10 +211,9 @@ def schema(base_url: str) -> dict[str, Any]:
             "success": {"type": "boolean"},
             "generation_id": {"type": "string"},
             "request_id": {"type": "string", "format": "uuid"},
-            "status": {"type": "string", "enum": ["pending", "in_queue", "in_progress",
-                                                   "completed", "failed", "canceled"]},
+            "status": {"type": "string", "enum": [s.value for s in Status]},
             "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-            "type": {"type": "string", "enum": [vocabulary.T2V, vocabulary.I2V]},
+            "type": {"type": "string", "enum": _accepted(lambda m: m.modes)},
             "model": model_summary,
             "prompt": {"type": "string"},
             "duration": {"type": "integer"},
@@ -117,7 +243,10 @@ def schema(base_url: str) -> dict[str, Any]:
             "test_mode": {"type": "boolean"},
         },
     }  # fmt: skip
-    videogen_error = {
+
+
+def _videogen_error() -> dict[str, Any]:
+    return {
         "type": "object",
         "required": ["success", "error"],
         "properties": {
@@ -130,7 +259,10 @@ def schema(base_url: str) -> dict[str, Any]:
             },
         },
     }  # fmt: skip
-    openai_error = {
+
+
+def _openai_error() -> dict[str, Any]:
+    return {
         "type": "object",
         "required": ["error"],
         "properties": {
@@ -142,7 +274,10 @@ def schema(base_url: str) -> dict[str, Any]:
             }
         },
     }  # fmt: skip
-    video_object = {
+
+
+def _video_object() -> dict[str, Any]:
+    return {
         "type": "object",
         "required": ["id", "object", "created_at", "status", "model", "progress", "seconds",
                      "size"],
@@ -152,7 +287,7 @@ def schema(base_url: str) -> dict[str, Any]:
             "created_at": {"type": "integer"},
             "completed_at": _nullable("integer"),
             "expires_at": _nullable("integer"),
-            "status": {"type": "string", "enum": ["queued", "in_progress", "completed", "failed"]},
+            "status": {"type": "string", "enum": list(dict.fromkeys(openai.STATUS.values()))},
             "model": {"type": "string"},
             "progress": {"type": "integer"},
             "prompt": _nullable("string"),
@@ -162,285 +297,319 @@ def schema(base_url: str) -> dict[str, Any]:
             "error": {"type": ["object", "null"]},
         },
     }  # fmt: skip
-    framepack_answer = {
+
+
+def _framepack_answer() -> dict[str, Any]:
+    return {
         "type": "object",
         "required": ["request_id", "status", "model", "created"],
         "properties": {
             "request_id": {"type": "string", "format": "uuid"},
-            "status": {"type": "string", "enum": ["pending", "success", "complete", "failed"]},
+            "status": {"type": "string", "enum": list(framepack.STATUSES)},
             "model": {"type": "string"},
             "created": {"type": "integer"},
             "video": {"type": "object", "properties": {"url": {"type": "string"}}},
             "error": {"type": "object"},
         },
     }  # fmt: skip
-    generation_id = {"name": "generation_id", "in": "path", "required": True,
-                     "schema": {"type": "string"}}  # fmt: skip
-    video_id = {"name": "video_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    public_file = {
+
+
+# --- VideoGenAPI paths (/api/v1) ------------------------------------------------------------
+
+GENERATION_ID = {"name": "generation_id", "in": "path", "required": True,
+                 "schema": {"type": "string"}}  # fmt: skip
+VIDEO_ID = {"name": "video_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _videogenapi_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/generate": {"post": _generate_operation()},
+        **_generation_paths(),
+        **_account_paths(),
+        **_file_paths(),
+    }
+
+
+def _generate_operation() -> dict[str, Any]:
+    return {
+        "summary": "Submit a text-to-video or image-to-video generation",
+        "operationId": "generate",
+        "parameters": [{"name": "Idempotency-Key", "in": "header",
+                        "description": _idempotency(),
+                        "schema": {"type": "string", "maxLength": idempotency.MAX_KEY_CHARS}}],
+        "requestBody": {"required": True,
+                        "content": {JSON: {"schema": _ref("GenerateRequest")}}},
+        "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
+    }  # fmt: skip
+
+
+def _generation_paths() -> dict[str, Any]:
+    """Status, cancel and the team's list."""
+    return {
+        "/api/v1/status/{generation_id}": {
+            "get": {
+                "summary": "Status of a generation",
+                "operationId": "status",
+                "parameters": [GENERATION_ID],
+                "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
+            }
+        },
+        "/api/v1/generations/{generation_id}/cancel": {
+            "post": {
+                "summary": "Cancel a generation (refunded)",
+                "operationId": "cancel",
+                "parameters": [GENERATION_ID],
+                "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
+            }
+        },
+        "/api/v1/generations": {"get": _generations_operation()},
+    }
+
+
+def _generations_operation() -> dict[str, Any]:
+    return {
+        "summary": "The team's generations, newest first",
+        "operationId": "generations",
+        "parameters": [
+            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+            {"name": "limit", "in": "query", "schema": {
+                "type": "integer", "minimum": 1, "maximum": videogenapi.MAX_PAGE_SIZE}},
+        ],
+        "responses": {
+            "200": _json({
+                "type": "object",
+                "required": ["success", "generations", "total", "page", "limit", "has_more"],
+                "properties": {
+                    "success": {"type": "boolean"},
+                    "generations": {"type": "array", "items": {"type": "object"}},
+                    "total": {"type": "integer"}, "page": {"type": "integer"},
+                    "limit": {"type": "integer"}, "has_more": {"type": "boolean"},
+                },
+            }),
+            **_errors("Error"),
+        },
+    }  # fmt: skip
+
+
+def _account_paths() -> dict[str, Any]:
+    """The key's account, and the catalog."""
+    return {
+        "/api/v1/user": {
+            "get": {
+                "summary": "The key's user, team, plan, usage and credits",
+                "operationId": "user",
+                "responses": {
+                    "200": _json({"type": "object", "required": ["success", "usage", "plan"]}),
+                    **_errors("Error"),
+                },
+            }
+        },
+        "/api/v1/models": {
+            "get": {
+                "summary": "The model catalog and availability on this server",
+                "operationId": "models",
+                "security": [],
+                "responses": {
+                    "200": _json({"type": "object", "required": ["success", "models"],
+                                  "properties": {"models": {"type": "array"}}}),
+                    **_errors("Error"),
+                },
+            }
+        },
+    }  # fmt: skip
+
+
+def _file_paths() -> dict[str, Any]:
+    """The public files of a generation."""
+    picture = {
         "responses": {
             "200": {"description": "The file (HTTP Range supported)",
                     "content": {"image/jpeg": {}, "image/webp": {}}},
             **_errors("Error"),
         },
         "security": [],
-        "parameters": [generation_id],
+        "parameters": [GENERATION_ID],
     }  # fmt: skip
-    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "videogen API",
-            "version": "1",
-            "description": "Three wire formats over one core: VideoGenAPI-compatible "
-            "(/api/v1), Framepack-compatible (/v1/generate-video) and OpenAI-compatible "
-            "(/v1/videos). Every API response carries X-RateLimit-* and RateLimit headers.",
+        "/api/v1/video/{generation_id}": {
+            "get": {
+                "summary": "The MP4 (public, HTTP Range supported)",
+                "operationId": "video",
+                "security": [],
+                "parameters": [GENERATION_ID],
+                "responses": {
+                    "200": {"description": "The video", "content": {"video/mp4": {}}},
+                    **_errors("Error"),
+                },
+            }
         },
-        "servers": [{"url": base_url}],
-        "security": bearer,
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": videogen_error,
-                "OpenAIError": openai_error,
-                "Generation": generation,
-                "Video": video_object,
-                "FramepackAnswer": framepack_answer,
-                "GenerateRequest": {"type": "object", "required": ["prompt"],
-                                    "properties": generation_fields},
-            },
-        },  # fmt: skip
-        "paths": {
-            "/api/v1/generate": {
-                "post": {
-                    "summary": "Submit a text-to-video or image-to-video generation",
-                    "operationId": "generate",
-                    "parameters": [{"name": "Idempotency-Key", "in": "header",
-                                    "description": IDEMPOTENCY,
-                                    "schema": {"type": "string", "maxLength": 255}}],
-                    "requestBody": {"required": True,
-                                    "content": {JSON: {"schema": _ref("GenerateRequest")}}},
-                    "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
-                }
-            },
-            "/api/v1/status/{generation_id}": {
-                "get": {
-                    "summary": "Status of a generation",
-                    "operationId": "status",
-                    "parameters": [generation_id],
-                    "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
-                }
-            },
-            "/api/v1/generations/{generation_id}/cancel": {
-                "post": {
-                    "summary": "Cancel a generation (refunded)",
-                    "operationId": "cancel",
-                    "parameters": [generation_id],
-                    "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
-                }
-            },
-            "/api/v1/generations": {
-                "get": {
-                    "summary": "The team's generations, newest first",
-                    "operationId": "generations",
-                    "parameters": [
-                        {"name": "page", "in": "query",
-                         "schema": {"type": "integer", "minimum": 1}},
-                        {"name": "limit", "in": "query",
-                         "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                    ],
-                    "responses": {
-                        "200": _json({
-                            "type": "object",
-                            "required": ["success", "generations", "total", "page", "limit",
-                                         "has_more"],
-                            "properties": {
-                                "success": {"type": "boolean"},
-                                "generations": {"type": "array", "items": {"type": "object"}},
-                                "total": {"type": "integer"}, "page": {"type": "integer"},
-                                "limit": {"type": "integer"}, "has_more": {"type": "boolean"},
-                            },
-                        }),
-                        **_errors("Error"),
-                    },
-                }
-            },
-            "/api/v1/user": {
-                "get": {
-                    "summary": "The key's user, team, plan, usage and credits",
-                    "operationId": "user",
-                    "responses": {
-                        "200": _json({"type": "object", "required": ["success", "usage", "plan"]}),
-                        **_errors("Error"),
-                    },
-                }
-            },
-            "/api/v1/models": {
-                "get": {
-                    "summary": "The model catalog and availability on this server",
-                    "operationId": "models",
-                    "security": [],
-                    "responses": {
-                        "200": _json({"type": "object", "required": ["success", "models"],
-                                      "properties": {"models": {"type": "array"}}}),
-                        **_errors("Error"),
-                    },
-                }
-            },
-            "/api/v1/video/{generation_id}": {
-                "get": {
-                    "summary": "The MP4 (public, HTTP Range supported)",
-                    "operationId": "video",
-                    "security": [],
-                    "parameters": [generation_id],
-                    "responses": {
-                        "200": {"description": "The video", "content": {"video/mp4": {}}},
-                        **_errors("Error"),
-                    },
-                }
-            },
-            "/api/v1/thumbnail/{generation_id}": {
-                "get": {**public_file, "operationId": "thumbnail"}
-            },
-            "/api/v1/preview/{generation_id}": {"get": {**public_file, "operationId": "preview"}},
-            "/api/v1/spritesheet/{generation_id}": {
-                "get": {**public_file, "operationId": "spritesheet"}
-            },
-            "/v1/generate-video": {
-                "post": {
-                    "summary": "Framepack-compatible: submit (generation fields) or poll "
-                    "(only request_id); wait_for_result holds up to 60 s, then 504",
-                    "operationId": "generateVideo",
-                    "requestBody": {
-                        "required": True,
-                        "content": {JSON: {"schema": {
-                            "type": "object",
-                            "properties": {
-                                **generation_fields,
-                                "model": {"type": "string", "enum": models, "default": "framepack"},
-                                "request_id": {"type": "string", "format": "uuid"},
-                                "wait_for_result": {"type": "boolean"},
-                            },
-                        }}},
-                    },
-                    "responses": {
-                        "200": _json(_ref("FramepackAnswer")),
-                        "504": _json({"type": "object", "required": ["request_id", "status"]},
-                                     "Not finished within the wait limit; poll on"),
-                        **_errors("Error"),
-                    },
-                }
-            },
-            "/v1/videos": {
-                "post": {
-                    "summary": "OpenAI-compatible: create a video (JSON or multipart)",
-                    "operationId": "createVideo",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            JSON: {"schema": {
-                                "type": "object", "required": ["prompt"],
-                                "properties": {
-                                    "prompt": generation_fields["prompt"],
-                                    "model": {"type": "string", "enum": models},
-                                    "seconds": {"type": "string", "enum": seconds},
-                                    "size": {"type": "string", "enum": _video_sizes(),
-                                             "default": DEFAULT_SIZE},
-                                    "input_reference": {"type": "object", "properties": {
-                                        "image_url": {"type": "string"}}},
-                                },
-                            }},
-                            "multipart/form-data": {"schema": {
-                                "type": "object", "required": ["prompt"],
-                                "properties": {
-                                    "prompt": {"type": "string"}, "model": {"type": "string"},
-                                    "seconds": {"type": "string"}, "size": {"type": "string"},
-                                    "input_reference": {"type": "string", "format": "binary"},
-                                },
-                            }},
-                        },
-                    },
-                    "responses": {"200": _json(_ref("Video")), **_errors("OpenAIError")},
+        **{
+            f"/api/v1/{name}/{{generation_id}}": {"get": {**picture, "operationId": name}}
+            for name in ("thumbnail", "preview", "spritesheet")
+        },
+    }
+
+
+# --- Framepack path ---------------------------------------------------------------------------
+
+
+def _framepack_paths(fields: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "type": "object",
+        "properties": {
+            **fields,
+            "model": {"type": "string", "enum": _model_keys(), "default": framepack.DEFAULT_MODEL},
+            "request_id": {"type": "string", "format": "uuid"},
+            "wait_for_result": {"type": "boolean"},
+        },
+        "anyOf": _per_model(framepack.DEFAULT_MODEL),
+    }
+    return {
+        "/v1/generate-video": {
+            "post": {
+                "summary": "Framepack-compatible: submit (generation fields) or poll "
+                "(only request_id); wait_for_result holds up to "
+                f"{settings.VIDEOGEN_WAIT_TIMEOUT:g} s, then 504",
+                "operationId": "generateVideo",
+                "requestBody": {"required": True, "content": {JSON: {"schema": body}}},
+                "responses": {
+                    "200": _json(_ref("FramepackAnswer")),
+                    "504": _json({"type": "object", "required": ["request_id", "status"]},
+                                 "Not finished within the wait limit; poll on"),
+                    **_errors("Error"),
                 },
-                "get": {
-                    "summary": "OpenAI-compatible: list videos",
-                    "operationId": "listVideos",
-                    "parameters": [
-                        {"name": "after", "in": "query", "schema": {"type": "string"}},
-                        {"name": "limit", "in": "query",
-                         "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                        {"name": "order", "in": "query",
-                         "schema": {"type": "string", "enum": ["asc", "desc"]}},
-                    ],
-                    "responses": {
-                        "200": _json({
-                            "type": "object", "required": ["object", "data", "has_more"],
-                            "properties": {"object": {"const": "list"},
-                                           "data": {"type": "array", "items": _ref("Video")},
-                                           "first_id": _nullable("string"),
-                                           "last_id": _nullable("string"),
-                                           "has_more": {"type": "boolean"}},
-                        }),
-                        **_errors("OpenAIError"),
+            }
+        }
+    }  # fmt: skip
+
+
+# --- OpenAI paths (/v1/videos) ----------------------------------------------------------------
+
+
+def _openai_paths(fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "/v1/videos": {"post": _create_video(fields), "get": _list_videos()},
+        "/v1/videos/{video_id}": {"get": _retrieve_video(), "delete": _delete_video()},
+        "/v1/videos/{video_id}/content": {"get": _download_video_content()},
+        "/v1/videos/{video_id}/remix": {"post": _remix_video(fields)},
+    }
+
+
+def _create_video(fields: dict[str, Any]) -> dict[str, Any]:
+    seconds = [str(s) for s in _durations()]
+    return {
+        "summary": "OpenAI-compatible: create a video (JSON or multipart)",
+        "operationId": "createVideo",
+        "requestBody": {
+            "required": True,
+            "content": {
+                JSON: {"schema": {
+                    "type": "object", "required": ["prompt"],
+                    "properties": {
+                        "prompt": fields["prompt"],
+                        "model": {"type": "string", "enum": _model_keys()},
+                        "seconds": {"type": "string", "enum": seconds},
+                        "size": {"type": "string", "enum": _video_sizes(),
+                                 "default": DEFAULT_SIZE},
+                        "input_reference": {"type": "object", "properties": {
+                            "image_url": {"type": "string"}}},
                     },
-                },
-            },
-            "/v1/videos/{video_id}": {
-                "get": {
-                    "summary": "OpenAI-compatible: retrieve a video",
-                    "operationId": "retrieveVideo",
-                    "parameters": [video_id],
-                    "responses": {"200": _json(_ref("Video")), **_errors("OpenAIError")},
-                },
-                "delete": {
-                    "summary": "OpenAI-compatible: delete a video (canceled and refunded first "
-                    "if it is still running)",
-                    "operationId": "deleteVideo",
-                    "parameters": [video_id],
-                    "responses": {
-                        "200": _json({"type": "object", "required": ["id", "object", "deleted"],
-                                      "properties": {"object": {"const": "video.deleted"},
-                                                     "deleted": {"type": "boolean"}}}),
-                        **_errors("OpenAIError"),
+                }},
+                "multipart/form-data": {"schema": {
+                    "type": "object", "required": ["prompt"],
+                    "properties": {
+                        "prompt": {"type": "string"}, "model": {"type": "string"},
+                        "seconds": {"type": "string"}, "size": {"type": "string"},
+                        "input_reference": {"type": "string", "format": "binary"},
                     },
-                },
-            },
-            "/v1/videos/{video_id}/content": {
-                "get": {
-                    "summary": "OpenAI-compatible: download the video, thumbnail or spritesheet",
-                    "operationId": "downloadVideoContent",
-                    "parameters": [
-                        video_id,
-                        {"name": "variant", "in": "query", "schema": {
-                            "type": "string", "enum": ["video", "thumbnail", "spritesheet"]}},
-                    ],
-                    "responses": {
-                        "200": {"description": "The file", "content": {
-                            "video/mp4": {}, "image/jpeg": {}, "image/webp": {}}},
-                        **_errors("OpenAIError"),
-                    },
-                }
-            },
-            "/v1/videos/{video_id}/remix": {
-                "post": {
-                    "summary": "OpenAI-compatible: a new video from the original's parameters "
-                    "with a new prompt",
-                    "operationId": "remixVideo",
-                    "parameters": [video_id],
-                    "requestBody": {"required": True, "content": {JSON: {"schema": {
-                        "type": "object", "required": ["prompt"],
-                        "properties": {"prompt": generation_fields["prompt"]}}}}},
-                    "responses": {"200": _json(_ref("Video")), **_errors("OpenAIError")},
-                }
+                }},
             },
         },
+        "responses": {"200": _json(_ref("Video")), **_errors("OpenAIError")},
+    }  # fmt: skip
+
+
+def _list_videos() -> dict[str, Any]:
+    return {
+        "summary": "OpenAI-compatible: list videos",
+        "operationId": "listVideos",
+        "parameters": [
+            {"name": "after", "in": "query", "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "schema": {
+                "type": "integer", "minimum": 1, "maximum": openai.MAX_LIST_LIMIT}},
+            {"name": "order", "in": "query",
+             "schema": {"type": "string", "enum": ["asc", "desc"]}},
+        ],
+        "responses": {
+            "200": _json({
+                "type": "object", "required": ["object", "data", "has_more"],
+                "properties": {"object": {"const": "list"},
+                               "data": {"type": "array", "items": _ref("Video")},
+                               "first_id": _nullable("string"),
+                               "last_id": _nullable("string"),
+                               "has_more": {"type": "boolean"}},
+            }),
+            **_errors("OpenAIError"),
+        },
+    }  # fmt: skip
+
+
+def _retrieve_video() -> dict[str, Any]:
+    return {
+        "summary": "OpenAI-compatible: retrieve a video",
+        "operationId": "retrieveVideo",
+        "parameters": [VIDEO_ID],
+        "responses": {"200": _json(_ref("Video")), **_errors("OpenAIError")},
+    }
+
+
+def _delete_video() -> dict[str, Any]:
+    return {
+        "summary": "OpenAI-compatible: delete a video (canceled and refunded first "
+        "if it is still running)",
+        "operationId": "deleteVideo",
+        "parameters": [VIDEO_ID],
+        "responses": {
+            "200": _json({"type": "object", "required": ["id", "object", "deleted"],
+                          "properties": {"object": {"const": "video.deleted"},
+                                         "deleted": {"type": "boolean"}}}),
+            **_errors("OpenAIError"),
+        },
+    }  # fmt: skip
+
+
+def _download_video_content() -> dict[str, Any]:
+    return {
+        "summary": "OpenAI-compatible: download the video, thumbnail or spritesheet",
+        "operationId": "downloadVideoContent",
+        "parameters": [
+            VIDEO_ID,
+            {"name": "variant", "in": "query", "schema": {
+                "type": "string", "enum": ["video", "thumbnail", "spritesheet"]}},
+        ],
+        "responses": {
+            "200": {"description": "The file", "content": {
+                "video/mp4": {}, "image/jpeg": {}, "image/webp": {}}},
+            **_errors("OpenAIError"),
+        },
+    }  # fmt: skip
+
+
+def _remix_video(fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "summary": "OpenAI-compatible: a new video from the original's parameters "
+        "with a new prompt",
+        "operationId": "remixVideo",
+        "parameters": [VIDEO_ID],
+        "requestBody": {"required": True, "content": {JSON: {"schema": {
+            "type": "object", "required": ["prompt"],
+            "properties": {"prompt": fields["prompt"]}}}}},
+        "responses": {"200": _json(_ref("Video")), **_errors("OpenAIError")},
     }  # fmt: skip
 
 
 @require_GET
 def openapi_json(request: HttpRequest) -> HttpResponse:
-    from generations.api.common import public_url
-
     return JsonResponse(schema(public_url(request, "")), json_dumps_params={"indent": 1})
 
 
