@@ -23,8 +23,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from generations import catalog, csp, health, metrics, quotas, reports, services, specs, webhooks
 from generations.api.files import serve_file
+from generations.dashboard.forms import GenerateForm, LoginForm, SignupForm
 from generations.errors import ApiError
-from generations.forms import GenerateForm, LoginForm, SignupForm
 from generations.models import (
     ApiKey,
     Generation,
@@ -107,7 +107,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 
 
 class LoginView(DjangoLoginView):
-    """Django's login view with the login throttle (generations/throttle.py)."""
+    """Django's login view with the login throttle (generations/dashboard/throttle.py)."""
 
     authentication_form = LoginForm
 

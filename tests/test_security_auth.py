@@ -15,7 +15,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from generations import services, throttle
+from generations import services
+from generations.dashboard import throttle
 from generations.models import ApiKey, Generation, WebhookEndpoint
 from tests.conftest import Account
 
