@@ -624,7 +624,8 @@ def test_the_web_and_parent_processes_never_import_torch(tmp_path: Path) -> None
     folder = write_folder(tmp_path / "wan", "WanPipeline")
     script = (
         "import django, sys; django.setup()\n"
-        "from generations import catalog, services, tasks, views\n"
+        "from generations import catalog, services, tasks\n"
+        "from generations.dashboard import ops, urls\n"
         "from generations.engines import diffusers\n"
         "from django_q import cluster\n"
         "wan = catalog.get_model('wan-25')\n"
