@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from generations import services
 from generations.dashboard import throttle
-from generations.models import ApiKey, Generation, WebhookEndpoint
+from generations.models import ApiKey, Generation, Invitation, Membership, WebhookEndpoint
 from tests.conftest import Account
 
 ROUTE_PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -68,6 +68,9 @@ DASHBOARD_IDOR = {
     "api-key-revoke": "POST",
     "api-key-regenerate": "POST",
     "team": "GET",
+    "team-invite": "POST",
+    "team-member-role": "POST",
+    "team-member-remove": "POST",
 }
 # API routes with an object id: method, tried with the outsider's key.
 API_IDOR = {
@@ -109,6 +112,7 @@ def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Acco
         "video_id": gen.generation_id,
         "pk": owner.key.pk,
         "code": owner.team.code,
+        "user_id": owner.user.pk,
     }
     session = _login(outsider)
     for name, method in DASHBOARD_IDOR.items():
@@ -140,6 +144,8 @@ def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Acco
     assert gen.status == Generation.Status.IN_QUEUE and gen.share_token is None
     assert ApiKey.objects.get(pk=owner.key.pk).revoked_at is None
     assert Generation.objects.filter(team=owner.team).count() == 1
+    assert Membership.objects.get(team=owner.team, user=owner.user).role == "owner"
+    assert not Invitation.objects.exists()
 
 
 def test_capability_routes_do_not_open_unshared_things(owner: Account) -> None:
@@ -196,7 +202,7 @@ def test_every_dashboard_post_without_a_csrf_token_is_403(owner: Account) -> Non
     gen = _queued(owner)
     values = {
         "generation_id": gen.generation_id, "pk": owner.key.pk, "code": owner.team.code,
-        "token": "t", "kind": "video.mp4", "slug": "s", "uidb64": "x",
+        "user_id": owner.user.pk, "token": "t", "kind": "video.mp4", "slug": "s", "uidb64": "x",
     }  # fmt: skip
     routes = {
         name: route

@@ -57,6 +57,17 @@ urlpatterns = [
     path("teams", teams.teams, name="teams"),
     path("teams/switch", teams.team_switch, name="team-switch"),
     path("teams/<uuid:code>", teams.team, name="team"),
+    path("teams/<uuid:code>/invite", teams.team_invite, name="team-invite"),
+    path(
+        "teams/<uuid:code>/members/<int:user_id>/role",
+        teams.team_member_role,
+        name="team-member-role",
+    ),
+    path(
+        "teams/<uuid:code>/members/<int:user_id>/remove",
+        teams.team_member_remove,
+        name="team-member-remove",
+    ),
     path("invite/<str:token>", teams.invitation, name="invitation"),
     path("docs", home.docs, name="docs"),
 ]
