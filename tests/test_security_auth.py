@@ -71,6 +71,7 @@ DASHBOARD_IDOR = {
     "team-invite": "POST",
     "team-member-role": "POST",
     "team-member-remove": "POST",
+    "webhook-endpoint-remove": "POST",
 }
 # API routes with an object id: method, tried with the outsider's key.
 API_IDOR = {
@@ -126,12 +127,12 @@ def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Acco
         response = api.get(url) if method == "GET" else api.post(url, {"prompt": "mine now"})
         assert response.status_code == 404, (name, response.status_code, response.content)
         assert gen.prompt not in response.content.decode()
+    endpoint = WebhookEndpoint.objects.create(team=owner.team, url="https://hooks.example.com/")
+    assert session.post(f"/webhooks/endpoints/{endpoint.pk}/remove").status_code == 404
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
     # Ids carried in query strings and bodies.
     assert session.get(f"/generate?remix={gen.generation_id}").status_code == 404
     assert session.post("/teams/switch", {"team": str(owner.team.code)}).status_code == 404
-    endpoint = WebhookEndpoint.objects.create(team=owner.team, url="https://hooks.example.com/")
-    session.post("/webhooks", {"action": "remove", "endpoint": str(endpoint.pk)})
-    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
     found = api.post("/v1/generate-video", {"request_id": str(gen.request_id)})
     assert found.status_code == 404 or gen.prompt not in found.content.decode()
     listing = api.get("/v1/videos", after=gen.generation_id)
