@@ -101,7 +101,7 @@ def team_invite(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
         )
     except ApiError as exc:
         messages.error(request, exc.message)
-    except ValueError:  # send_mail refuses an address with a line break; the old message
+    except ValueError:  # send_mail refuses an address with a line break (message as before)
         messages.error(request, "No such member.")
     return _render_team(request, mine, invite_link=invite_link)
 
@@ -120,9 +120,8 @@ def team_member_role(request: HttpRequest, code: uuid.UUID, user_id: int) -> Htt
         return redirect("team", code=mine.team.code)
     try:
         services.membership_set_role(
-            team=mine.team, user=target, role=request.POST.get("role", ""),
-            by=request_user(request),
-        )  # fmt: skip
+            team=mine.team, user=target, role=request.POST.get("role", ""), by=request_user(request)
+        )
     except ApiError as exc:
         messages.error(request, exc.message)
     return redirect("team", code=mine.team.code)
