@@ -18,7 +18,7 @@ import pytest
 
 from generations import tasks
 from generations.core import accounts
-from generations.models import Generation
+from generations.models import Generation, Membership, Team, WebhookEndpoint
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -214,3 +214,48 @@ def test_the_api_docs_render_under_the_content_security_policy(
     page.locator(".swagger-ui .opblock-tag").first.wait_for(state="visible")
     assert page.locator(".opblock").count() > 10
     shot(page, "api-docs")
+
+
+def test_the_team_and_webhooks_forms_work_without_javascript(
+    page: Any, live_server: Any, transactional_db: None
+) -> None:
+    # Each form posts to its own URL; a browser with scripts off must get the same results.
+    context = page.context.browser.new_context(java_script_enabled=False)
+    tab = context.new_page()
+    tab.set_default_timeout(15000)
+    log_in(tab, live_server.url, "gus@example.com")
+    tab.goto(live_server.url + "/teams")
+    tab.get_by_label("Name").fill("Studio Plain")
+    tab.get_by_role("button", name="Create team").click()
+    team = Team.objects.get(name="Studio Plain")
+    tab.wait_for_url(f"**/teams/{team.code}")
+    mem = accounts.user_create(email="mem@example.com", password="a long pass phrase 9")
+    Membership.objects.create(team=team, user=mem, role="member")
+    tab.reload()
+
+    tab.get_by_label("Email").fill("ivy@example.com")
+    tab.get_by_role("button", name="Send invitation").click()
+    assert "/invite/" in tab.locator("#invite-link").inner_text()
+    tab.get_by_label("Role of mem@example.com").select_option("viewer")
+    tab.get_by_role("button", name="Change").click()
+    tab.wait_for_url(f"**/teams/{team.code}")
+    assert Membership.objects.get(team=team, user=mem).role == "viewer"
+    tab.get_by_role("button", name="Remove").click()
+    tab.wait_for_url(f"**/teams/{team.code}")
+    assert not Membership.objects.filter(team=team, user=mem).exists()
+
+    tab.goto(live_server.url + "/webhooks")
+    tab.get_by_label("Endpoint URL").fill("https://hooks.example.com/plain")
+    tab.get_by_role("button", name="Add endpoint").click()
+    tab.wait_for_url("**/webhooks")
+    assert WebhookEndpoint.objects.filter(team=team).count() == 1
+    tab.get_by_role("button", name="Show secret").click()
+    shown = tab.locator("#wh-secret").inner_text()
+    tab.get_by_role("button", name="Rotate secret").click()
+    rotated = tab.locator("#wh-secret").inner_text()
+    assert shown.startswith("whsec_") and rotated.startswith("whsec_") and rotated != shown
+    tab.get_by_role("button", name="Remove").click()
+    tab.wait_for_url("**/webhooks")
+    assert not WebhookEndpoint.objects.filter(team=team).exists()
+    shot(tab, "webhooks-no-js")
+    context.close()

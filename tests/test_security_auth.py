@@ -15,9 +15,9 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from generations import throttle
 from generations.core import accounts, apikeys, library
-from generations.models import ApiKey, Generation, WebhookEndpoint
+from generations.dashboard import throttle
+from generations.models import ApiKey, Generation, Invitation, Membership, WebhookEndpoint
 from tests.conftest import Account
 
 ROUTE_PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -68,6 +68,10 @@ DASHBOARD_IDOR = {
     "api-key-revoke": "POST",
     "api-key-regenerate": "POST",
     "team": "GET",
+    "team-invite": "POST",
+    "team-member-role": "POST",
+    "team-member-remove": "POST",
+    "webhook-endpoint-remove": "POST",
 }
 # API routes with an object id: method, tried with the outsider's key.
 API_IDOR = {
@@ -109,6 +113,7 @@ def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Acco
         "video_id": gen.generation_id,
         "pk": owner.key.pk,
         "code": owner.team.code,
+        "user_id": owner.user.pk,
     }
     session = _login(outsider)
     for name, method in DASHBOARD_IDOR.items():
@@ -122,12 +127,12 @@ def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Acco
         response = api.get(url) if method == "GET" else api.post(url, {"prompt": "mine now"})
         assert response.status_code == 404, (name, response.status_code, response.content)
         assert gen.prompt not in response.content.decode()
+    endpoint = WebhookEndpoint.objects.create(team=owner.team, url="https://hooks.example.com/")
+    assert session.post(f"/webhooks/endpoints/{endpoint.pk}/remove").status_code == 404
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
     # Ids carried in query strings and bodies.
     assert session.get(f"/generate?remix={gen.generation_id}").status_code == 404
     assert session.post("/teams/switch", {"team": str(owner.team.code)}).status_code == 404
-    endpoint = WebhookEndpoint.objects.create(team=owner.team, url="https://hooks.example.com/")
-    session.post("/webhooks", {"action": "remove", "endpoint": str(endpoint.pk)})
-    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
     found = api.post("/v1/generate-video", {"request_id": str(gen.request_id)})
     assert found.status_code == 404 or gen.prompt not in found.content.decode()
     listing = api.get("/v1/videos", after=gen.generation_id)
@@ -140,6 +145,8 @@ def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Acco
     assert gen.status == Generation.Status.IN_QUEUE and gen.share_token is None
     assert ApiKey.objects.get(pk=owner.key.pk).revoked_at is None
     assert Generation.objects.filter(team=owner.team).count() == 1
+    assert Membership.objects.get(team=owner.team, user=owner.user).role == "owner"
+    assert not Invitation.objects.exists()
 
 
 def test_capability_routes_do_not_open_unshared_things(owner: Account) -> None:
@@ -196,7 +203,7 @@ def test_every_dashboard_post_without_a_csrf_token_is_403(owner: Account) -> Non
     gen = _queued(owner)
     values = {
         "generation_id": gen.generation_id, "pk": owner.key.pk, "code": owner.team.code,
-        "token": "t", "kind": "video.mp4", "slug": "s", "uidb64": "x",
+        "user_id": owner.user.pk, "token": "t", "kind": "video.mp4", "slug": "s", "uidb64": "x",
     }  # fmt: skip
     routes = {
         name: route

@@ -25,7 +25,7 @@ def make_studio(owner: Account) -> tuple[Client, Team]:
 
 
 def invite(client: Client, team: Team, email: str, role: str = "member") -> str:
-    client.post(f"/teams/{team.code}", {"action": "invite", "email": email, "role": role})
+    client.post(f"/teams/{team.code}/invite", {"email": email, "role": role})
     link = re.search(r"http://testserver(/invite/\w+)", str(mail.outbox[-1].body))
     assert link is not None
     return link.group(1)
@@ -87,7 +87,7 @@ def test_removing_a_member_revokes_their_keys_for_that_team(owner: Account) -> N
     bob = make_account("bob2@example.com")
     Membership.objects.create(team=team, user=bob.user, role="member")
     _, raw = apikeys.api_key_create(team=team, user=bob.user)
-    client.post(f"/teams/{team.code}", {"action": "remove", "user": bob.user.pk})
+    client.post(f"/teams/{team.code}/members/{bob.user.pk}/remove")
     assert not Membership.objects.filter(team=team, user=bob.user).exists()
     assert ApiClient(raw).get("/api/v1/user").status_code == 401
     assert ApiClient(bob.raw_key).get("/api/v1/user").status_code == 200  # personal team key
@@ -97,9 +97,9 @@ def test_members_can_leave_but_the_last_owner_cannot(owner: Account) -> None:
     client, team = make_studio(owner)
     bob = make_account("bob3@example.com")
     Membership.objects.create(team=team, user=bob.user, role="admin")
-    logged_in(bob).post(f"/teams/{team.code}", {"action": "remove", "user": bob.user.pk})
+    logged_in(bob).post(f"/teams/{team.code}/members/{bob.user.pk}/remove")
     assert not Membership.objects.filter(team=team, user=bob.user).exists()
-    client.post(f"/teams/{team.code}", {"action": "remove", "user": owner.user.pk})
+    client.post(f"/teams/{team.code}/members/{owner.user.pk}/remove")
     assert Membership.objects.filter(team=team, user=owner.user).exists()
 
 
@@ -108,13 +108,11 @@ def test_only_managers_change_roles_and_only_owners_make_owners(owner: Account) 
     admin, member = make_account("adm@example.com"), make_account("mem@example.com")
     Membership.objects.create(team=team, user=admin.user, role="admin")
     Membership.objects.create(team=team, user=member.user, role="member")
-    logged_in(member).post(f"/teams/{team.code}", {"action": "role", "user": admin.user.pk,
-                                                   "role": "viewer"})  # fmt: skip
+    logged_in(member).post(f"/teams/{team.code}/members/{admin.user.pk}/role", {"role": "viewer"})
     assert Membership.objects.get(team=team, user=admin.user).role == "admin"
-    logged_in(admin).post(f"/teams/{team.code}", {"action": "role", "user": member.user.pk,
-                                                  "role": "owner"})  # fmt: skip
+    logged_in(admin).post(f"/teams/{team.code}/members/{member.user.pk}/role", {"role": "owner"})
     assert Membership.objects.get(team=team, user=member.user).role == "member"
-    client.post(f"/teams/{team.code}", {"action": "role", "user": member.user.pk, "role": "owner"})
+    client.post(f"/teams/{team.code}/members/{member.user.pk}/role", {"role": "owner"})
     assert Membership.objects.get(team=team, user=member.user).role == "owner"
 
 
@@ -146,3 +144,53 @@ def test_invite_only_sign_up_needs_an_invitation(owner: Account, settings: Any) 
     )  # fmt: skip
     assert response.status_code == 302
     assert Membership.objects.filter(team=team, user__email="nina@example.com").exists()
+
+
+def test_each_member_action_posts_to_a_url_of_its_own(owner: Account) -> None:
+    client, team = make_studio(owner)
+    bob = make_account("bob4@example.com")
+    Membership.objects.create(team=team, user=bob.user, role="member")
+    html = client.get(f"/teams/{team.code}").content.decode()
+    assert 'name="action"' not in html
+    for url in (
+        f"/teams/{team.code}/invite",
+        f"/teams/{team.code}/members/{bob.user.pk}/role",
+        f"/teams/{team.code}/members/{bob.user.pk}/remove",
+    ):
+        assert f'action="{url}"' in html, url
+        assert client.get(url).status_code == 405, url
+    # The team page itself no longer takes an action field.
+    response = client.post(f"/teams/{team.code}", {"action": "remove", "user": bob.user.pk})
+    assert response.status_code == 405
+    assert Membership.objects.filter(team=team, user=bob.user).exists()
+
+
+def test_the_invite_link_is_shown_once_and_kept_nowhere(owner: Account) -> None:
+    client, team = make_studio(owner)
+    response = client.post(f"/teams/{team.code}/invite", {"email": "ivy@example.com"})
+    found = re.search(r"http://testserver/invite/(\w+)", str(mail.outbox[-1].body))
+    assert found is not None
+    assert response.status_code == 200 and found.group(0) in response.content.decode()
+    assert Invitation.objects.get().role == "member"
+    assert found.group(1) not in client.get(f"/teams/{team.code}").content.decode()
+    assert found.group(1) not in str(dict(client.session.items()))
+
+
+def test_role_changes_and_removals_go_back_to_the_team_page(owner: Account) -> None:
+    client, team = make_studio(owner)
+    mia = make_account("mia@example.com")
+    Membership.objects.create(team=team, user=mia.user, role="member")
+    members = f"/teams/{team.code}/members"
+    response = client.post(f"{members}/{mia.user.pk}/role", {"role": "viewer"})
+    assert response.status_code == 302 and response["Location"] == f"/teams/{team.code}"
+    assert Membership.objects.get(team=team, user=mia.user).role == "viewer"
+    # Refusals come back as messages on the team page.
+    page = client.post(f"{members}/999999/role", {"role": "admin"}, follow=True)
+    assert "No such member." in page.content.decode()
+    page = client.post(f"{members}/{owner.user.pk}/remove", follow=True)
+    assert page.redirect_chain == [(f"/teams/{team.code}", 302)]
+    assert "A team needs an owner" in page.content.decode()
+    # Leaving goes back to the list of teams.
+    page = logged_in(mia).post(f"{members}/{mia.user.pk}/remove", follow=True)
+    assert page.redirect_chain == [("/teams", 302)]
+    assert "You left Studio North." in page.content.decode()

@@ -16,9 +16,9 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from generations import tasks
-from generations.core import lifecycle, webhooks
-from generations.models import Generation, WebhookDelivery, WebhookEndpoint
-from tests.conftest import Account
+from generations.core import accounts, lifecycle, webhooks
+from generations.models import Generation, Membership, WebhookDelivery, WebhookEndpoint
+from tests.conftest import Account, make_account
 from tests.test_dashboard import logged_in
 from tests.webhook_receiver import Receiver, webhook_receiver
 
@@ -157,7 +157,7 @@ def test_signatures_are_the_specs_formula_byte_for_byte(owner: Account, settings
 def test_the_secret_is_per_team_and_rotates(owner: Account, outsider: Account) -> None:
     first = webhooks.team_secret(owner.team)
     assert first.startswith("whsec_") and first != webhooks.team_secret(outsider.team)
-    logged_in(owner).post("/webhooks", {"action": "rotate"})
+    logged_in(owner).post("/webhooks/secret/rotate")
     owner.team.refresh_from_db()
     assert webhooks.team_secret(owner.team) != first
 
@@ -166,7 +166,7 @@ def test_the_dashboard_lists_endpoints_and_the_delivery_log(
     owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any
 ) -> None:
     client = logged_in(owner)
-    client.post("/webhooks", {"action": "add", "url": receiver.url})
+    client.post("/webhooks/endpoints", {"url": receiver.url})
     assert WebhookEndpoint.objects.filter(team=owner.team, url=receiver.url).exists()
     with django_capture_on_commit_callbacks(execute=True):
         client.post("/generate", {"prompt": "x", "model": "local", "duration": "1",
@@ -175,8 +175,7 @@ def test_the_dashboard_lists_endpoints_and_the_delivery_log(
     assert "generation.completed" in html and "Succeeded" in html
     assert webhooks.team_secret(owner.team) not in html  # shown only on request
     assert (
-        webhooks.team_secret(owner.team)
-        in client.post("/webhooks", {"action": "reveal"}).content.decode()
+        webhooks.team_secret(owner.team) in client.post("/webhooks/secret/reveal").content.decode()
     )
 
 
@@ -188,3 +187,62 @@ def test_the_reaper_sends_due_retries(
     WebhookDelivery.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     tasks.reap_stale()
     assert WebhookDelivery.objects.get().status == "succeeded"
+
+
+ACTION_URLS = ("/webhooks/endpoints", "/webhooks/secret/rotate", "/webhooks/secret/reveal")
+
+
+def test_each_webhooks_action_posts_to_a_url_of_its_own(owner: Account) -> None:
+    endpoint = WebhookEndpoint.objects.create(team=owner.team, url="https://hooks.example.com/")
+    client = logged_in(owner)
+    html = client.get("/webhooks").content.decode()
+    assert 'name="action"' not in html
+    remove = f"/webhooks/endpoints/{endpoint.pk}/remove"
+    for url in (*ACTION_URLS, remove):
+        assert f'action="{url}"' in html, url
+        assert client.get(url).status_code == 405, url
+    # The page itself no longer takes an action field.
+    secret = webhooks.team_secret(owner.team)
+    assert client.post("/webhooks", {"action": "rotate"}).status_code == 405
+    owner.team.refresh_from_db()
+    assert webhooks.team_secret(owner.team) == secret
+    response = client.post(remove)
+    assert response.status_code == 302 and response["Location"] == "/webhooks"
+    assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+
+
+def test_a_rotated_secret_is_shown_once_on_the_rendered_page(owner: Account) -> None:
+    client = logged_in(owner)
+    response = client.post("/webhooks/secret/rotate")
+    owner.team.refresh_from_db()
+    secret = webhooks.team_secret(owner.team)
+    html = response.content.decode()
+    assert response.status_code == 200 and secret in html
+    assert "New signing secret: update your receivers." in html
+    assert secret not in client.get("/webhooks").content.decode()
+    assert secret not in str(dict(client.session.items()))
+
+
+def test_a_refused_endpoint_comes_back_as_a_message(owner: Account) -> None:
+    page = logged_in(owner).post("/webhooks/endpoints", {"url": "ftp://x/y"}, follow=True)
+    assert page.redirect_chain == [("/webhooks", 302)]
+    assert 'class="error"' in page.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_only_owners_and_admins_manage_webhooks(owner: Account) -> None:
+    team = accounts.team_create(name="Studio West", owner=owner.user)
+    endpoint = WebhookEndpoint.objects.create(team=team, url="https://hooks.example.com/")
+    member = make_account("wh-member@example.com")
+    Membership.objects.create(team=team, user=member.user, role="member")
+    client = logged_in(member)
+    client.post("/teams/switch", {"team": str(team.code)})
+    secret = webhooks.team_secret(team)
+    for url in (*ACTION_URLS, f"/webhooks/endpoints/{endpoint.pk}/remove"):
+        page = client.post(url, {"url": "https://other.example.com/"}, follow=True)
+        assert page.redirect_chain == [("/webhooks", 302)], url
+        html = page.content.decode()
+        assert "Only owners and admins manage webhooks." in html and secret not in html, url
+    team.refresh_from_db()
+    assert webhooks.team_secret(team) == secret
+    assert list(WebhookEndpoint.objects.values_list("url", flat=True)) == [endpoint.url]

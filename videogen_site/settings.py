@@ -232,8 +232,9 @@ X_FRAME_OPTIONS = "DENY"
 # a plain-HTTP API request gets a 403 `https_required` instead. Defaults to the redirect.
 VIDEOGEN_REQUIRE_HTTPS = envbool("VIDEOGEN_REQUIRE_HTTPS", SECURE_SSL_REDIRECT)
 SECURE_REDIRECT_EXEMPT = [r"^api/", r"^v1/"]
-# Login throttle (generations/throttle.py): this many failed sign-ins for one account from
-# one address lock that pair out until the window (seconds, from the first failure) ends.
+# Login throttle (generations/dashboard/throttle.py): this many failed sign-ins for one
+# account from one address lock that pair out until the window (seconds, from the first
+# failure) ends.
 VIDEOGEN_LOGIN_MAX_FAILURES = envint("VIDEOGEN_LOGIN_MAX_FAILURES", 5)
 VIDEOGEN_LOGIN_LOCKOUT_S = envint("VIDEOGEN_LOGIN_LOCKOUT_S", 900)
 

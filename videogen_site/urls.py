@@ -9,9 +9,9 @@ from django.urls import include, path
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from generations import views
 from generations.api import framepack, openai, openapi
 from generations.errors import DATABASE_DOWN
+from generations.ops import endpoints
 
 # What a 503 for an unreachable database or cache asks clients to wait before retrying.
 UNAVAILABLE_RETRY_AFTER_S = 5
@@ -62,42 +62,12 @@ handler404 = not_found
 handler500 = server_error
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path("metrics", views.metrics_view, name="metrics"),
-    path("accounts/signup/", views.signup, name="signup"),
-    path("accounts/login/", views.LoginView.as_view(), name="login"),  # throttled
+    # Operator endpoints: the views sit in the dashboard package until they move.
+    path("healthz", endpoints.healthz, name="healthz"),
+    path("metrics", endpoints.metrics_view, name="metrics"),
+    # Before django.contrib.auth.urls: the dashboard's own (throttled) login view wins.
+    path("", include("generations.dashboard.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("generate", views.generate, name="generate"),
-    path("generate/fields", views.generate_fields, name="generate-fields"),
-    path("generations/", views.history, name="history"),
-    path("generations/<str:generation_id>", views.generation, name="generation"),
-    path(
-        "generations/<str:generation_id>/cancel",
-        views.generation_cancel,
-        name="generation-cancel",
-    ),
-    path("generations/<str:generation_id>/retry", views.generation_retry, name="generation-retry"),
-    path("generations/<str:generation_id>/share", views.generation_share, name="generation-share"),
-    path(
-        "generations/<str:generation_id>/delete", views.generation_delete, name="generation-delete"
-    ),
-    path("gallery", views.gallery, name="gallery"),
-    path("gallery/publish", views.gallery_publish, name="gallery-publish"),
-    path("s/<str:token>", views.shared_page, name="shared"),
-    path("s/<str:token>/embed", views.shared_embed, name="shared-embed"),
-    path("s/<str:token>/<str:kind>", views.shared_file, name="shared-file"),
-    path("g/<slug:slug>", views.team_gallery, name="team-gallery"),
-    path("keys", views.api_keys, name="api-keys"),
-    path("keys/<int:pk>/revoke", views.api_key_revoke, name="api-key-revoke"),
-    path("keys/<int:pk>/regenerate", views.api_key_regenerate, name="api-key-regenerate"),
-    path("usage", views.usage, name="usage"),
-    path("webhooks", views.webhooks_page, name="webhooks"),
-    path("teams", views.teams, name="teams"),
-    path("teams/switch", views.team_switch, name="team-switch"),
-    path("teams/<uuid:code>", views.team, name="team"),
-    path("invite/<str:token>", views.invitation, name="invitation"),
-    path("docs", views.docs, name="docs"),
     path("api/openapi.json", openapi.openapi_json, name="openapi"),
     path("api/docs", openapi.api_docs, name="api-docs"),
     path("api/v1/", include("generations.api.urls")),

@@ -9,8 +9,9 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.files.uploadedfile import UploadedFile
 
-from generations import catalog, throttle
+from generations import catalog
 from generations.core.validation import MAX_PROMPT_CHARS
+from generations.dashboard import throttle
 from generations.models import User
 from generations.rendering import registry
 
@@ -23,7 +24,7 @@ class SignupForm(UserCreationForm[User]):
 
 
 class LoginForm(AuthenticationForm):
-    """The stock login form behind the login throttle (generations/throttle.py)."""
+    """The stock login form behind the login throttle (generations/dashboard/throttle.py)."""
 
     throttled = False
 

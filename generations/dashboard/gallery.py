@@ -1,0 +1,88 @@
+"""Galleries and sharing: the team's gallery and its publishing switch, and the public side
+(a shared video's page, embeddable player and files; a team's published gallery)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from generations.core import library
+from generations.dashboard.access import current_team
+from generations.models import Generation, Team
+from generations.web import csp
+from generations.web.files import serve_file
+
+GALLERY_PAGE_SIZE = 24
+
+
+@login_required
+@require_GET
+def gallery(request: HttpRequest) -> HttpResponse:
+    team = current_team(request)
+    # Videos whose files the retention policy deleted stay in the history, not here.
+    rows = Generation.objects.filter(
+        team=team, status=Generation.Status.COMPLETED, files_purged_at__isnull=True
+    ).order_by("-finished_at")
+    page = Paginator(rows, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "gallery.html", {"page": page, "team": team})
+
+
+@login_required
+@require_POST
+def gallery_publish(request: HttpRequest) -> HttpResponse:
+    team = current_team(request)
+    library.team_gallery_set(team=team, public=request.POST.get("public") == "1")
+    return redirect("gallery")
+
+
+def _shared(token: str) -> Generation:
+    gen = Generation.objects.filter(share_token=token, status=Generation.Status.COMPLETED).first()
+    if gen is None or not token:
+        raise Http404("This link does not exist or is no longer shared.")
+    return gen
+
+
+@require_GET
+def shared_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The public page of a shared video: works logged out, with OpenGraph/Twitter tags."""
+    gen = _shared(token)
+    base = settings.VIDEOGEN_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
+    return render(request, "shared.html", {"gen": gen, "base": base, "token": token})
+
+
+@require_GET
+def shared_embed(request: HttpRequest, token: str) -> HttpResponse:
+    """The bare player of a shared video, for an <iframe> on any site (and X's player card)."""
+    gen = _shared(token)
+    response = render(request, "shared_embed.html", {"gen": gen, "token": token})
+    response["Content-Security-Policy"] = csp.EMBED_POLICY
+    response.xframe_options_exempt = True
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def shared_file(request: HttpRequest, token: str, kind: str) -> HttpResponseBase:
+    gen = _shared(token)
+    if kind == "video.mp4":
+        return serve_file(request, gen.video, "video/mp4", etag=f"{token}-v")
+    stored = gen.preview if kind == "preview.webp" else gen.poster
+    if kind not in ("poster.jpg", "preview.webp") or not stored:
+        raise Http404("No such file")
+    content_type = "image/webp" if stored.name.endswith(".webp") else "image/jpeg"
+    return serve_file(request, stored, content_type, etag=f"{token}-{kind}")
+
+
+@require_GET
+def team_gallery(request: HttpRequest, slug: str) -> HttpResponse:
+    team = Team.objects.filter(gallery_slug=slug, gallery_public=True).first()
+    if team is None:
+        raise Http404("No such gallery")
+    rows = Generation.objects.filter(
+        team=team, status=Generation.Status.COMPLETED, share_token__isnull=False
+    ).order_by("-shared_at")
+    page = Paginator(rows, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "team_gallery.html", {"team": team, "page": page})

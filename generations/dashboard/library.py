@@ -1,0 +1,106 @@
+"""The team's generations: the history with its filters, and one generation's page with its
+actions (cancel, retry, share or unshare, delete)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from generations import catalog
+from generations.core import library, lifecycle, submissions
+from generations.dashboard.access import current_team, request_user, team_generation_or_404
+from generations.errors import ApiError
+from generations.models import Generation, User
+from generations.vocabulary import STATUS_CHOICES
+
+HISTORY_PAGE_SIZE = 20
+
+
+@login_required
+@require_GET
+def generation(request: HttpRequest, generation_id: str) -> HttpResponse:
+    gen = team_generation_or_404(request, generation_id)
+    htmx = request.headers.get("HX-Request") == "true"
+    template = "generation.html#status" if htmx else "generation.html"
+    return render(request, template, {"gen": gen, "model": catalog.get_model(gen.model)})
+
+
+@login_required
+@require_POST
+def generation_cancel(request: HttpRequest, generation_id: str) -> HttpResponse:
+    gen = team_generation_or_404(request, generation_id)
+    if lifecycle.cancel(generation=gen):
+        messages.info(request, "Canceled; the charge was refunded.")
+    return redirect("generation", generation_id=gen.generation_id)
+
+
+@login_required
+@require_POST
+def generation_retry(request: HttpRequest, generation_id: str) -> HttpResponse:
+    gen = team_generation_or_404(request, generation_id)
+    try:
+        new = submissions.generation_again(generation=gen, user=request_user(request))
+    except ApiError as exc:
+        messages.error(request, exc.message)
+        return redirect("generation", generation_id=gen.generation_id)
+    return redirect("generation", generation_id=new.generation_id)
+
+
+@login_required
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    team = current_team(request)
+    rows = Generation.objects.filter(team=team).select_related("user").order_by("-created_at")
+    status = request.GET.get("status", "")
+    model = request.GET.get("model", "")
+    member = request.GET.get("member", "")
+    query = request.GET.get("q", "").strip()
+    if status:
+        rows = rows.filter(status=status)
+    if model:
+        rows = rows.filter(model=model)
+    if member:
+        rows = rows.filter(user__email=member)
+    if query:
+        rows = rows.filter(Q(prompt__icontains=query) | Q(generation_id=query))
+    page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    members = User.objects.filter(memberships__team=team).order_by("email")
+    return render(
+        request,
+        "history.html",
+        {
+            "page": page,
+            "statuses": STATUS_CHOICES,
+            "models": catalog.MODELS,
+            "members": members,
+            "filters": {"status": status, "model": model, "member": member, "q": query},
+        },
+    )
+
+
+@login_required
+@require_POST
+def generation_share(request: HttpRequest, generation_id: str) -> HttpResponse:
+    gen = team_generation_or_404(request, generation_id)
+    if gen.status != Generation.Status.COMPLETED:
+        messages.error(request, "Only finished videos can be shared.")
+    elif request.POST.get("share") == "0":
+        library.generation_unshare(generation=gen)
+        messages.info(request, "The public link no longer works.")
+    else:
+        library.generation_share(generation=gen)
+    return redirect("generation", generation_id=gen.generation_id)
+
+
+@login_required
+@require_POST
+def generation_delete(request: HttpRequest, generation_id: str) -> HttpResponse:
+    gen = team_generation_or_404(request, generation_id)
+    library.generation_delete(generation=gen)
+    messages.info(request, "Deleted.")
+    return redirect("history")
