@@ -6,15 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-# Reads JSON and package metadata only (never torch): safe in web and parent processes.
+from generations.vocabulary import I2V, T2V
 
-if TYPE_CHECKING:
-    pass
-
-T2V = "text-to-video"
-I2V = "image-to-video"
 RESOLUTIONS = ("480p", "720p", "1080p", "4K")
 RESOLUTION_FACTOR = {"480p": Decimal("0.5"), "720p": Decimal("1"), "1080p": Decimal("2"),
                      "4K": Decimal("4")}  # fmt: skip
@@ -37,7 +31,8 @@ class ModelInfo:
     premium: bool = False
     fps: int = 30
     style: str = "realistic"
-    # The engine that serves it here; None = no engine on this server (listed as unavailable).
+    # A built-in engine that always serves it (the procedural `local`); None: whatever this
+    # server is configured with serves it, if anything (generations/rendering/registry.py).
     engine: str | None = None
     procedural: bool = False
     # Credits per second of video at 720p (other resolutions scale by RESOLUTION_FACTOR).

@@ -521,10 +521,3 @@ _LAYERS: dict[str, Callable[[int, Signal, np.random.Generator, float], Signal]] 
     "city": _city,
     "space": _space,
 }
-
-
-def synthesize_ambient(
-    prompt: str, seed: int, num_samples: int, sample_rate: int = AUDIO_SAMPLE_RATE
-) -> StereoAudio:
-    """Former name of `synthesize`, kept for callers written against it."""
-    return synthesize(prompt, seed, num_samples, sample_rate)

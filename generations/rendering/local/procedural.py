@@ -53,6 +53,7 @@ from generations.rendering.base import Canceled, EngineError, RenderContext, Ren
 from generations.rendering.local.camera import CameraMove, choose_move
 from generations.rendering.local.scenes import TextScene, stable_seed
 from generations.spec import GenerationSpec
+from generations.vocabulary import I2V, MODES
 
 VIDEO_NAME = "video.mp4"
 POSTER_NAME = "poster.jpg"
@@ -398,7 +399,7 @@ class ProceduralEngine:
     def render(self, spec: GenerationSpec, ctx: RenderContext) -> RenderResult:
         _check_spec(spec)
         source: _FrameSource
-        if spec.mode == "image-to-video":
+        if spec.mode == I2V:
             if ctx.input_image is None:
                 raise EngineError("invalid_image", "Image-to-video needs an input image.")
             source = ImageVideo(spec, ctx.input_image)
@@ -486,5 +487,5 @@ def _check_spec(spec: GenerationSpec) -> None:
         )
     if spec.fps <= 0 or spec.num_frames <= 0:
         raise EngineError("invalid_request", "The video needs at least one frame and a frame rate.")
-    if spec.mode not in ("text-to-video", "image-to-video"):
+    if spec.mode not in MODES:
         raise EngineError("invalid_request", f"Unknown mode {spec.mode!r}.")
