@@ -84,10 +84,12 @@ def imports(known: dict[str, Path]) -> Iterator[Import]:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 in_function.update(id(child) for child in ast.walk(node) if child is not node)
         for node in ast.walk(tree):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
+            else:
                 base = node.module or ""
                 if node.level:
                     base = ".".join(package[: len(package) - node.level + 1] + [base] * bool(base))
