@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from generations.core import accounts, apikeys, quotas
 from generations.models import ApiKey, Team, User
+from tests.asgi_client import AsgiClient
 
 # Hypothesis (and schemathesis) keep their example database inside the venv, like the other
 # tool caches, not in a folder of its own at the top of the project.
@@ -25,8 +25,6 @@ def _isolated_storage(settings: Any, tmp_path: Any) -> None:
     # Each test writes media into its own folder, never into ./var.
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.DATA_DIR = tmp_path
-    # API handlers run on the test's own thread and connection (inside its transaction).
-    settings.VIDEOGEN_API_DB_THREADS = 0
 
 
 @pytest.fixture
@@ -49,11 +47,12 @@ class Account:
 
 
 class ApiClient:
-    """The test client with a Bearer key and JSON bodies."""
+    """A client of the production ASGI application (tests/asgi_client.py) with a Bearer key
+    and JSON bodies."""
 
     def __init__(self, raw_key: str | None) -> None:
         self.raw_key = raw_key
-        self.http = Client()
+        self.http = AsgiClient()
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.raw_key}"} if self.raw_key else {}
@@ -76,18 +75,20 @@ def make_account(email: str, *, test: bool = False, monthly_limit: int = 100) ->
     return Account(user=user, team=team, key=key, raw_key=raw)
 
 
+# The accounts commit (transactional_db): the API runs its handlers on the DB-thread pool,
+# whose connections see only what is committed.
 @pytest.fixture
-def owner(db: None) -> Account:
+def owner(transactional_db: None) -> Account:
     return make_account("alice@example.com")
 
 
 @pytest.fixture
-def outsider(db: None) -> Account:
+def outsider(transactional_db: None) -> Account:
     return make_account("mallory@example.com")
 
 
 @pytest.fixture
-def tester(db: None) -> Account:
+def tester(transactional_db: None) -> Account:
     return make_account("tess@example.com", test=True)
 
 

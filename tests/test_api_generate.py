@@ -161,7 +161,9 @@ def test_image_urls_on_private_addresses_are_refused(owner: Account) -> None:
         assert response.json()["error"]["field"] == "image_url"
 
 
-def test_the_monthly_limit_gives_429_and_failed_generations_do_not_count(db: None) -> None:
+def test_the_monthly_limit_gives_429_and_failed_generations_do_not_count(
+    transactional_db: None,
+) -> None:
     account = make_account("limited@example.com", monthly_limit=2)
     client = account.client()
     first = client.post("/api/v1/generate", {"model": "local", "prompt": "one"}).json()
@@ -189,7 +191,9 @@ def test_unknown_api_paths_are_json_404s(owner: Account) -> None:
     assert response.status_code == 404 and response.json()["success"] is False
 
 
-def test_a_refused_image_to_video_request_leaves_no_file_behind(db: None, settings: Any) -> None:
+def test_a_refused_image_to_video_request_leaves_no_file_behind(
+    transactional_db: None, settings: Any
+) -> None:
     account = make_account("full@example.com", monthly_limit=0)
     response = account.client().post(
         "/api/v1/generate", {"model": "local", "prompt": "x", "image_url": png_data_url()}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from generations.media.encode import probe
 from generations.models import Generation
+from tests.asgi_client import AsgiClient
 from tests.conftest import Account, body_bytes
 
 
@@ -44,7 +44,7 @@ def test_a_finished_generation_reports_its_video_and_timings(finished: dict) -> 
 def test_the_public_video_needs_no_key_and_is_an_mp4_of_the_asked_size(
     finished: dict, tmp_path: Any
 ) -> None:
-    response = Client().get(f"/api/v1/video/{finished['generation_id']}")
+    response = AsgiClient().get(f"/api/v1/video/{finished['generation_id']}")
     assert response.status_code == 200 and response["Content-Type"] == "video/mp4"
     assert response["Accept-Ranges"] == "bytes"
     path = tmp_path / "out.mp4"
@@ -56,30 +56,30 @@ def test_the_public_video_needs_no_key_and_is_an_mp4_of_the_asked_size(
 
 def test_the_video_serves_byte_ranges(finished: dict) -> None:
     url = f"/api/v1/video/{finished['generation_id']}"
-    whole = body_bytes(Client().get(url))
-    part = Client().get(url, headers={"Range": "bytes=10-99"})
+    whole = body_bytes(AsgiClient().get(url))
+    part = AsgiClient().get(url, headers={"Range": "bytes=10-99"})
     assert part.status_code == 206
     assert part["Content-Range"] == f"bytes 10-99/{len(whole)}"
     assert body_bytes(part) == whole[10:100]
-    tail = Client().get(url, headers={"Range": "bytes=-16"})
+    tail = AsgiClient().get(url, headers={"Range": "bytes=-16"})
     assert body_bytes(tail) == whole[-16:]
-    beyond = Client().get(url, headers={"Range": f"bytes={len(whole)}-"})
+    beyond = AsgiClient().get(url, headers={"Range": f"bytes={len(whole)}-"})
     assert beyond.status_code == 416
 
 
 def test_the_thumbnail_and_preview_are_public_too(finished: dict) -> None:
-    response = Client().get(f"/api/v1/thumbnail/{finished['generation_id']}")
+    response = AsgiClient().get(f"/api/v1/thumbnail/{finished['generation_id']}")
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
     assert finished["preview_url"].endswith(f"/api/v1/preview/{finished['generation_id']}")
-    response = Client().get(f"/api/v1/preview/{finished['generation_id']}")
+    response = AsgiClient().get(f"/api/v1/preview/{finished['generation_id']}")
     assert response.status_code == 200 and response["Content-Type"] == "image/webp"
     assert body_bytes(response)[8:12] == b"WEBP"
 
 
 def test_unfinished_or_unknown_videos_are_404(owner: Account) -> None:
     body = owner.client().post("/api/v1/generate", {"model": "local", "prompt": "x"}).json()
-    assert Client().get(f"/api/v1/video/{body['generation_id']}").status_code == 404
-    assert Client().get("/api/v1/video/gen_doesnotexist").status_code == 404
+    assert AsgiClient().get(f"/api/v1/video/{body['generation_id']}").status_code == 404
+    assert AsgiClient().get("/api/v1/video/gen_doesnotexist").status_code == 404
 
 
 def test_another_teams_generation_is_a_404(owner: Account, outsider: Account) -> None:
@@ -112,8 +112,8 @@ def test_user_shows_team_usage_and_limit(owner: Account) -> None:
     assert owner.raw_key not in str(body)
 
 
-def test_models_lists_the_whole_catalog_with_availability(db: None) -> None:
-    body = Client().get("/api/v1/models").json()
+def test_models_lists_the_whole_catalog_with_availability(transactional_db: None) -> None:
+    body = AsgiClient().get("/api/v1/models").json()
     by_key = {m["key"]: m for m in body["models"]}
     expected = {"sora-2", "higgsfield_v1", "kling_25", "veo_3", "nanobanana-video", "pixverse",
                 "ltxv-13b", "veo-31", "seedance", "wan-25", "framepack", "local"}  # fmt: skip
@@ -151,5 +151,5 @@ def test_a_file_deleted_out_of_band_is_a_404_not_a_server_error(finished: dict) 
 
     gen = Generation.objects.get(generation_id=finished["generation_id"])
     gen.video.storage.delete(gen.video.name)  # e.g. an operator cleaned the media folder
-    response = Client().get(f"/api/v1/video/{gen.generation_id}")
+    response = AsgiClient().get(f"/api/v1/video/{gen.generation_id}")
     assert response.status_code == 404

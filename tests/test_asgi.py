@@ -73,3 +73,36 @@ def test_a_request_through_the_api_handler_gets_a_whole_response() -> None:
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
     body = b"".join(m.get("body", b"") for m in sent[1:])
     assert json.loads(body)["openapi"].startswith("3.1")
+
+
+# What videogen_site/asgi.py's ApiHandler re-implements or relies on in Django's own handler,
+# as the source read when it was written (Django 5.2). A Django upgrade that changes any of
+# them fails here: re-read ApiHandler against the new code (a new signal, a new check, a
+# security fix in body reading), carry the change over, then update the digest.
+COPIED_FROM_DJANGO = {
+    "ASGIHandler.handle": "98faeb5bef800331",  # ApiHandler.handle, less the thread hops
+    "ASGIHandler.read_body": "cf4aa904631d5410",  # ApiHandler.read_body, small bodies in memory
+    "BaseHandler.load_middleware": "a1fb7ee5f8586195",  # ApiHandler's own short chain
+    "ASGIHandler.send_response": "77eda2b08689b44e",  # used as is: closes nothing itself
+}
+
+
+def test_the_api_handler_still_matches_the_django_code_it_copies() -> None:
+    import hashlib
+    import inspect
+
+    import django
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.handlers.base import BaseHandler
+
+    owners = {"ASGIHandler": ASGIHandler, "BaseHandler": BaseHandler}
+    changed = []
+    for name, digest in COPIED_FROM_DJANGO.items():
+        owner, method = name.split(".")
+        source = inspect.getsource(getattr(owners[owner], method))
+        if hashlib.sha256(source.encode()).hexdigest()[:16] != digest:
+            changed.append(name)
+    assert changed == [], (
+        f"Django {django.__version__} changed {', '.join(changed)}: compare with ApiHandler "
+        "in videogen_site/asgi.py, carry the change over, then update COPIED_FROM_DJANGO."
+    )

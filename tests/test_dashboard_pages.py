@@ -9,6 +9,7 @@ from django.test import Client
 
 from generations import tasks
 from generations.models import ApiKey, Generation
+from tests.asgi_client import AsgiClient
 from tests.conftest import Account, body_bytes
 from tests.test_dashboard import form, logged_in
 
@@ -95,7 +96,9 @@ def test_a_new_key_is_shown_once_and_listed_by_prefix_and_last_four(owner: Accou
     html = client.post("/keys", {"name": "ci", "kind": "test"}).content.decode()
     raw = re.search(r'id="new-key">(vg_test_\w+)<', html).group(1)  # type: ignore[union-attr]
     assert (
-        Client().get("/api/v1/user", headers={"Authorization": f"Bearer {raw}"}).json()["test_mode"]
+        AsgiClient()
+        .get("/api/v1/user", headers={"Authorization": f"Bearer {raw}"})
+        .json()["test_mode"]
     )
     listing = client.get("/keys").content.decode()
     assert raw not in listing and f"vg_test_...{raw[-4:]}" in listing
@@ -106,12 +109,12 @@ def test_revoking_and_regenerating_keys(owner: Account) -> None:
     auth = {"Authorization": f"Bearer {owner.raw_key}"}
     html = client.post(f"/keys/{owner.key.pk}/regenerate").content.decode()
     new_raw = re.search(r'id="new-key">(vg_live_\w+)<', html).group(1)  # type: ignore[union-attr]
-    assert Client().get("/api/v1/user", headers=auth).status_code == 401
+    assert AsgiClient().get("/api/v1/user", headers=auth).status_code == 401
     new_auth = {"Authorization": f"Bearer {new_raw}"}
-    assert Client().get("/api/v1/user", headers=new_auth).status_code == 200
+    assert AsgiClient().get("/api/v1/user", headers=new_auth).status_code == 200
     new_key = ApiKey.objects.get(revoked_at=None, team=owner.team)
     client.post(f"/keys/{new_key.pk}/revoke")
-    assert Client().get("/api/v1/user", headers=new_auth).status_code == 401
+    assert AsgiClient().get("/api/v1/user", headers=new_auth).status_code == 401
 
 
 def test_keys_of_other_teams_cannot_be_touched(owner: Account, outsider: Account) -> None:

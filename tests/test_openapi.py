@@ -7,15 +7,16 @@ import os
 from typing import Any
 
 import pytest
-from django.core.handlers.wsgi import WSGIHandler
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 
 from generations import catalog, vocabulary
 from generations.api import framepack, idempotency, openai, videogenapi
 from generations.api.openapi import schema
 from generations.core import validation, webhooks
 from generations.models import Generation
+from tests.asgi_client import AsgiClient
 from tests.conftest import Account
+from videogen_site.asgi import application
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is a test dependency")
 # jsonschema_rs: schemathesis's own validator, so it is here wherever schemathesis is.
@@ -23,7 +24,6 @@ import jsonschema_rs  # noqa: E402
 from hypothesis import HealthCheck, given  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
 
-wsgi_app = WSGIHandler()
 # Bounded: a few examples per operation keep `make test` fast; `make fuzz` runs many more.
 EXAMPLES = int(os.environ.get("VIDEOGEN_FUZZ_EXAMPLES", "10"))
 # What the issue asks for: no 5xx, and responses that match the schema. Schema-valid requests
@@ -54,7 +54,7 @@ CHECKS = [
 
 
 def test_the_schema_is_served_and_describes_all_three_surfaces(db: None) -> None:
-    body = Client().get("/api/openapi.json").json()
+    body = AsgiClient().get("/api/openapi.json").json()
     assert body["openapi"].startswith("3.1")
     paths = set(body["paths"])
     assert {"/api/v1/generate", "/v1/generate-video", "/v1/videos",
@@ -64,14 +64,14 @@ def test_the_schema_is_served_and_describes_all_three_surfaces(db: None) -> None
 
 
 def test_the_interactive_docs_load_without_a_cdn(db: None) -> None:
-    html = Client().get("/api/docs").content.decode()
+    html = AsgiClient().get("/api/docs").content.decode()
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in html and "https://" not in html
 
 
 def test_no_operation_fails_or_breaks_its_schema(owner: Account, settings: Any) -> None:
     settings.VIDEOGEN_FETCH_TIMEOUT = 1  # generated image URLs point nowhere: fail fast
     settings.VIDEOGEN_WAIT_TIMEOUT = 0.2
-    api = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_app)
+    api = schemathesis.openapi.from_asgi("/api/openapi.json", application)
     headers = {"Authorization": f"Bearer {owner.raw_key}"}
     checked = []
     for result in api.get_all_operations():

@@ -102,8 +102,9 @@ def test_under_asgi_djangos_own_request_log_carries_the_id(json_lines: io.String
 
 
 def test_the_request_id_follows_work_into_the_api_db_threads(
-    settings: Any, json_lines: io.StringIO
+    settings: Any, json_lines: io.StringIO, transactional_db: None
 ) -> None:
+    # The pool's threads keep connections from earlier API calls: their hygiene runs here.
     settings.VIDEOGEN_API_DB_THREADS = 2
 
     def on_a_db_thread() -> str:

@@ -169,7 +169,7 @@ def test_permanent_failures_fail_at_once_with_the_reason_and_refund(
 
 @pytest.mark.parametrize("provider", [(Faults(transient_rate=0.3, seed=7), 600)], indirect=True)
 def test_a_hundred_generations_survive_a_provider_failing_30_percent_of_calls(
-    provider: FakeOpenAI, db: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    provider: FakeOpenAI, transactional_db: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # The provider sends exactly what was asked (480p, 30 fps, 1 s): stored by remuxing,
     # which keeps a hundred generations quick.

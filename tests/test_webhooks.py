@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from django_q.conf import Conf
 from standardwebhooks.webhooks import Webhook
 
 from generations import tasks
@@ -26,9 +27,7 @@ BODY = {"model": "local", "prompt": "a fox in snow", "duration": 1, "resolution"
 
 
 @pytest.fixture
-def receiver(
-    settings: Any, django_capture_on_commit_callbacks: Any, sync_tasks: None
-) -> Iterator[Receiver]:
+def receiver(settings: Any) -> Iterator[Receiver]:
     settings.VIDEOGEN_FETCH_ALLOW_HOSTS = ["127.0.0.1"]  # the receiver lives on loopback
     with webhook_receiver() as running:
         yield running
@@ -60,7 +59,7 @@ def submit(owner: Account, receiver: Receiver, capture: Any, **extra: Any) -> Ge
 
 
 def test_a_completed_generation_posts_a_signed_event(
-    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any
+    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any, sync_tasks: None
 ) -> None:
     gen = submit(owner, receiver, django_capture_on_commit_callbacks)
     assert len(receiver.received) == 1
@@ -73,24 +72,24 @@ def test_a_completed_generation_posts_a_signed_event(
 
 
 def test_failed_and_canceled_generations_send_their_events(
-    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any
+    owner: Account, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     WebhookEndpoint.objects.create(team=owner.team, url=receiver.url)
-    body = owner.client().post("/api/v1/generate", BODY).json()  # not run: stays queued
+    # Submitted while nothing runs the queue: both stay queued.
+    body = owner.client().post("/api/v1/generate", BODY).json()
     gen = Generation.objects.get(generation_id=body["generation_id"])
-    with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.cancel(generation=gen)
     body = owner.client().post("/api/v1/generate", BODY).json()
     failing = Generation.objects.get(generation_id=body["generation_id"])
-    with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.fail(generation=failing, code="engine_error", message="boom")
+    monkeypatch.setattr(Conf, "SYNC", True)  # from here on, deliveries are sent inline
+    lifecycle.cancel(generation=gen)
+    lifecycle.fail(generation=failing, code="engine_error", message="boom")
     types = [json.loads(r.body)["type"] for r in receiver.received]
     assert types == ["generation.canceled", "generation.failed"]
     assert json.loads(receiver.received[1].body)["data"]["error"]["code"] == "engine_error"
 
 
 def test_a_failing_endpoint_is_retried_with_backoff(
-    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any
+    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any, sync_tasks: None
 ) -> None:
     receiver.answers = [500, 503]
     submit(owner, receiver, django_capture_on_commit_callbacks)
@@ -108,7 +107,7 @@ def test_a_failing_endpoint_is_retried_with_backoff(
 
 
 def test_after_the_last_retry_the_delivery_is_marked_failed(
-    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any
+    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any, sync_tasks: None
 ) -> None:
     receiver.answers = [500] * 20
     submit(owner, receiver, django_capture_on_commit_callbacks)
@@ -163,7 +162,7 @@ def test_the_secret_is_per_team_and_rotates(owner: Account, outsider: Account) -
 
 
 def test_the_dashboard_lists_endpoints_and_the_delivery_log(
-    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any
+    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any, sync_tasks: None
 ) -> None:
     client = logged_in(owner)
     client.post("/webhooks/endpoints", {"url": receiver.url})
@@ -180,7 +179,7 @@ def test_the_dashboard_lists_endpoints_and_the_delivery_log(
 
 
 def test_the_reaper_sends_due_retries(
-    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any
+    owner: Account, receiver: Receiver, django_capture_on_commit_callbacks: Any, sync_tasks: None
 ) -> None:
     receiver.answers = [500]
     submit(owner, receiver, django_capture_on_commit_callbacks)

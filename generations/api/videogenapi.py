@@ -22,6 +22,7 @@ from generations.db.prepared import PreparedQuery
 from generations.errors import ApiError
 from generations.models import ApiKey, Generation
 from generations.rendering import registry
+from generations.rendering.hosted.state import HostedState
 from generations.web.files import serve_file
 
 endpoint = api_endpoint
@@ -70,7 +71,7 @@ BODY_FIELDS = (
     "generation_id", "request_id", "status", "progress", "mode", "model", "prompt", "duration",
     "resolution", "style", "fps", "aspect_ratio", "width", "height", "seed", "camera_fixed",
     "add_audio", "created_at", "started_at", "finished_at", "image_url", "error_code",
-    "error_message", "test_mode", "preview", "spritesheet", "files_purged_at",
+    "error_message", "test_mode", "preview", "spritesheet", "files_purged_at", "engine_handle",
 )  # fmt: skip
 
 
@@ -117,7 +118,7 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     }
     if gen.image_url:
         body["image_url"] = gen.image_url
-    queue_position = (gen.engine_handle or {}).get("queue_position")
+    queue_position = HostedState.load(gen.engine_handle).queue_position
     if gen.status == Generation.Status.IN_PROGRESS and isinstance(queue_position, int):
         body["queue_position"] = queue_position  # jobs ahead of this one at the provider
     if gen.files_purged_at is not None:
@@ -180,6 +181,9 @@ def generate(request: HttpRequest) -> HttpResponseBase:
 
 @endpoint(("GET",), videogen_error)
 def status(request: HttpRequest, generation_id: str) -> HttpResponse:
+    """Two queries, both compiled once (db/prepared.py): the key, with its team, plan and
+    user; and the generation's BODY_FIELDS. (A third writes the key's last_used_at, at most
+    once a minute per key.) tests/test_queries.py holds it to that."""
     key = authenticate(request)
     return JsonResponse(generation_body(request, _team_generation(key, generation_id)))
 
