@@ -441,3 +441,29 @@ def test_image_to_video_is_deterministic(tmp_path, photo):
     a = decode(render(spec, tmp_path / "a", input_image=photo).video_path)
     b = decode(render(spec, tmp_path / "b", input_image=photo).video_path)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+# --- the scene tables: words -> families -> layers -------------------------------------------
+
+
+def test_every_layer_the_tables_name_has_a_painter():
+    from typing import get_args
+
+    from generations.engines.scene_families import (
+        DRIFT_LAYERS,
+        FAMILIES,
+        MOOD_LAYERS,
+        SWIRL_LAYERS,
+        TIMES,
+        LayerKind,
+    )
+    from generations.engines.scenes import LAYERS
+
+    painted = [kind for layer in LAYERS for kind in layer.kinds]
+    assert sorted(painted) == sorted(get_args(LayerKind))  # each kind painted exactly once
+    named = {*DRIFT_LAYERS, *SWIRL_LAYERS, *(k for ks in MOOD_LAYERS.values() for k in ks)}
+    for family in FAMILIES:
+        named |= {*family.layers, *family.vetoes, *family.dawn_layers}
+    for time in TIMES:
+        named |= {*time.layers, *time.vetoes}
+    assert named <= set(painted)
