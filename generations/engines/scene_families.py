@@ -3,9 +3,10 @@
 :mod:`generations.engines.scenes` reads a prompt against these tables and composes the
 layers they name; nothing here paints. A scene is built from:
 
-* element families (`FAMILIES`): the words that name each one, the times of day it suggests
-  when the prompt names none, the layers it contributes and the ones it rules out, and how it
-  changes the shared look (sky colours, ground, ridge shapes);
+* element families (`FAMILIES`): the words that name each one (and those that only hint at
+  it, when no element is named), the times of day it suggests when the prompt names none,
+  the layers it contributes and the ones it rules out, and how it changes the shared look
+  (sky colours, ground, ridge shapes);
 * times of day (`TIMES`): sky colours, where the sun sits and how it moves, the layers the
   light brings (the sun, stars at night, weather clouds) and how it lights the painters;
 * moods and motion words: the layers they add (mist, swirl, floating motes); their effect on
@@ -81,6 +82,9 @@ class Family:
     ground: bool = False  # a horizon across the frame, instead of sky all the way down
     # Besides one of `words`, one of these must appear too ("city lights" is no aurora).
     needs: tuple[str, ...] = ()
+    # Words that suggest this family only when no family's `words` appear at all: a light,
+    # the weather or a mood still deserves a fitting scene rather than a random one.
+    hints: tuple[str, ...] = ()
     sky: SkyLook | None = None
     ridges: Ridges | None = None
     cap: Colour | None = None  # the colour it lays on the nearest ridge (snow caps)
@@ -221,11 +225,19 @@ SWIRL_WORDS = ("swirling", "swirl", "spiral", "vortex", "whirl", "whirling", "tw
 DRIFT_WORDS = ("drifting", "drift", "floating", "flowing", "gliding", "wandering")
 SWIRL_LAYERS: tuple[LayerKind, ...] = ("swirl",)
 DRIFT_LAYERS: tuple[LayerKind, ...] = ("motes",)
+# Weather that names no element of its own: a windy day is still a sky.
+WIND_WORDS = ("wind", "windy", "breeze", "breezy", "gust", "gusty", "rainbow", "sunshine")
 
 FAMILIES: tuple[Family, ...] = (
     Family(
         "ocean",
-        ("ocean", "sea", "wave", "waves", "surf", "beach", "shore", "coast", "lake", "water"),
+        (
+            *("ocean", "sea", "wave", "waves", "surf", "beach", "shore", "coast", "lake"),
+            *("water", "pond", "lakes", "river", "stream", "creek", "brook", "lagoon", "bay"),
+            *("harbor", "harbour", "marina", "pier", "dock", "canal", "waterfall", "tide"),
+            *("boat", "boats", "sail", "sails", "sailing", "sailboat", "ship", "yacht"),
+            *("seaside", "island"),
+        ),
         times=("day", "sunset", "dawn", "night"),
         layers=("ocean",),
         ground=True,
@@ -250,6 +262,13 @@ FAMILIES: tuple[Family, ...] = (
         ("sky", "clouds", "cloud", "cloudy", "heaven", "horizon", "meadow", "field"),
         times=("day", "sunset", "dawn"),
         layers=("clouds",),
+        # A named light, wind or a dreamy mood paints a sky at that time (a starry one at
+        # night, from the night's stars: deep space needs a space word).
+        hints=(
+            *(word for words in TIME_WORDS.values() for word in words),
+            *MOOD_WORDS["dreamy"],
+            *WIND_WORDS,
+        ),
     ),
     Family(
         "space",
@@ -276,7 +295,10 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "rain",
-        ("rain", "rainy", "raining", "storm", "stormy", "drizzle", "downpour", "thunderstorm"),
+        (
+            *("rain", "rainy", "raining", "storm", "stormy", "drizzle", "downpour"),
+            *("thunderstorm", "thunder", "lightning", "raindrops"),
+        ),
         times=("storm",),
         layers=("rain",),
         vetoes=("sun",),
@@ -308,6 +330,7 @@ FAMILIES: tuple[Family, ...] = (
         layers=("ridges",),
         dawn_layers=("mist",),
         ground=True,
+        hints=MOOD_WORDS["misty"],  # mist lies best in a valley
         ridges=Ridges(rough=0.16, smooth=18),
     ),
     Family(
@@ -321,5 +344,5 @@ FAMILIES: tuple[Family, ...] = (
 )
 FAMILY_BY_NAME = {family.name: family for family in FAMILIES}
 ELEMENT_WORDS: dict[str, tuple[str, ...]] = {family.name: family.words for family in FAMILIES}
-# Elements tried, in order, when no element word matches: the prompt's digest picks one.
+# Elements tried, in order, when no word is known at all: the prompt's digest picks one.
 FALLBACK_ELEMENTS = ("sky", "ocean", "space", "aurora", "mountains", "desert", "forest", "neon")

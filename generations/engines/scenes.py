@@ -6,11 +6,12 @@ city, snow, rain, neon, desert, mountains, aurora, ...) choose the families whos
 painted; time-of-day words (dawn, noon, sunset, night, ...) choose the light; colour words
 (red, teal, gold, ...) tint the grade and the lights; mood words (dark, dreamy, vibrant,
 misty) change exposure, saturation, bloom and fog; motion words (slow, calm, fast, swirling,
-drifting) set the pace and the kind of motion. A prompt that names no element gets one
-picked by its digest. The seed places everything (horizon, sun, silhouettes,
-particles, phases), and a digest of the prompt itself nudges hues and layout so that two
-different prompts never paint the same picture. Python's hash() is never used: every random
-choice comes from a numpy Generator seeded from a sha256 digest.
+drifting) set the pace and the kind of motion. A prompt that names no element but names a
+light, the weather or a mood gets a fitting one (dawn: a sky at dawn; misty: a valley); only
+a prompt with no known word gets an element picked by its digest. The seed places everything
+(horizon, sun, silhouettes, particles, phases), and a digest of the prompt itself nudges hues
+and layout so that two different prompts never paint the same picture. Python's hash() is
+never used: every random choice comes from a numpy Generator seeded from a sha256 digest.
 
 A scene is a stack of layers (`LAYERS`, one small class per kind of thing painted): each is
 built once, with whatever does not change over time precomputed, and paints its light into
@@ -110,11 +111,14 @@ def read_prompt(prompt: str, style: str = "") -> SceneRecipe:
 
 
 def _elements(prompt: str, words: set[str]) -> list[str]:
-    """The families the words name; else one the prompt's digest picks (so that an unknown
-    prompt still paints something of its own)."""
+    """The families the words name; else those their light, weather or mood hints at; else
+    one the prompt's digest picks (so that an unknown prompt still paints something)."""
     named = [family.name for family in FAMILIES if family.matches(words)]
     if named:
         return named
+    hinted = [family.name for family in FAMILIES if words.intersection(family.hints)]
+    if hinted:
+        return hinted
     digest = stable_seed("elements", prompt.strip().lower())
     return [FALLBACK_ELEMENTS[digest % len(FALLBACK_ELEMENTS)]]
 
