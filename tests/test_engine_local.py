@@ -441,3 +441,93 @@ def test_image_to_video_is_deterministic(tmp_path, photo):
     a = decode(render(spec, tmp_path / "a", input_image=photo).video_path)
     b = decode(render(spec, tmp_path / "b", input_image=photo).video_path)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+# --- the scene tables: words -> families -> layers -------------------------------------------
+
+SCENE_READINGS = [
+    # (prompt, elements, time of day)
+    ("Paper boat drifting on a calm pond at dawn", ["ocean"], "dawn"),
+    ("a sailboat crossing the harbour", ["ocean"], ""),
+    ("a river winding through the woods", ["ocean", "forest"], ""),
+    ("waves crashing on the beach at sunset", ["ocean"], "sunset"),
+    ("a crackling campfire", ["fire"], ""),
+    ("a misty pine forest at dawn", ["forest"], "dawn"),
+    ("clouds drifting across the sky", ["sky"], ""),
+    ("a spiral galaxy", ["space"], ""),
+    ("downtown skyline at night", ["city"], "night"),
+    ("a snowy winter morning", ["snow"], "dawn"),
+    ("a thunderstorm", ["rain"], "storm"),
+    ("cyberpunk arcade", ["neon"], ""),
+    ("sand dunes at noon", ["desert"], "day"),
+    ("the alps", ["mountains"], ""),
+    ("aurora borealis over the snow", ["snow", "aurora"], ""),
+    ("city lights", ["city"], ""),  # "lights" alone is no aurora
+    # No element word: the light, the weather or the mood chooses a fitting element.
+    ("a quiet sunset", ["sky"], "sunset"),
+    ("late at night", ["sky"], "night"),
+    ("stars at night", ["space"], "night"),  # deep space only when a space word says so
+    ("a windy afternoon", ["sky"], "day"),
+    ("misty", ["mountains"], ""),
+    ("foggy morning", ["sky", "mountains"], "dawn"),
+    # No known word at all: the prompt's digest picks an element, the same every time.
+    ("a red car", ["neon"], ""),
+    ("xyzzy plugh", ["aurora"], ""),
+]
+
+
+@pytest.mark.parametrize(("prompt", "elements", "time_of_day"), SCENE_READINGS)
+def test_the_words_choose_the_scene_families(prompt, elements, time_of_day):
+    from generations.rendering.local.scenes import read_prompt
+
+    recipe = read_prompt(prompt)
+    assert (recipe.elements, recipe.time_of_day) == (elements, time_of_day)
+
+
+def test_every_family_is_in_the_reading_table():
+    from generations.rendering.local.scene_families import FAMILIES
+
+    named = {element for _prompt, elements, _time in SCENE_READINGS for element in elements}
+    assert named >= {family.name for family in FAMILIES}
+
+
+def test_a_paper_boat_on_a_pond_paints_water_at_dawn_not_a_starfield():
+    from generations.rendering.local.scenes import TextScene
+
+    scene = TextScene("Paper boat drifting on a calm pond at dawn", 42, 320, 180)
+    kinds = {kind for layer in scene.layers for kind in layer.kinds}
+    assert {"ocean", "sun", "motes"} <= kinds  # water, the low sun, drifting motes
+    assert not kinds & {"nebula", "stars"}
+    assert scene.time.name == "dawn"
+
+
+def test_a_night_without_space_words_is_a_night_sky():
+    from generations.rendering.local.scenes import TextScene
+
+    scene = TextScene("late at night", 42, 320, 180)
+    kinds = {kind for layer in scene.layers for kind in layer.kinds}
+    assert {"clouds", "stars", "sun"} <= kinds  # clouds, stars and the moon
+    assert "nebula" not in kinds
+
+
+def test_every_layer_the_tables_name_has_a_painter():
+    from typing import get_args
+
+    from generations.rendering.local.scene_families import (
+        DRIFT_LAYERS,
+        FAMILIES,
+        MOOD_LAYERS,
+        SWIRL_LAYERS,
+        TIMES,
+        LayerKind,
+    )
+    from generations.rendering.local.scenes import LAYERS
+
+    painted = [kind for layer in LAYERS for kind in layer.kinds]
+    assert sorted(painted) == sorted(get_args(LayerKind))  # each kind painted exactly once
+    named = {*DRIFT_LAYERS, *SWIRL_LAYERS, *(k for ks in MOOD_LAYERS.values() for k in ks)}
+    for family in FAMILIES:
+        named |= {*family.layers, *family.vetoes, *family.dawn_layers}
+    for time in TIMES:
+        named |= {*time.layers, *time.vetoes}
+    assert named <= set(painted)
