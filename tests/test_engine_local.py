@@ -513,6 +513,7 @@ def test_a_night_without_space_words_is_a_night_sky():
 def test_every_layer_the_tables_name_has_a_painter():
     from typing import get_args
 
+    from generations.rendering.local.layers import LAYERS
     from generations.rendering.local.scene_families import (
         DRIFT_LAYERS,
         FAMILIES,
@@ -521,7 +522,6 @@ def test_every_layer_the_tables_name_has_a_painter():
         TIMES,
         LayerKind,
     )
-    from generations.rendering.local.scenes import LAYERS
 
     painted = [kind for layer in LAYERS for kind in layer.kinds]
     assert sorted(painted) == sorted(get_args(LayerKind))  # each kind painted exactly once

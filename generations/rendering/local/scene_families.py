@@ -18,7 +18,7 @@ kind named here has one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Colour = tuple[float, float, float]
@@ -346,3 +346,17 @@ FAMILY_BY_NAME = {family.name: family for family in FAMILIES}
 ELEMENT_WORDS: dict[str, tuple[str, ...]] = {family.name: family.words for family in FAMILIES}
 # Elements tried, in order, when no word is known at all: the prompt's digest picks one.
 FALLBACK_ELEMENTS = ("sky", "ocean", "space", "aurora", "mountains", "desert", "forest", "neon")
+
+
+@dataclass
+class SceneRecipe:
+    """What the words asked for; recorded so tests and docs can see the reading."""
+
+    elements: list[str]
+    time_of_day: str
+    moods: list[str]
+    colours: list[str]
+    pace: float
+    swirl: bool
+    drift: bool
+    extra: dict[str, float] = field(default_factory=dict)
