@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from generations.api.idempotency import abandoned_after
+from generations.core.idempotency import abandoned_after
 from generations.models import Generation, IdempotencyRecord, UsageEvent
 from tests.conftest import Account
 

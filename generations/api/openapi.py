@@ -17,7 +17,7 @@ from generations import catalog
 from generations.api import framepack, idempotency, openai, videogenapi
 from generations.api.common import public_url
 from generations.api.openai import DEFAULT_SIZE, PRO_SIZES
-from generations.core.idempotency import KEEP_FOR
+from generations.core.idempotency import KEEP_FOR, abandoned_after
 from generations.core.validation import (
     MAX_PROMPT_CHARS,
     MAX_SCALE,
@@ -36,7 +36,7 @@ T = TypeVar("T")
 def _idempotency() -> str:
     """Read per request: how long a try is presumed alive follows VIDEOGEN_FETCH_TIMEOUT."""
     kept_hours = int(KEEP_FOR.total_seconds() // 3600)
-    presumed_dead_s = int(idempotency.abandoned_after().total_seconds())
+    presumed_dead_s = int(abandoned_after().total_seconds())
     return (
         f"Retrying with the same key (for {kept_hours} hours) returns the first answer, never a "
         "second generation: 409 while the first try is still being handled; the generation it "

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -78,6 +79,26 @@ def validate_url(value: object, field: str = "webhook_url") -> str:
         message = exc.message.replace("image URL", "URL").replace("Image URLs", "URLs")
         raise invalid(field, f"`{field}`: {message}") from None
     return value
+
+
+def endpoint_add(*, team: Team, url: str) -> WebhookEndpoint:
+    """A team-wide endpoint for `url` (validated by the caller with validate_url); adding
+    one that exists is a no-op."""
+    endpoint, _ = WebhookEndpoint.objects.get_or_create(team=team, url=url)
+    return endpoint
+
+
+def endpoint_remove(*, team: Team, pk: int) -> bool:
+    """False when the team has no endpoint `pk`."""
+    deleted, _ = WebhookEndpoint.objects.filter(team=team, pk=pk).delete()
+    return bool(deleted)
+
+
+def secret_rotate(*, team: Team) -> str:
+    """A new signing secret for the team (the old one stops verifying); returns it."""
+    Team.objects.filter(pk=team.pk).update(webhook_secret_version=F("webhook_secret_version") + 1)
+    team.refresh_from_db(fields=["webhook_secret_version"])
+    return team_secret(team)
 
 
 def payload(gen: Generation, event: str) -> dict[str, Any]:

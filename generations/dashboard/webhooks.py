@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -13,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from generations.core import accounts, webhooks
 from generations.dashboard.access import current_team, request_user
 from generations.errors import ApiError
-from generations.models import Team, WebhookDelivery, WebhookEndpoint
+from generations.models import Team, WebhookDelivery
 
 DELIVERY_LOG_SIZE = 50
 
@@ -65,7 +64,7 @@ def endpoint_add(request: HttpRequest) -> HttpResponse:
             messages.error(request, exc.message)
         else:
             if url:
-                WebhookEndpoint.objects.get_or_create(team=team, url=url)
+                webhooks.endpoint_add(team=team, url=url)
     return redirect("webhooks")
 
 
@@ -76,8 +75,7 @@ def endpoint_remove(request: HttpRequest, pk: int) -> HttpResponse:
     if team is None:
         return redirect("webhooks")
     # The id is in the path now: one outside the team is a 404, as on every dashboard route.
-    deleted, _ = WebhookEndpoint.objects.filter(team=team, pk=pk).delete()
-    if not deleted:
+    if not webhooks.endpoint_remove(team=team, pk=pk):
         raise Http404("No such endpoint")
     return redirect("webhooks")
 
@@ -89,8 +87,7 @@ def secret_rotate(request: HttpRequest) -> HttpResponse:
     team = _managed_team(request)
     if team is None:
         return redirect("webhooks")
-    Team.objects.filter(pk=team.pk).update(webhook_secret_version=F("webhook_secret_version") + 1)
-    team.refresh_from_db()
+    webhooks.secret_rotate(team=team)
     messages.info(request, "New signing secret: update your receivers.")
     return _render(request, team, reveal=True)
 
