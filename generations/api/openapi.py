@@ -343,111 +343,87 @@ def _generate_operation() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _op(
+    summary: str, operation_id: str, ok: dict[str, Any], errors: str = "Error", **extra: object
+) -> dict[str, Any]:
+    """An operation: its 200 answer, and its errors in the surface's shape."""
+    return {"summary": summary, "operationId": operation_id, **extra,
+            "responses": {"200": ok, **_errors(errors)}}  # fmt: skip
+
+
+def _query(name: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": schema}
+
+
 def _generation_paths() -> dict[str, Any]:
     """Status, cancel and the team's list."""
+    generation = _json(_ref("Generation"))
     return {
-        "/api/v1/status/{generation_id}": {
-            "get": {
-                "summary": "Status of a generation",
-                "operationId": "status",
-                "parameters": [GENERATION_ID],
-                "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
-            }
-        },
-        "/api/v1/generations/{generation_id}/cancel": {
-            "post": {
-                "summary": "Cancel a generation (refunded)",
-                "operationId": "cancel",
-                "parameters": [GENERATION_ID],
-                "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
-            }
-        },
+        "/api/v1/status/{generation_id}": {"get": _op(
+            "Status of a generation", "status", generation, parameters=[GENERATION_ID])},
+        "/api/v1/generations/{generation_id}/cancel": {"post": _op(
+            "Cancel a generation (refunded)", "cancel", generation, parameters=[GENERATION_ID])},
         "/api/v1/generations": {"get": _generations_operation()},
-    }
+    }  # fmt: skip
 
 
 def _generations_operation() -> dict[str, Any]:
-    return {
-        "summary": "The team's generations, newest first",
-        "operationId": "generations",
-        "parameters": [
-            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-            {"name": "limit", "in": "query", "schema": {
-                "type": "integer", "minimum": 1, "maximum": videogenapi.MAX_PAGE_SIZE}},
-        ],
-        "responses": {
-            "200": _json({
-                "type": "object",
-                "required": ["success", "generations", "total", "page", "limit", "has_more"],
-                "properties": {
-                    "success": {"type": "boolean"},
-                    "generations": {"type": "array", "items": {"type": "object"}},
-                    "total": {"type": "integer"}, "page": {"type": "integer"},
-                    "limit": {"type": "integer"}, "has_more": {"type": "boolean"},
-                },
-            }),
-            **_errors("Error"),
+    page = _json({
+        "type": "object",
+        "required": ["success", "generations", "total", "page", "limit", "has_more"],
+        "properties": {
+            "success": {"type": "boolean"},
+            "generations": {"type": "array", "items": {"type": "object"}},
+            "total": {"type": "integer"}, "page": {"type": "integer"},
+            "limit": {"type": "integer"}, "has_more": {"type": "boolean"},
         },
-    }  # fmt: skip
+    })  # fmt: skip
+    return _op(
+        "The team's generations, newest first", "generations", page,
+        parameters=[
+            _query("page", type="integer", minimum=1),
+            _query("limit", type="integer", minimum=1, maximum=videogenapi.MAX_PAGE_SIZE),
+        ],
+    )  # fmt: skip
 
 
 def _account_paths() -> dict[str, Any]:
     """The key's account, and the catalog."""
+    user = _json({"type": "object", "required": ["success", "usage", "plan"]})
+    models = _json(
+        {
+            "type": "object",
+            "required": ["success", "models"],
+            "properties": {"models": {"type": "array"}},
+        }
+    )
     return {
-        "/api/v1/user": {
-            "get": {
-                "summary": "The key's user, team, plan, usage and credits",
-                "operationId": "user",
-                "responses": {
-                    "200": _json({"type": "object", "required": ["success", "usage", "plan"]}),
-                    **_errors("Error"),
-                },
-            }
-        },
-        "/api/v1/models": {
-            "get": {
-                "summary": "The model catalog and availability on this server",
-                "operationId": "models",
-                "security": [],
-                "responses": {
-                    "200": _json({"type": "object", "required": ["success", "models"],
-                                  "properties": {"models": {"type": "array"}}}),
-                    **_errors("Error"),
-                },
-            }
-        },
+        "/api/v1/user": {"get": _op("The key's user, team, plan, usage and credits", "user", user)},
+        "/api/v1/models": {"get": _op("The model catalog and availability on this server",
+                                      "models", models, security=[])},
     }  # fmt: skip
 
 
 def _file_paths() -> dict[str, Any]:
-    """The public files of a generation."""
+    """The public files of a generation (no key: the id is the capability)."""
+    video = {"description": "The video", "content": {"video/mp4": {}}}
     picture = {
-        "responses": {
-            "200": {"description": "The file (HTTP Range supported)",
-                    "content": {"image/jpeg": {}, "image/webp": {}}},
-            **_errors("Error"),
-        },
-        "security": [],
-        "parameters": [GENERATION_ID],
-    }  # fmt: skip
-    return {
-        "/api/v1/video/{generation_id}": {
-            "get": {
-                "summary": "The MP4 (public, HTTP Range supported)",
-                "operationId": "video",
-                "security": [],
-                "parameters": [GENERATION_ID],
-                "responses": {
-                    "200": {"description": "The video", "content": {"video/mp4": {}}},
-                    **_errors("Error"),
-                },
-            }
-        },
-        **{
-            f"/api/v1/{name}/{{generation_id}}": {"get": {**picture, "operationId": name}}
-            for name in ("thumbnail", "preview", "spritesheet")
-        },
+        "description": "The file (HTTP Range supported)",
+        "content": {"image/jpeg": {}, "image/webp": {}},
     }
+    public: dict[str, Any] = {"security": [], "parameters": [GENERATION_ID]}
+    return {
+        "/api/v1/video/{generation_id}": {"get": _op(
+            "The MP4 (public, HTTP Range supported)", "video", video, **public)},
+        **{
+            f"/api/v1/{name}/{{generation_id}}": {"get": _op(summary, name, picture, **public)}
+            for name, summary in (
+                ("thumbnail", "The poster frame (public)"),
+                ("preview", "A short animated WebP of the video (public)"),
+                ("spritesheet", "A grid of evenly spaced thumbnails, for scrubbing (public)"),
+            )
+        },
+    }  # fmt: skip
 
 
 # --- Framepack path ---------------------------------------------------------------------------
@@ -530,28 +506,22 @@ def _create_video(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list_videos() -> dict[str, Any]:
-    return {
-        "summary": "OpenAI-compatible: list videos",
-        "operationId": "listVideos",
-        "parameters": [
-            {"name": "after", "in": "query", "schema": {"type": "string"}},
-            {"name": "limit", "in": "query", "schema": {
-                "type": "integer", "minimum": 1, "maximum": openai.MAX_LIST_LIMIT}},
-            {"name": "order", "in": "query",
-             "schema": {"type": "string", "enum": ["asc", "desc"]}},
+    page = _json({
+        "type": "object", "required": ["object", "data", "has_more"],
+        "properties": {"object": {"const": "list"},
+                       "data": {"type": "array", "items": _ref("Video")},
+                       "first_id": _nullable("string"),
+                       "last_id": _nullable("string"),
+                       "has_more": {"type": "boolean"}},
+    })  # fmt: skip
+    return _op(
+        "OpenAI-compatible: list videos", "listVideos", page, "OpenAIError",
+        parameters=[
+            _query("after", type="string"),
+            _query("limit", type="integer", minimum=1, maximum=openai.MAX_LIST_LIMIT),
+            _query("order", type="string", enum=["asc", "desc"]),
         ],
-        "responses": {
-            "200": _json({
-                "type": "object", "required": ["object", "data", "has_more"],
-                "properties": {"object": {"const": "list"},
-                               "data": {"type": "array", "items": _ref("Video")},
-                               "first_id": _nullable("string"),
-                               "last_id": _nullable("string"),
-                               "has_more": {"type": "boolean"}},
-            }),
-            **_errors("OpenAIError"),
-        },
-    }  # fmt: skip
+    )  # fmt: skip
 
 
 def _retrieve_video() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -30,8 +31,7 @@ current_record: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 )
 
 
-@dataclass(frozen=True)
-class Stored:
+class Stored(NamedTuple):
     """An earlier try's answer: replay it."""
 
     status: int

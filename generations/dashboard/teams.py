@@ -5,6 +5,7 @@ invitation."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,7 +23,7 @@ from generations.dashboard.access import (
     request_user,
 )
 from generations.errors import ApiError
-from generations.models import Membership, User
+from generations.models import Membership, Team, User
 
 
 @login_required
@@ -110,20 +111,35 @@ def _member(user_id: int) -> User | None:
     return User.objects.filter(pk=user_id).first()
 
 
-@login_required
-@require_POST
-def team_member_role(request: HttpRequest, code: uuid.UUID, user_id: int) -> HttpResponse:
+def _member_change(
+    request: HttpRequest, code: uuid.UUID, user_id: int, change: Callable[[Team, User], None]
+) -> tuple[Membership, User | None]:
+    """`change` applied to a member of the team (a service call that checks the actor's
+    role); (my membership, the member), or None for the member when it was refused, the
+    reason in a message."""
     mine = membership_or_404(request, code)
     target = _member(user_id)
     if target is None:
         messages.error(request, "No such member.")
-        return redirect("team", code=mine.team.code)
+        return mine, None
     try:
-        accounts.membership_set_role(
-            team=mine.team, user=target, role=request.POST.get("role", ""), by=request_user(request)
-        )
+        change(mine.team, target)
     except ApiError as exc:
         messages.error(request, exc.message)
+        return mine, None
+    return mine, target
+
+
+@login_required
+@require_POST
+def team_member_role(request: HttpRequest, code: uuid.UUID, user_id: int) -> HttpResponse:
+    role = request.POST.get("role", "")
+    mine, _ = _member_change(
+        request, code, user_id,
+        lambda team, user: accounts.membership_set_role(
+            team=team, user=user, role=role, by=request_user(request)
+        ),
+    )  # fmt: skip
     return redirect("team", code=mine.team.code)
 
 
@@ -131,17 +147,12 @@ def team_member_role(request: HttpRequest, code: uuid.UUID, user_id: int) -> Htt
 @require_POST
 def team_member_remove(request: HttpRequest, code: uuid.UUID, user_id: int) -> HttpResponse:
     """Remove a member (managers), or leave the team (yourself: back to the team list)."""
-    mine = membership_or_404(request, code)
-    target = _member(user_id)
-    if target is None:
-        messages.error(request, "No such member.")
-        return redirect("team", code=mine.team.code)
-    try:
-        accounts.membership_remove(team=mine.team, user=target, by=request_user(request))
-    except ApiError as exc:
-        messages.error(request, exc.message)
-        return redirect("team", code=mine.team.code)
-    if target == request.user:
+    actor = request_user(request)
+    mine, removed = _member_change(
+        request, code, user_id,
+        lambda team, user: accounts.membership_remove(team=team, user=user, by=actor),
+    )  # fmt: skip
+    if removed is not None and removed == request.user:
         request.session.pop(CURRENT_TEAM_KEY, None)
         messages.info(request, f"You left {mine.team.name}.")
         return redirect("teams")

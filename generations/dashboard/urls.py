@@ -1,9 +1,14 @@
 """The dashboard's URL patterns, included at the site root by videogen_site/urls.py.
 
-Names and paths are what templates, tests and bookmarks use: keep them stable."""
+Names and paths are what templates, tests and bookmarks use: keep them stable. Each action
+on an object (cancel a generation, change a member's role...) is a POST to a URL of its
+own, `<object>/<action>`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.http import HttpResponseBase
 from django.urls import path
 
 from generations.dashboard import (
@@ -18,64 +23,49 @@ from generations.dashboard import (
     webhooks,
 )
 
-urlpatterns = [
-    path("", home.home, name="home"),
-    path("accounts/signup/", accounts.signup, name="signup"),
+GENERATION = "generations/<str:generation_id>"
+MEMBER = "teams/<uuid:code>/members/<int:user_id>"
+
+# URL name: (route, view). Grouped by page.
+ROUTES: dict[str, tuple[str, Callable[..., HttpResponseBase]]] = {
+    "home": ("", home.home),
+    "docs": ("docs", home.docs),
+    "signup": ("accounts/signup/", accounts.signup),
     # Before django.contrib.auth.urls (included after this file), whose login is unthrottled.
-    path("accounts/login/", accounts.LoginView.as_view(), name="login"),
-    path("generate", generate.generate, name="generate"),
-    path("generate/fields", generate.generate_fields, name="generate-fields"),
-    path("generations/", library.history, name="history"),
-    path("generations/<str:generation_id>", library.generation, name="generation"),
-    path(
-        "generations/<str:generation_id>/cancel",
-        library.generation_cancel,
-        name="generation-cancel",
-    ),
-    path(
-        "generations/<str:generation_id>/retry", library.generation_retry, name="generation-retry"
-    ),
-    path(
-        "generations/<str:generation_id>/share", library.generation_share, name="generation-share"
-    ),
-    path(
-        "generations/<str:generation_id>/delete",
-        library.generation_delete,
-        name="generation-delete",
-    ),
-    path("gallery", gallery.gallery, name="gallery"),
-    path("gallery/publish", gallery.gallery_publish, name="gallery-publish"),
-    path("s/<str:token>", gallery.shared_page, name="shared"),
-    path("s/<str:token>/embed", gallery.shared_embed, name="shared-embed"),
-    path("s/<str:token>/<str:kind>", gallery.shared_file, name="shared-file"),
-    path("g/<slug:slug>", gallery.team_gallery, name="team-gallery"),
-    path("keys", keys.api_keys, name="api-keys"),
-    path("keys/<int:pk>/revoke", keys.api_key_revoke, name="api-key-revoke"),
-    path("keys/<int:pk>/regenerate", keys.api_key_regenerate, name="api-key-regenerate"),
-    path("usage", usage.usage, name="usage"),
-    path("webhooks", webhooks.webhooks_page, name="webhooks"),
-    path("webhooks/endpoints", webhooks.endpoint_add, name="webhook-endpoint-add"),
-    path(
-        "webhooks/endpoints/<int:pk>/remove",
-        webhooks.endpoint_remove,
-        name="webhook-endpoint-remove",
-    ),
-    path("webhooks/secret/rotate", webhooks.secret_rotate, name="webhook-secret-rotate"),
-    path("webhooks/secret/reveal", webhooks.secret_reveal, name="webhook-secret-reveal"),
-    path("teams", teams.teams, name="teams"),
-    path("teams/switch", teams.team_switch, name="team-switch"),
-    path("teams/<uuid:code>", teams.team, name="team"),
-    path("teams/<uuid:code>/invite", teams.team_invite, name="team-invite"),
-    path(
-        "teams/<uuid:code>/members/<int:user_id>/role",
-        teams.team_member_role,
-        name="team-member-role",
-    ),
-    path(
-        "teams/<uuid:code>/members/<int:user_id>/remove",
-        teams.team_member_remove,
-        name="team-member-remove",
-    ),
-    path("invite/<str:token>", teams.invitation, name="invitation"),
-    path("docs", home.docs, name="docs"),
-]
+    "login": ("accounts/login/", accounts.LoginView.as_view()),
+    # Generating, the team's generations, one, and what can be done to it.
+    "generate": ("generate", generate.generate),
+    "generate-fields": ("generate/fields", generate.generate_fields),
+    "history": ("generations/", library.history),
+    "generation": (GENERATION, library.generation),
+    "generation-cancel": (f"{GENERATION}/cancel", library.generation_cancel),
+    "generation-retry": (f"{GENERATION}/retry", library.generation_retry),
+    "generation-share": (f"{GENERATION}/share", library.generation_share),
+    "generation-delete": (f"{GENERATION}/delete", library.generation_delete),
+    # Galleries: the team's own, its public one, and a shared video's pages.
+    "gallery": ("gallery", gallery.gallery),
+    "gallery-publish": ("gallery/publish", gallery.gallery_publish),
+    "team-gallery": ("g/<slug:slug>", gallery.team_gallery),
+    "shared": ("s/<str:token>", gallery.shared_page),
+    "shared-embed": ("s/<str:token>/embed", gallery.shared_embed),
+    "shared-file": ("s/<str:token>/<str:kind>", gallery.shared_file),
+    # API keys, usage, webhooks.
+    "api-keys": ("keys", keys.api_keys),
+    "api-key-revoke": ("keys/<int:pk>/revoke", keys.api_key_revoke),
+    "api-key-regenerate": ("keys/<int:pk>/regenerate", keys.api_key_regenerate),
+    "usage": ("usage", usage.usage),
+    "webhooks": ("webhooks", webhooks.webhooks_page),
+    "webhook-endpoint-add": ("webhooks/endpoints", webhooks.endpoint_add),
+    "webhook-endpoint-remove": ("webhooks/endpoints/<int:pk>/remove", webhooks.endpoint_remove),
+    "webhook-secret-rotate": ("webhooks/secret/rotate", webhooks.secret_rotate),
+    "webhook-secret-reveal": ("webhooks/secret/reveal", webhooks.secret_reveal),
+    # Teams, their members, invitations.
+    "teams": ("teams", teams.teams),
+    "team-switch": ("teams/switch", teams.team_switch),
+    "team": ("teams/<uuid:code>", teams.team),
+    "team-invite": ("teams/<uuid:code>/invite", teams.team_invite),
+    "team-member-role": (f"{MEMBER}/role", teams.team_member_role),
+    "team-member-remove": (f"{MEMBER}/remove", teams.team_member_remove),
+    "invitation": ("invite/<str:token>", teams.invitation),
+}
+urlpatterns = [path(route, view, name=name) for name, (route, view) in ROUTES.items()]

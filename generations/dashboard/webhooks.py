@@ -84,19 +84,21 @@ def endpoint_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def secret_rotate(request: HttpRequest) -> HttpResponse:
     """A new signing secret, shown on the page this renders (never put in a URL)."""
-    team = _managed_team(request)
-    if team is None:
-        return redirect("webhooks")
-    webhooks.secret_rotate(team=team)
-    messages.info(request, "New signing secret: update your receivers.")
-    return _render(request, team, reveal=True)
+    return _show_secret(request, rotate=True)
 
 
 @login_required
 @require_POST
 def secret_reveal(request: HttpRequest) -> HttpResponse:
     """The signing secret, shown on the page this renders: on request only, never in a URL."""
+    return _show_secret(request, rotate=False)
+
+
+def _show_secret(request: HttpRequest, *, rotate: bool) -> HttpResponse:
     team = _managed_team(request)
     if team is None:
         return redirect("webhooks")
+    if rotate:
+        webhooks.secret_rotate(team=team)
+        messages.info(request, "New signing secret: update your receivers.")
     return _render(request, team, reveal=True)

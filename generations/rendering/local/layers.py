@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -23,6 +23,7 @@ from generations.rendering.local.canvas import (
     three_channels,
 )
 from generations.rendering.local.scene_families import (
+    Colour,
     LayerKind,
 )
 
@@ -68,6 +69,26 @@ class _ParticleLayer(Layer):
         super().__init__(canvas, rng)
         self.parts: list[Particles] = []
         self.unit = max(canvas.w, canvas.h) / 352  # sizes and speeds are for a 352 px field
+
+    def add(
+        self,
+        rng: np.random.Generator,
+        count: int,
+        velocity: tuple[float, float],
+        speed_jitter: float,
+        sway: float,
+        size: float,
+        colour: Colour,
+        brightness: float,
+        **options: Any,
+    ) -> None:
+        """One set of particles over this scene's frame (velocity in pixels per second; sway
+        and size in units of a 352 px field)."""
+        c = self.canvas
+        self.parts.append(
+            Particles(rng, count, c.w, c.h, velocity, speed_jitter, sway * self.unit,
+                      size * self.unit, colour, brightness, **options)
+        )  # fmt: skip
 
     def paint(self, img: Float32Array, t: float) -> None:
         p = self.canvas.pace
@@ -487,20 +508,8 @@ class Snowfall(_ParticleLayer):
         for depth, (count, size, speed) in enumerate(
             ((380, 0.6, 14), (160, 1.1, 24), (50, 2.0, 40))
         ):
-            self.parts.append(
-                Particles(
-                    rng,
-                    count,
-                    c.w,
-                    c.h,
-                    (6.0 * p * c.drift_dir, speed * p * unit),
-                    0.3,
-                    8.0 * unit,
-                    size * unit,
-                    (0.95, 0.97, 1.0),
-                    0.9 - depth * 0.15,
-                )
-            )
+            velocity = (6.0 * p * c.drift_dir, speed * p * unit)
+            self.add(rng, count, velocity, 0.3, 8.0, size, (0.95, 0.97, 1.0), 0.9 - depth * 0.15)
 
 
 class Rainfall(_ParticleLayer):
@@ -510,101 +519,52 @@ class Rainfall(_ParticleLayer):
 
     def __init__(self, canvas: Canvas, rng: np.random.Generator) -> None:
         super().__init__(canvas, rng)
-        c, unit, p = canvas, self.unit, canvas.pace
+        unit, p = self.unit, canvas.pace
         slant = float(rng.uniform(-0.25, 0.25))
         for count, speed, length, bright in ((500, 260, 9, 0.35), (160, 420, 16, 0.45)):
-            self.parts.append(
-                Particles(
-                    rng,
-                    count,
-                    c.w,
-                    c.h,
-                    (speed * slant * p * unit, speed * p * unit),
-                    0.15,
-                    0.0,
-                    0.5 * unit,
-                    (0.75, 0.82, 0.95),
-                    bright,
-                    streak=length * unit,
-                )
-            )
+            velocity = (speed * slant * p * unit, speed * p * unit)
+            self.add(rng, count, velocity, 0.15, 0.0, 0.5, (0.75, 0.82, 0.95), bright,
+                     streak=length * unit)  # fmt: skip
 
 
-class Sparks(_ParticleLayer):
+class _Drifting(_ParticleLayer):
+    """Particle sets that drift with the scene and rise or sink: `sets` gives each one as
+    (count, drift, rise, speed jitter, sway, size, colour, brightness, options); a colour of
+    None is the scene's accent."""
+
+    sets: ClassVar[tuple[tuple[Any, ...], ...]]
+
+    def __init__(self, canvas: Canvas, rng: np.random.Generator) -> None:
+        super().__init__(canvas, rng)
+        c, unit, p = canvas, self.unit, canvas.pace
+        for count, drift, rise, jitter, sway, size, colour, bright, options in self.sets:
+            velocity = (drift * c.drift_dir * p * unit, rise * p * unit)
+            colour = c.accent if colour is None else colour
+            self.add(rng, count, velocity, jitter, sway, size, colour, bright, **options)
+
+
+class Sparks(_Drifting):
     """Sparks rising from a fire, twinkling as they cool."""
 
     kinds = ("sparks",)
-
-    def __init__(self, canvas: Canvas, rng: np.random.Generator) -> None:
-        super().__init__(canvas, rng)
-        c, unit, p = canvas, self.unit, canvas.pace
-        self.parts.append(
-            Particles(
-                rng,
-                140,
-                c.w,
-                c.h,
-                (4.0 * c.drift_dir * p * unit, -30 * p * unit),
-                0.5,
-                10 * unit,
-                0.7 * unit,
-                (1.0, 0.55, 0.15),
-                1.4,
-                twinkle=0.6,
-            )
-        )
+    sets = ((140, 4.0, -30, 0.5, 10, 0.7, (1.0, 0.55, 0.15), 1.4, {"twinkle": 0.6}),)
 
 
-class Bokeh(_ParticleLayer):
+class Bokeh(_Drifting):
     """Large soft out-of-focus lights in the lower half (street lamps, signs)."""
 
     kinds = ("bokeh",)
-
-    def __init__(self, canvas: Canvas, rng: np.random.Generator) -> None:
-        super().__init__(canvas, rng)
-        c, unit, p = canvas, self.unit, canvas.pace
-        for colour in ((1.0, 0.75, 0.35), (1.0, 0.3, 0.45), (0.3, 0.7, 1.0), c.accent):
-            self.parts.append(
-                Particles(
-                    rng,
-                    7,
-                    c.w,
-                    c.h,
-                    (3.0 * c.drift_dir * p * unit, -1.5 * p * unit),
-                    0.6,
-                    5 * unit,
-                    7.0 * unit,
-                    colour,
-                    0.5,
-                    twinkle=0.3,
-                    region=(0.45, 1.0),
-                )
-            )
+    sets = tuple(
+        (7, 3.0, -1.5, 0.6, 5, 7.0, colour, 0.5, {"twinkle": 0.3, "region": (0.45, 1.0)})
+        for colour in ((1.0, 0.75, 0.35), (1.0, 0.3, 0.45), (0.3, 0.7, 1.0), None)
+    )
 
 
-class Motes(_ParticleLayer):
+class Motes(_Drifting):
     """Floating motes of warm light: pollen in a forest, or anything drifting or dreamy."""
 
     kinds = ("motes",)
-
-    def __init__(self, canvas: Canvas, rng: np.random.Generator) -> None:
-        super().__init__(canvas, rng)
-        c, unit, p = canvas, self.unit, canvas.pace
-        self.parts.append(
-            Particles(
-                rng,
-                90,
-                c.w,
-                c.h,
-                (5.0 * c.drift_dir * p * unit, -2.0 * p * unit),
-                0.6,
-                6 * unit,
-                0.8 * unit,
-                (1.0, 0.95, 0.75),
-                0.5,
-                twinkle=0.7,
-            )
-        )
+    sets = ((90, 5.0, -2.0, 0.6, 6, 0.8, (1.0, 0.95, 0.75), 0.5, {"twinkle": 0.7}),)
 
 
 class Mist(Layer):

@@ -118,69 +118,28 @@ class TimeOfDay:
     lights_on: bool = False  # city windows lit and buildings dark
 
 
+# One entry a line group: name and words; the sky's zenith and horizon, the sun; the rest.
 TIMES: tuple[TimeOfDay, ...] = (
-    TimeOfDay(
-        "dawn",
-        ("dawn", "sunrise", "morning", "daybreak"),
-        zenith=(0.22, 0.27, 0.52),
-        horizon=(1.0, 0.66, 0.5),
-        sun=(1.0, 0.85, 0.7),
-        layers=("sun", "weather_clouds"),
-        low_sun=True,
-        sun_sink=-0.008,
-    ),
-    TimeOfDay(
-        "day",
-        ("day", "noon", "midday", "sunny", "afternoon", "daylight", "bright"),
-        zenith=(0.14, 0.38, 0.78),
-        horizon=(0.68, 0.84, 0.96),
-        sun=(1.0, 0.98, 0.92),
-        layers=("sun",),
-    ),
-    TimeOfDay(
-        "sunset",
-        ("sunset", "dusk", "evening", "golden", "twilight", "sundown"),
-        zenith=(0.16, 0.09, 0.3),
-        horizon=(1.0, 0.48, 0.2),
-        sun=(1.0, 0.78, 0.45),
-        layers=("sun", "weather_clouds"),
-        low_sun=True,
-        sun_sink=0.012,
-        lights_on=True,
-    ),
-    TimeOfDay(
-        "night",
-        ("night", "midnight", "moon", "moonlight", "moonlit", "nocturnal", "dark"),
-        zenith=(0.008, 0.012, 0.045),
-        horizon=(0.05, 0.07, 0.17),
-        sun=(0.85, 0.9, 1.0),
-        layers=("sun", "stars"),
-        vetoes=("light_shafts",),  # no sunbeams by moonlight
-        sun_glow=0.35,
-        cloud_shade=(0.1, 0.1, 0.16),
-        ground_light=0.25,
-        lights_on=True,
-    ),
-    TimeOfDay(
-        "overcast",
-        (),
-        zenith=(0.36, 0.4, 0.46),
-        horizon=(0.66, 0.69, 0.72),
-        sun=(0.95, 0.95, 0.95),
-        layers=("weather_clouds",),
-        cloud_contrast=0.4,
-    ),
-    TimeOfDay(
-        "storm",
-        (),
-        zenith=(0.08, 0.09, 0.12),
-        horizon=(0.26, 0.29, 0.34),
-        sun=(0.7, 0.75, 0.85),
-        layers=("weather_clouds",),
-        cloud_contrast=0.4,
-        lights_on=True,
-    ),
-)
+    TimeOfDay("dawn", ("dawn", "sunrise", "morning", "daybreak"),
+              zenith=(0.22, 0.27, 0.52), horizon=(1.0, 0.66, 0.5), sun=(1.0, 0.85, 0.7),
+              layers=("sun", "weather_clouds"), low_sun=True, sun_sink=-0.008),
+    TimeOfDay("day", ("day", "noon", "midday", "sunny", "afternoon", "daylight", "bright"),
+              zenith=(0.14, 0.38, 0.78), horizon=(0.68, 0.84, 0.96), sun=(1.0, 0.98, 0.92),
+              layers=("sun",)),
+    TimeOfDay("sunset", ("sunset", "dusk", "evening", "golden", "twilight", "sundown"),
+              zenith=(0.16, 0.09, 0.3), horizon=(1.0, 0.48, 0.2), sun=(1.0, 0.78, 0.45),
+              layers=("sun", "weather_clouds"), low_sun=True, sun_sink=0.012, lights_on=True),
+    TimeOfDay("night", ("night", "midnight", "moon", "moonlight", "moonlit", "nocturnal", "dark"),
+              zenith=(0.008, 0.012, 0.045), horizon=(0.05, 0.07, 0.17), sun=(0.85, 0.9, 1.0),
+              layers=("sun", "stars"), vetoes=("light_shafts",),  # no sunbeams by moonlight
+              sun_glow=0.35, cloud_shade=(0.1, 0.1, 0.16), ground_light=0.25, lights_on=True),
+    TimeOfDay("overcast", (),
+              zenith=(0.36, 0.4, 0.46), horizon=(0.66, 0.69, 0.72), sun=(0.95, 0.95, 0.95),
+              layers=("weather_clouds",), cloud_contrast=0.4),
+    TimeOfDay("storm", (),
+              zenith=(0.08, 0.09, 0.12), horizon=(0.26, 0.29, 0.34), sun=(0.7, 0.75, 0.85),
+              layers=("weather_clouds",), cloud_contrast=0.4, lights_on=True),
+)  # fmt: skip
 TIME_BY_NAME = {time.name: time for time in TIMES}
 # In table order: when a prompt names several times, the last one wins.
 TIME_WORDS: dict[str, tuple[str, ...]] = {time.name: time.words for time in TIMES if time.words}
@@ -228,120 +187,57 @@ DRIFT_LAYERS: tuple[LayerKind, ...] = ("motes",)
 # Weather that names no element of its own: a windy day is still a sky.
 WIND_WORDS = ("wind", "windy", "breeze", "breezy", "gust", "gusty", "rainbow", "sunshine")
 
+# One entry a line group: name and words; times and layers; what else it brings.
 FAMILIES: tuple[Family, ...] = (
-    Family(
-        "ocean",
-        (
-            *("ocean", "sea", "wave", "waves", "surf", "beach", "shore", "coast", "lake"),
-            *("water", "pond", "lakes", "river", "stream", "creek", "brook", "lagoon", "bay"),
-            *("harbor", "harbour", "marina", "pier", "dock", "canal", "waterfall", "tide"),
-            *("boat", "boats", "sail", "sails", "sailing", "sailboat", "ship", "yacht"),
-            *("seaside", "island"),
-        ),
-        times=("day", "sunset", "dawn", "night"),
-        layers=("ocean",),
-        ground=True,
-    ),
-    Family(
-        "fire",
-        ("fire", "flame", "flames", "campfire", "bonfire", "inferno", "burning", "embers"),
-        times=("night",),
-        layers=("fire", "sparks"),
-        vetoes=("swirl",),  # the flames already swirl
-    ),
-    Family(
-        "forest",
-        ("forest", "jungle", "woods", "tree", "trees", "pine", "grove", "woodland"),
-        times=("day", "dawn", "sunset"),
-        layers=("trees", "light_shafts", "motes"),
-        dawn_layers=("mist",),
-        ground=True,
-    ),
-    Family(
-        "sky",
-        ("sky", "clouds", "cloud", "cloudy", "heaven", "horizon", "meadow", "field"),
-        times=("day", "sunset", "dawn"),
-        layers=("clouds",),
-        # A named light, wind or a dreamy mood paints a sky at that time (a starry one at
-        # night, from the night's stars: deep space needs a space word).
-        hints=(
-            *(word for words in TIME_WORDS.values() for word in words),
-            *MOOD_WORDS["dreamy"],
-            *WIND_WORDS,
-        ),
-    ),
-    Family(
-        "space",
-        ("space", "galaxy", "nebula", "cosmos", "cosmic", "universe", "planet", "stars"),
-        times=("night",),
-        layers=("nebula", "stars"),
-        vetoes=("sun", "weather_clouds", "swirl"),
-        sky=SkyLook(zenith=(0.0, 0.0, 0.01), horizon=(0.02, 0.02, 0.06)),
-    ),
-    Family(
-        "city",
-        ("city", "skyline", "street", "downtown", "urban", "town", "buildings", "metropolis"),
-        times=("night", "sunset"),
-        layers=("skyline", "bokeh"),
-        ground=True,
-    ),
-    Family(
-        "snow",
-        ("snow", "snowy", "snowfall", "winter", "blizzard", "frost", "frozen", "snowflakes"),
-        times=("overcast", "day", "dawn"),
-        layers=("snowfall",),
-        ground=True,
-        cap=(0.85, 0.88, 0.95),
-    ),
-    Family(
-        "rain",
-        (
-            *("rain", "rainy", "raining", "storm", "stormy", "drizzle", "downpour"),
-            *("thunderstorm", "thunder", "lightning", "raindrops"),
-        ),
-        times=("storm",),
-        layers=("rain",),
-        vetoes=("sun",),
-        weather=True,
-    ),
-    Family(
-        "neon",
-        ("neon", "cyberpunk", "synthwave", "retro", "arcade", "vaporwave", "cyber", "80s"),
-        times=("night",),
-        layers=("neon_floor", "bokeh"),
-        vetoes=("weather_clouds",),
-        ground=True,
-        sky=SkyLook(
-            zenith=(0.04, 0.0, 0.1), horizon=(0.45, 0.05, 0.4), sun=(1.0, 0.45, 0.3), retro_sun=True
-        ),
-    ),
-    Family(
-        "desert",
-        ("desert", "dunes", "dune", "sand", "sahara", "canyon", "arid"),
-        times=("day", "sunset"),
-        layers=("ridges",),
-        ground=True,
-        ridges=Ridges(rough=0.05, smooth=40, colours=((0.85, 0.55, 0.3), (0.55, 0.3, 0.2))),
-    ),
-    Family(
-        "mountains",
-        ("mountain", "mountains", "peaks", "hills", "valley", "alps", "cliffs"),
-        times=("dawn", "day", "sunset"),
-        layers=("ridges",),
-        dawn_layers=("mist",),
-        ground=True,
-        hints=MOOD_WORDS["misty"],  # mist lies best in a valley
-        ridges=Ridges(rough=0.16, smooth=18),
-    ),
-    Family(
-        "aurora",
-        ("aurora", "northern", "borealis", "lights"),
-        times=("night",),
-        layers=("aurora", "stars"),
-        vetoes=("swirl",),
-        needs=("aurora", "borealis", "northern"),
-    ),
-)
+    Family("ocean", (*("ocean", "sea", "wave", "waves", "surf", "beach", "shore", "coast", "lake"),
+                     *("water", "pond", "lakes", "river", "stream", "creek", "brook", "lagoon"),
+                     *("bay", "harbor", "harbour", "marina", "pier", "dock", "canal", "waterfall"),
+                     *("tide", "boat", "boats", "sail", "sails", "sailing", "sailboat", "ship"),
+                     *("yacht", "seaside", "island")),
+           times=("day", "sunset", "dawn", "night"), layers=("ocean",), ground=True),
+    Family("fire", ("fire", "flame", "flames", "campfire", "bonfire", "inferno", "burning",
+                    "embers"),
+           times=("night",), layers=("fire", "sparks"),
+           vetoes=("swirl",)),  # the flames already swirl
+    Family("forest", ("forest", "jungle", "woods", "tree", "trees", "pine", "grove", "woodland"),
+           times=("day", "dawn", "sunset"), layers=("trees", "light_shafts", "motes"),
+           dawn_layers=("mist",), ground=True),
+    # A named light, wind or a dreamy mood paints a sky at that time (a starry one at night,
+    # from the night's stars: deep space needs a space word).
+    Family("sky", ("sky", "clouds", "cloud", "cloudy", "heaven", "horizon", "meadow", "field"),
+           times=("day", "sunset", "dawn"), layers=("clouds",),
+           hints=(*(word for words in TIME_WORDS.values() for word in words),
+                  *MOOD_WORDS["dreamy"], *WIND_WORDS)),
+    Family("space", ("space", "galaxy", "nebula", "cosmos", "cosmic", "universe", "planet",
+                     "stars"),
+           times=("night",), layers=("nebula", "stars"), vetoes=("sun", "weather_clouds", "swirl"),
+           sky=SkyLook(zenith=(0.0, 0.0, 0.01), horizon=(0.02, 0.02, 0.06))),
+    Family("city", ("city", "skyline", "street", "downtown", "urban", "town", "buildings",
+                    "metropolis"),
+           times=("night", "sunset"), layers=("skyline", "bokeh"), ground=True),
+    Family("snow", ("snow", "snowy", "snowfall", "winter", "blizzard", "frost", "frozen",
+                    "snowflakes"),
+           times=("overcast", "day", "dawn"), layers=("snowfall",), ground=True,
+           cap=(0.85, 0.88, 0.95)),
+    Family("rain", (*("rain", "rainy", "raining", "storm", "stormy", "drizzle", "downpour"),
+                    *("thunderstorm", "thunder", "lightning", "raindrops")),
+           times=("storm",), layers=("rain",), vetoes=("sun",), weather=True),
+    Family("neon", ("neon", "cyberpunk", "synthwave", "retro", "arcade", "vaporwave", "cyber",
+                    "80s"),
+           times=("night",), layers=("neon_floor", "bokeh"), vetoes=("weather_clouds",),
+           ground=True, sky=SkyLook(zenith=(0.04, 0.0, 0.1), horizon=(0.45, 0.05, 0.4),
+                                    sun=(1.0, 0.45, 0.3), retro_sun=True)),
+    Family("desert", ("desert", "dunes", "dune", "sand", "sahara", "canyon", "arid"),
+           times=("day", "sunset"), layers=("ridges",), ground=True,
+           ridges=Ridges(rough=0.05, smooth=40, colours=((0.85, 0.55, 0.3), (0.55, 0.3, 0.2)))),
+    Family("mountains", ("mountain", "mountains", "peaks", "hills", "valley", "alps", "cliffs"),
+           times=("dawn", "day", "sunset"), layers=("ridges",), dawn_layers=("mist",), ground=True,
+           hints=MOOD_WORDS["misty"],  # mist lies best in a valley
+           ridges=Ridges(rough=0.16, smooth=18)),
+    Family("aurora", ("aurora", "northern", "borealis", "lights"),
+           times=("night",), layers=("aurora", "stars"), vetoes=("swirl",),
+           needs=("aurora", "borealis", "northern")),
+)  # fmt: skip
 FAMILY_BY_NAME = {family.name: family for family in FAMILIES}
 ELEMENT_WORDS: dict[str, tuple[str, ...]] = {family.name: family.words for family in FAMILIES}
 # Elements tried, in order, when no word is known at all: the prompt's digest picks one.

@@ -265,25 +265,12 @@ class TextScene:
         noise_b = periodic_noise(rng, h, w, 2.6, max(w, h) / 3)
         drift_dir = float(rng.uniform(-1, 1))
         self.canvas = canvas = Canvas(
-            recipe=recipe,
-            families=families,
-            time=time,
+            recipe=recipe, families=families, time=time,
             kinds=compose_layers(recipe, families, time),
-            w=w,
-            h=h,
-            xs=xs,
-            ys=ys,
-            horizon=hz,
-            sky=np.broadcast_to(sky, (h, w, 3)).copy(),
-            sun_colour=sun,
-            sun_x=sun_x,
-            sun_y=sun_y,
-            retro_sun=retro_sun,
-            accent=accent,
-            noise_a=noise_a,
-            noise_b=noise_b,
-            drift_dir=drift_dir,
-        )
+            w=w, h=h, xs=xs, ys=ys, horizon=hz, sky=np.broadcast_to(sky, (h, w, 3)).copy(),
+            sun_colour=sun, sun_x=sun_x, sun_y=sun_y, retro_sun=retro_sun, accent=accent,
+            noise_a=noise_a, noise_b=noise_b, drift_dir=drift_dir,
+        )  # fmt: skip
         self.layers = build_layers(canvas, rng)
         # Only colour words tint the grade; the prompt's own accent colours just the lights.
         self.grade = _Grade(canvas, 0.35 if colours else 0.0)
