@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.html import escape
 from django.views.decorators.http import require_GET
 
 from generations.core import quotas, reports
+from generations.core.reports import MonthReport
 from generations.dashboard.access import current_team
+
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 180, 24
 
 
 @login_required
@@ -18,9 +24,57 @@ def usage(request: HttpRequest) -> HttpResponse:
     month = request.GET.get("month") or quotas.current_month()
     report = reports.month_report(team, month)
     if request.GET.get("format") == "csv":
-        return reports.csv_response(report, filename=f"videogen-usage-{month}.csv")
+        return csv_response(report, filename=f"videogen-usage-{month}.csv")
     return render(
         request,
         "usage.html",
-        {"team": team, "report": report, "chart": reports.daily_chart_svg(report)},
+        {"team": team, "report": report, "chart": daily_chart_svg(report)},
+    )
+
+
+def csv_response(report: MonthReport, *, filename: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(["month", "member", "charged", "submitted", "completed", "failed",
+                     "seconds_of_video"])  # fmt: skip
+    for row in report.members:
+        writer.writerow([report.month, row["member"], row["charged"], row["submitted"],
+                         row["completed"], row["failed"], row["seconds"]])  # fmt: skip
+    writer.writerow([])
+    writer.writerow(["key", "key_name", "charged"])
+    for row in report.keys:
+        writer.writerow([row["key"], row["name"], row["charged"]])
+    writer.writerow([])
+    writer.writerow(["model", "charged"])
+    for row in report.models:
+        writer.writerow([row["model"], row["charged"]])
+    writer.writerow([])
+    writer.writerow(["day", "charged"])
+    for day, units in report.days:
+        writer.writerow([day.isoformat(), units])
+    return response
+
+
+def daily_chart_svg(report: MonthReport) -> str:
+    """A bar chart of charged generations per day, as inline SVG (no JavaScript)."""
+    peak = max((units for _, units in report.days), default=0) or 1
+    slot = (CHART_WIDTH - 2 * CHART_PAD) / max(1, len(report.days))
+    bars = []
+    for i, (day, units) in enumerate(report.days):
+        height = (CHART_HEIGHT - 2 * CHART_PAD) * max(0, units) / peak
+        x = CHART_PAD + i * slot
+        y = CHART_HEIGHT - CHART_PAD - height
+        bars.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{height:.1f}" '
+            f'rx="2"><title>{escape(day.isoformat())}: {units}</title></rect>'
+        )
+    return (
+        f'<svg class="chart" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" role="img" '
+        f'aria-label="Generations per day in {escape(report.month)}, peak {peak}">'
+        f'<line x1="{CHART_PAD}" y1="{CHART_HEIGHT - CHART_PAD}" x2="{CHART_WIDTH - CHART_PAD}" '
+        f'y2="{CHART_HEIGHT - CHART_PAD}" class="axis"/>'
+        + "".join(bars)
+        + f'<text x="{CHART_PAD}" y="{CHART_PAD - 8}" class="label">peak {peak}/day</text>'
+        "</svg>"
     )
