@@ -1,0 +1,166 @@
+"""The API's hot paths on two checkouts, in one run: did a change make them slower?
+
+    .venv/bin/python -m bench.compare /path/to/other/checkout [--rounds 5]
+
+Both checkouts are served side by side (uvicorn, the production ASGI app, each on a data dir
+of its own, with this venv), and measured in alternating rounds, so that drift on a shared
+machine (other processes, CPU frequency) hits both alike. Status polls first, then submits
+(whose writes would slow the reads that follow them): each round, for each checkout, the
+bare JSON view behind the API handler, then the endpoint. What compares is the endpoint's
+req/s over the bare view's just before it, on the same server (the median of those
+per-round ratios), and, since both are measured in the same rounds, its req/s over the
+other checkout's in each round. Nothing here asserts on time: the tables say how far apart
+the two are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.run import CLIENTS, WEB_WORKERS, free_port, load, table
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBMIT = json.dumps(
+    {"model": "local", "prompt": "bench", "duration": 1, "resolution": "480p"}
+).encode()
+
+
+@dataclass
+class Served:
+    name: str
+    tree: Path
+    port: int
+    auth: dict[str, str]
+    status_path: str
+    process: subprocess.Popen[bytes]
+    rps: dict[str, list[float]] = field(default_factory=dict)
+
+
+def serve(name: str, tree: Path) -> Served:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"videogen-compare-{name}-"))
+    env = {
+        **os.environ,
+        "VIDEOGEN_DATA_DIR": str(data_dir),
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "VIDEOGEN_DEFAULT_RATE_LIMIT": "1000000000",  # measure the path, not the 429s
+        "PYTHONPATH": str(tree),
+    }
+    manage = [sys.executable, str(tree / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=tree)
+    made = subprocess.run(
+        [*manage, "create_api_key", "--email", "bench@example.com", "--create-user",
+         "--monthly-limit", "100000000"],
+        env=env, check=True, cwd=tree, capture_output=True, text=True,
+    )  # fmt: skip
+    auth = {
+        "Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}",
+        "Content-Type": "application/json",
+    }
+    port = free_port()
+    log = (data_dir / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "videogen_site.asgi:application", "--host",
+         "127.0.0.1", "--port", str(port), "--workers", str(WEB_WORKERS), "--no-access-log"],
+        env=env, cwd=tree, stdout=log, stderr=log,
+    )  # fmt: skip
+    for _ in range(300):
+        try:
+            if load(port, "GET", "/api/bench/bare", {}, None, 1, 1)["errors"] == 0:
+                break
+        except OSError:
+            time.sleep(0.1)
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/api/v1/generate", body=SUBMIT, headers=auth)
+    gen_id = json.loads(conn.getresponse().read())["generation_id"]
+    return Served(name, tree, port, auth, f"/api/v1/status/{gen_id}", process)
+
+
+def measure(served: Served, endpoint: str, count: int) -> None:
+    """One round on one checkout: the bare view, then `endpoint` ("status" or "submit")."""
+    port, auth = served.port, served.auth
+    requests = {
+        f"bare-{endpoint}": ("GET", "/api/bench/bare", {}, None),
+        "status": ("GET", served.status_path, auth, None),
+        "submit": ("POST", "/api/v1/generate", auth, SUBMIT),
+    }
+    for name in (f"bare-{endpoint}", endpoint):
+        method, path, headers, body = requests[name]
+        result = load(port, method, path, headers, body, count, CLIENTS)
+        assert result["errors"] == 0, f"{served.name} {name}: {result['errors']} errors"
+        served.rps.setdefault(name, []).append(result["rps"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("other", type=Path, help="the checkout to compare this one with")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=2000, help="per round, bare and status")
+    parser.add_argument("--submits", type=int, default=400, help="per round")
+    parser.add_argument("--only", choices=("status", "submit"), help="measure one endpoint")
+    args = parser.parse_args()
+    trees = [serve("other", args.other.resolve()), serve("this", ROOT)]
+    try:
+        for served in trees:  # warm both: compiled queries, connections, caches
+            measure(served, "status", 400)
+            measure(served, "submit", 100)
+            served.rps.clear()
+        plan = [("status", args.requests), ("submit", args.submits)]
+        plan = [(endpoint, count) for endpoint, count in plan if args.only in (None, endpoint)]
+        for endpoint, count in plan:
+            for _ in range(args.rounds):
+                for served in trees:
+                    measure(served, endpoint, count)
+        rows = []
+        ratios: dict[str, dict[str, float]] = {}
+        for served in trees:
+            ratios[served.name] = {}
+            for name, _ in plan:
+                bare = served.rps[f"bare-{name}"]
+                per_round = [v / b for v, b in zip(served.rps[name], bare, strict=True)]
+                ratios[served.name][name] = statistics.median(per_round)
+                rows.append([served.name, str(served.tree), name,
+                             f"{statistics.median(served.rps[name]):.0f}",
+                             f"{statistics.median(bare):.0f}", f"{ratios[served.name][name]:.3f}",
+                             " ".join(f"{v:.2f}" for v in per_round)])  # fmt: skip
+        table(
+            f"Two checkouts, {args.rounds} alternating rounds each, {CLIENTS} keep-alive clients, "
+            f"uvicorn --workers {WEB_WORKERS} each; ratio: median over rounds of req/s over the "
+            "bare view's just before",
+            ["checkout", "tree", "endpoint", "req/s", "bare req/s", "ratio", "per round"],
+            rows,
+        )
+        this, other = trees[1].rps, trees[0].rps
+
+        def paired(name: str) -> float:
+            return statistics.median(a / b for a, b in zip(this[name], other[name], strict=True))
+
+        table(
+            "This checkout against the other: its ratio to the bare view over the other's, and "
+            "its req/s over the other's in the same round (median of the rounds)",
+            ["endpoint", "ratio / ratio", "req/s / req/s"],
+            [[name, f"{ratios['this'][name] / ratios['other'][name]:.3f}",
+              f"{paired(name):.3f}"]
+             for name, _ in plan],
+        )  # fmt: skip
+    finally:
+        for served in trees:
+            served.process.terminate()
+            try:
+                served.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                served.process.kill()
+
+
+if __name__ == "__main__":
+    main()
