@@ -4,7 +4,13 @@ Requests under /api/ and /v1/ go to a handler with a short, natively async middl
 Django's stock middleware is async-compatible only through a thread hop per hook (about
 fifteen per request); the API needs none of it (keys, not cookies), and long waits on the
 Framepack surface must hold no thread at all. Everything else (dashboard, admin, static
-files) goes through the full MIDDLEWARE setting."""
+files) goes through the full MIDDLEWARE setting.
+
+Kept hand-written on purpose, while it pays: `make bench` serves a bare JSON view both ways,
+and through this handler it answers about 2.4 times the requests per second it does through
+Django's stock handler and middleware (1127 against 468 req/s, 16 clients, 2 cores). What it
+copies from Django is pinned by tests/test_asgi.py, which fails when a Django upgrade changes
+that code."""
 
 from __future__ import annotations
 
