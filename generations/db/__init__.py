@@ -1,0 +1,1 @@
+"""Database helpers below the models' users: queries compiled once, the SQLite writer lock."""

@@ -1,0 +1,2 @@
+"""Running the service: /healthz and /metrics, logs, retention, media storage, background
+loops."""

@@ -1,0 +1,2 @@
+"""HTTP plumbing the API and the dashboard share: middleware, security headers, files served
+with byte ranges, the API's DB-thread pool."""

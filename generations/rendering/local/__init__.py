@@ -1,0 +1,1 @@
+"""The built-in `local` engine: procedural scenes and camera moves, offline, on the CPU."""
