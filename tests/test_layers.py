@@ -43,6 +43,11 @@ FUNCTION_LEVEL = {
     ("generations.apps", "generations.ops.health"),
     ("generations.apps", "generations.ops.tasklogs"),
     ("generations.apps", "generations.rendering.diffusers.config"),
+    # The providers' clients bring `requests`: loaded where hosted jobs run, not in web processes.
+    ("generations.rendering.hosted.providers", "generations.rendering.hosted.fal"),
+    ("generations.rendering.hosted.providers", "generations.rendering.hosted.gemini"),
+    ("generations.rendering.hosted.providers", "generations.rendering.hosted.openai"),
+    ("generations.rendering.hosted.providers", "generations.rendering.hosted.replicate"),
     # The engines bring numpy, OpenCV and PyAV (and torch on a first render): loaded on first use.
     ("generations.rendering.registry", "generations.rendering.local.procedural"),
     ("generations.rendering.registry", "generations.rendering.diffusers.engine"),
@@ -195,12 +200,14 @@ def test_imports_inside_functions_are_only_the_known_ones() -> None:
 
 
 def test_a_web_process_loads_no_engine_stack(tmp_path: Path) -> None:
-    """The web process (URL conf, admin, every view) never loads torch, PyAV or OpenCV: the
-    engines are imported where they run, in the workers."""
+    """The web process (URL conf, admin, every view) never loads torch, PyAV, OpenCV or the
+    providers' HTTP client (requests): the engines are imported where they run, in the
+    workers."""
     script = (
         "import django, sys; django.setup()\n"
         "import videogen_site.urls, generations.admin\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'av', 'cv2'}))\n"
+        "heavy = {'torch', 'av', 'cv2', 'requests'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,

@@ -22,7 +22,7 @@ def test_catalog_positions() -> None:
 
 
 def test_without_provider_keys_only_the_local_engine_is_available(settings) -> None:
-    for name in (engine.credential for engine in providers.ENGINES):
+    for name in providers.PROVIDERS.values():
         setattr(settings, name, "")
     available = [m.key for m in catalog.MODELS if registry.is_available(m)]
     assert available == ["local"]
@@ -154,7 +154,7 @@ def test_the_default_map_routes_every_model_a_provider_offers() -> None:
 
 
 def test_the_listing_says_why_a_model_is_unavailable(settings) -> None:
-    for name in (engine.credential for engine in providers.ENGINES):
+    for name in providers.PROVIDERS.values():
         setattr(settings, name, "")
     assert registry.unavailable_reason(KLING) == (
         "Served by a hosted provider once its key is set: `FAL_KEY` or `REPLICATE_API_TOKEN`."

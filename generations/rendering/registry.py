@@ -10,13 +10,16 @@ models run on the first hosted provider of the provider map whose key is set."""
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from generations.catalog import ModelInfo
 from generations.rendering.base import Engine
 from generations.rendering.diffusers import config as diffusers_config
 from generations.rendering.hosted import providers
-from generations.rendering.hosted.base import RemoteEngine
 from generations.rendering.local.parameters import PARAMETER_USE as LOCAL_PARAMETER_USE
+
+if TYPE_CHECKING:  # the clients (and `requests`) are loaded where hosted jobs run
+    from generations.rendering.hosted.base import RemoteEngine
 
 LOCAL = "local"
 DIFFUSERS = diffusers_config.ENGINE_NAME

@@ -78,8 +78,6 @@ class Done:
 class RemoteEngine(Protocol):
     #: Short identifier recorded on the generation ("fal", "replicate", ...).
     name: ClassVar[str]
-    #: The setting holding this server's key for the provider ("FAL_KEY", ...).
-    credential: ClassVar[str]
 
     @classmethod
     def from_settings(cls) -> RemoteEngine: ...

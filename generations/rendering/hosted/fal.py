@@ -77,8 +77,6 @@ def error_of(http: ProviderHTTP, response: requests.Response) -> tuple[bool, boo
 
 class FalEngine:
     name: ClassVar[str] = "fal"
-    # The setting that holds this server\'s key; set, it turns the provider on.
-    credential: ClassVar[str] = "FAL_KEY"
 
     def __init__(self, base_url: str, token: str) -> None:
         self.http = ProviderHTTP("fal", base_url, {"Authorization": f"Key {token}"}, secret=token)

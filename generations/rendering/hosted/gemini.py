@@ -59,8 +59,6 @@ def _retry_delay(details: list[dict[str, Any]]) -> float | None:
 
 class GeminiEngine:
     name: ClassVar[str] = PROVIDER
-    # The setting that holds this server\'s key; set, it turns the provider on.
-    credential: ClassVar[str] = "GEMINI_API_KEY"
 
     def __init__(self, base_url: str, key: str) -> None:
         self.key = key

@@ -44,8 +44,6 @@ EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 class OpenAIEngine:
     name: ClassVar[str] = PROVIDER
-    # The setting that holds this server\'s key; set, it turns the provider on.
-    credential: ClassVar[str] = "OPENAI_API_KEY"
 
     def __init__(self, base_url: str, key: str) -> None:
         self.key = key

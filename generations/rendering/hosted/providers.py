@@ -1,36 +1,51 @@
-"""The hosted providers, registered once: their engines, their credentials, and the map of
-which provider serves each model (routes.py parses it; this module loads it).
+"""The hosted providers, registered once: their names, their credentials, their clients, and
+the map of which provider serves each model (routes.py parses it; this module loads it).
 
-Adding a provider means writing its engine module beside this one (a class with `name`,
-`credential`, `from_settings`, `submit`, `poll` and `cancel`; see base.RemoteEngine), adding
-the class to ENGINES and its routes to providers.toml. Nothing outside generations/rendering
-names a provider."""
+Adding a provider means writing its client beside this one (a class with `name`,
+`from_settings`, `submit`, `poll` and `cancel`; see base.RemoteEngine), naming it and its
+credential in PROVIDERS and `_clients`, and its routes in providers.toml. Nothing outside
+generations/rendering names a provider."""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from generations.rendering.hosted import routes
-from generations.rendering.hosted.base import RemoteEngine
-from generations.rendering.hosted.fal import FalEngine
-from generations.rendering.hosted.gemini import GeminiEngine
-from generations.rendering.hosted.openai import OpenAIEngine
-from generations.rendering.hosted.replicate import ReplicateEngine
 
-# In the order the provider map's error messages list them.
-ENGINES: tuple[type[RemoteEngine], ...] = (FalEngine, ReplicateEngine, GeminiEngine, OpenAIEngine)
-PROVIDERS: dict[str, type[RemoteEngine]] = {engine.name: engine for engine in ENGINES}
+if TYPE_CHECKING:
+    from generations.rendering.hosted.base import RemoteEngine
+
+# Each provider and the setting (and environment variable) that holds this server's key for
+# it, in the order the provider map's error messages list them.
+PROVIDERS: dict[str, str] = {
+    "fal": "FAL_KEY",
+    "replicate": "REPLICATE_API_TOKEN",
+    "gemini": "GEMINI_API_KEY",
+    "openai": "OPENAI_API_KEY",
+}
 
 
 def credential_setting(provider: str) -> str:
-    """The setting (and environment variable) that holds the provider's key."""
-    return PROVIDERS[provider].credential
+    return PROVIDERS[provider]
+
+
+def clients() -> dict[str, type[RemoteEngine]]:
+    """The providers' clients. Imported here, on first use in the workers that run hosted
+    jobs: they bring `requests`, which a web process (it only validates against the map)
+    never needs."""
+    from generations.rendering.hosted.fal import FalEngine
+    from generations.rendering.hosted.gemini import GeminiEngine
+    from generations.rendering.hosted.openai import OpenAIEngine
+    from generations.rendering.hosted.replicate import ReplicateEngine
+
+    return {client.name: client for client in (FalEngine, ReplicateEngine, GeminiEngine,
+                                                OpenAIEngine)}  # fmt: skip
 
 
 def configured(provider: str) -> bool:
@@ -41,7 +56,7 @@ def engine(provider: str) -> RemoteEngine:
     """The provider's client, built from the current settings (cheap: it holds no state)."""
     if provider not in PROVIDERS:
         raise LookupError(f"no hosted provider named {provider!r}")
-    return PROVIDERS[provider].from_settings()
+    return clients()[provider].from_settings()
 
 
 @cache
@@ -58,7 +73,7 @@ def all_routes() -> dict[str, list[routes.Route]]:
 
 @receiver(setting_changed)
 def _forget(setting: str, **kwargs: Any) -> None:
-    if setting in ("VIDEOGEN_PROVIDER_MAP", *(e.credential for e in ENGINES)):
+    if setting in ("VIDEOGEN_PROVIDER_MAP", *PROVIDERS.values()):
         all_routes.cache_clear()
 
 

@@ -58,8 +58,6 @@ def invalid_reason(http: ProviderHTTP, response: requests.Response) -> str:
 
 class ReplicateEngine:
     name: ClassVar[str] = "replicate"
-    # The setting that holds this server\'s key; set, it turns the provider on.
-    credential: ClassVar[str] = "REPLICATE_API_TOKEN"
 
     def __init__(self, base_url: str, token: str) -> None:
         self.http = ProviderHTTP(
