@@ -10,14 +10,25 @@ DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 class ApiError(Exception):
+    """`retry_after`: seconds until the same request can succeed, sent as `Retry-After` (every
+    429 has one: a rate limit's window, a monthly allowance's reset)."""
+
     def __init__(
-        self, status: int, code: str, message: str, field: str | None = None, **extra: object
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        *,
+        retry_after: int | None = None,
+        **extra: object,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after = retry_after
         self.extra = extra
 
 

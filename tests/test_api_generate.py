@@ -3,12 +3,13 @@ from __future__ import annotations
 import base64
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from generations.core import lifecycle
+from generations.core import lifecycle, quotas
 from generations.core.validation import MAX_SEED
 from generations.models import Generation, UsageEvent
 from tests.conftest import Account, make_account
@@ -115,6 +116,39 @@ def test_a_body_that_is_not_json_is_a_400(owner: Account) -> None:
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
 
 
+def _raw_post(owner: Account, path: str, body: bytes) -> Any:
+    return owner.client().http.post(
+        path, data=body, content_type="application/json",
+        headers={"Authorization": f"Bearer {owner.raw_key}"},
+    )  # fmt: skip
+
+
+def test_hostile_json_is_a_400_on_every_surface_never_a_500(owner: Account) -> None:
+    """Nesting deeper than the parser's recursion allows (RecursionError, not ValueError),
+    and a prompt holding a lone surrogate (valid JSON, but no database or file can store
+    it): both were 500s. Each is a 400 naming what is wrong, and nothing is created."""
+    made = owner.client().post("/api/v1/generate", {"model": "local", "prompt": "x"}).json()
+    paths = ["/api/v1/generate", "/v1/videos", "/v1/generate-video",
+             f"/v1/videos/{made['generation_id']}/remix"]  # fmt: skip
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for path in paths:
+        for body in (deep, b'{"a": ' + deep + b"}"):
+            response = _raw_post(owner, path, body)
+            assert response.status_code == 400, (path, response.status_code)
+            assert response.json()["error"]["code"] == "invalid_json"
+        lone = _raw_post(owner, path, b'{"model": "local", "prompt": "a \\ud800 b"}')
+        assert lone.status_code == 400, (path, lone.content)
+        error = lone.json()["error"]
+        assert error.get("field", error.get("param")) == "prompt"  # OpenAI's shape: `param`
+        assert "surrogate" in lone.json()["error"]["message"]
+    # A surrogate pair is one ordinary character (an emoji), and fine.
+    emoji = _raw_post(owner, "/api/v1/generate", b'{"model": "local", "prompt": "\\ud83d\\ude00"}')
+    assert emoji.status_code == 200
+    stored = Generation.objects.get(generation_id=emoji.json()["generation_id"])
+    assert stored.prompt == "\U0001f600"
+    assert Generation.objects.count() == 2
+
+
 def test_the_default_model_is_unavailable_without_a_provider_and_says_so(owner: Account) -> None:
     response = owner.client().post("/api/v1/generate", {"prompt": "x"})
     assert response.status_code == 400
@@ -201,3 +235,31 @@ def test_a_refused_image_to_video_request_leaves_no_file_behind(
     assert response.status_code == 429
     inputs = Path(settings.MEDIA_ROOT) / "inputs"
     assert not inputs.exists() or not any(inputs.iterdir())
+
+
+def test_every_monthly_limit_429_says_when_the_month_resets(
+    transactional_db: None, settings: Any
+) -> None:
+    """Retry-After on the monthly-limit 429 (as on the rate-limit one): the seconds until
+    00:00 UTC on the 1st, on every surface, and for a member's cap too."""
+    account = make_account("spent@example.com", monthly_limit=0)
+    now = datetime.now(UTC)
+    reset = (now.replace(day=28) + timedelta(days=4)).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    expected = (reset - now).total_seconds()
+    client = account.client()
+    for path, body in (
+        ("/api/v1/generate", {"model": "local", "prompt": "x"}),
+        ("/v1/videos", {"model": "local", "prompt": "x"}),
+        ("/v1/generate-video", {"prompt": "x", "model": "local"}),
+    ):
+        refused = client.post(path, body)
+        assert refused.status_code == 429, (path, refused.content)
+        assert abs(int(refused["Retry-After"]) - expected) < 5, path
+
+    team = make_account("capped@example.com", monthly_limit=100)
+    quotas.team_set_plan_limits(team=team.team, member_monthly_cap=0)
+    capped = team.client().post("/api/v1/generate", {"model": "local", "prompt": "x"})
+    assert capped.json()["error"]["code"] == "member_limit_exceeded"
+    assert abs(int(capped["Retry-After"]) - expected) < 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from django.core import mail
@@ -190,3 +191,26 @@ def test_history_rows_can_be_deleted(owner: Account) -> None:
     )
     client.post(f"/generations/{gen.generation_id}/delete")
     assert not Generation.objects.exists()
+
+
+def test_a_bad_usage_month_shows_this_month_and_never_fails(owner: Account) -> None:
+    """Whatever `month` says (a newline that once reached the CSV's Content-Disposition, a
+    year no date can hold, a 13th month), the page and the CSV answer this month's report."""
+    client = logged_in(owner)
+    for month in ("2026-01\n", "2026-01%0D%0AX: y", "99999-01", "0000-01", "2026-13", "x", "-"):
+        page = client.get("/usage", {"month": month})
+        assert page.status_code == 200, month
+        csv = client.get("/usage", {"month": month, "format": "csv"})
+        assert csv.status_code == 200, month
+        disposition = csv["Content-Disposition"]
+        assert re.fullmatch(r'attachment; filename="videogen-usage-\d{4}-\d{2}\.csv"', disposition)
+
+
+def test_the_team_switcher_only_goes_back_to_pages_of_this_site(owner: Account) -> None:
+    client = logged_in(owner)
+    team = owner.team.code
+    for bad in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "https:evil"):
+        response = client.post("/teams/switch", {"team": str(team), "next": bad})
+        assert response.status_code == 302 and response["Location"] == "/generate", bad
+    kept = client.post("/teams/switch", {"team": str(team), "next": "/generations/?status=failed"})
+    assert kept["Location"] == "/generations/?status=failed"

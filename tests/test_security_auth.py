@@ -298,6 +298,7 @@ def test_login_is_throttled_per_account_and_address(
         assert _try(client, email, "wrong").status_code == 200
     locked = _try(client, email, "correct horse battery")  # even the right password
     assert locked.status_code == 429
+    assert 595 <= int(locked["Retry-After"]) <= 600  # every 429 says when to come back
     assert "Too many failed sign-in attempts" in locked.content.decode()
     assert "10 minutes" in locked.content.decode()
     assert "_auth_user_id" not in client.session

@@ -30,15 +30,50 @@ def public_url(request: HttpRequest, path: str) -> str:
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
-    if not request.body:
-        return {}
+    """The body as a JSON object ({} when empty), or a 400 `invalid_json`."""
+    return json_object(request.body) if request.body else {}
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """Client JSON that must be an object: 400 `invalid_json` for anything the rest of the
+    request could not take, never an exception that would be a 500. That covers syntax
+    (ValueError), nesting deeper than the parser's recursion allows (RecursionError), and
+    strings holding a lone surrogate ("\\ud800"), which are valid JSON but not text any
+    database, file or response can store (the error names the field)."""
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    field = _lone_surrogate_field(data)
+    if field is not None:
+        raise ApiError(
+            400, "invalid_parameter",
+            f"`{field}` holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), "
+            "which is not valid text.", field,
+        )  # fmt: skip
     return data
+
+
+def _lone_surrogate_field(data: dict[str, Any]) -> str | None:
+    """The first top-level field whose value (or a key or string inside it) cannot be
+    encoded as UTF-8; walked without recursion."""
+    for name, value in data.items():
+        pending: list[Any] = [name, value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return name.encode("utf-8", "backslashreplace").decode()
+            elif isinstance(item, dict):
+                pending.extend(item.keys())
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+    return None
 
 
 def authenticate(request: HttpRequest) -> ApiKey:
@@ -69,8 +104,9 @@ def api_endpoint(
         if limited is not None:
             request.rate_limit = limited  # type: ignore[attr-defined]
         response = render_error(exc)
-        if limited is not None:
-            response["Retry-After"] = str(limited.reset)
+        retry_after = limited.reset if limited is not None else exc.retry_after
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
         return response
 
     def decorate(view: Callable[..., Any]) -> AsyncView:

@@ -8,13 +8,12 @@ Errors use OpenAI's `{"error": {"message", "type", "param", "code"}}` shape."""
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
 from generations import catalog
-from generations.api.common import api_endpoint, authenticate, submit
+from generations.api.common import api_endpoint, authenticate, json_body, submit
 from generations.api.idempotency import idempotent
 from generations.core import library, submissions, validation
 from generations.errors import ApiError, invalid
@@ -132,12 +131,7 @@ def _create_fields(request: HttpRequest) -> tuple[dict[str, Any], str | None]:
             encoded = base64.b64encode(upload.read()).decode()
             return fields, f"data:{kind};base64,{encoded}"
         return fields, fields.pop("input_reference[image_url]", None)
-    try:
-        fields = json.loads(request.body or b"{}")
-    except ValueError:
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
-    if not isinstance(fields, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    fields = json_body(request)
     reference = fields.pop("input_reference", None)
     if isinstance(reference, dict):
         reference = reference.get("image_url")
@@ -255,10 +249,7 @@ def remix(request: HttpRequest, video_id: str) -> HttpResponseBase:
     original = _team_video(key, video_id)
 
     def create() -> Generation:
-        try:
-            prompt = json.loads(request.body or b"{}").get("prompt")
-        except (ValueError, AttributeError):
-            raise ApiError(400, "invalid_json", "The request body must be a JSON object.") from None
+        prompt = json_body(request).get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise invalid("prompt", "`prompt` is required.")
         if len(prompt) > validation.MAX_PROMPT_CHARS:

@@ -7,6 +7,7 @@ and the generation row commit together or not at all."""
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
@@ -53,6 +54,19 @@ def _next_month_note() -> str:
     return "The allowance resets on the first day of next month (UTC)."
 
 
+def seconds_to_next_month() -> int:
+    """Whole seconds until the monthly allowances reset (00:00 UTC on the 1st), at least 1:
+    the `Retry-After` of a monthly-limit 429."""
+    now = timezone.now().astimezone(UTC)
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    reset = (
+        first.replace(year=first.year + 1, month=1)
+        if first.month == 12
+        else first.replace(month=first.month + 1)
+    )
+    return max(1, math.ceil((reset - now).total_seconds()))
+
+
 @dataclass(frozen=True)
 class Reservation:
     usage: int  # the team's generations this month, this one included
@@ -81,6 +95,7 @@ def reserve(team: Team, user: User, month: str, credits: Decimal) -> Reservation
             "monthly_limit_exceeded",
             f"This team has used all {plan.monthly_limit} generations of {month}. "
             + _next_month_note(),
+            retry_after=seconds_to_next_month(),
             current_month_usage=month_usage(team, month),
             monthly_limit=plan.monthly_limit,
         )
@@ -93,6 +108,7 @@ def reserve(team: Team, user: User, month: str, credits: Decimal) -> Reservation
                 "member_limit_exceeded",
                 f"You have used all {plan.member_monthly_cap} generations a member may make "
                 f"in {month} on this team's plan. " + _next_month_note(),
+                retry_after=seconds_to_next_month(),
                 member_monthly_cap=plan.member_monthly_cap,
             )
     if credits and not Team.objects.filter(pk=team.pk, credits__gte=credits).update(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date
 
@@ -25,17 +26,27 @@ class MonthReport:
     days: list[tuple[date, int]] = field(default_factory=list)
 
 
-def _month_bounds(month: str) -> tuple[int, int, int]:
-    year, mon = (int(x) for x in month.split("-"))
+MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+
+
+def _month_bounds(month: str) -> tuple[int, int, int] | None:
+    """(year, month, days) of a "YYYY-MM" month, None for anything else (whitespace, a
+    year 0 or past 9999 that dates cannot hold, a 13th month)."""
+    found = MONTH.fullmatch(month)
+    if found is None or found.group(1) == "0000":
+        return None
+    year, mon = int(found.group(1)), int(found.group(2))
     return year, mon, calendar.monthrange(year, mon)[1]
 
 
 def month_report(team: Team, month: str) -> MonthReport:
-    try:
-        year, mon, last_day = _month_bounds(month)
-    except (ValueError, calendar.IllegalMonthError):
+    """The report of `month`; a month that is not "YYYY-MM" gives this month's."""
+    bounds = _month_bounds(month)
+    if bounds is None:
         month = quotas.current_month()
-        year, mon, last_day = _month_bounds(month)
+        bounds = _month_bounds(month)
+        assert bounds is not None
+    year, mon, last_day = bounds
     events = UsageEvent.objects.filter(team=team, month=month)
     report = MonthReport(
         month=month, used=quotas.month_usage(team, month), limit=team.monthly_limit

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.http import Http404, HttpRequest
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from generations.core import accounts
 from generations.models import Generation, Membership, Team, User
@@ -58,3 +59,13 @@ def membership_or_404(request: HttpRequest, code: object) -> Membership:
     if membership is None:
         raise Http404("No such team")
     return membership
+
+
+def same_site_path(request: HttpRequest, target: str | None) -> str | None:
+    """`target` when it is a path on this site (a `next` to go back to), else None: never
+    a redirect to another host, whatever its spelling (//evil, /\\evil, https:evil)."""
+    if not target or not target.startswith("/"):
+        return None
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts=None, require_https=False):
+        return None
+    return target

@@ -24,8 +24,9 @@ class LoginView(DjangoLoginView):
 
     def form_invalid(self, form: Any) -> HttpResponse:
         response = super().form_invalid(form)
-        if getattr(form, "throttled", False):
+        if getattr(form, "throttled", 0):
             response.status_code = 429
+            response["Retry-After"] = str(form.throttled)
         return response
 
 

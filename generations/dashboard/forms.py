@@ -26,7 +26,7 @@ class SignupForm(UserCreationForm[User]):
 class LoginForm(AuthenticationForm):
     """The stock login form behind the login throttle (generations/dashboard/throttle.py)."""
 
-    throttled = False
+    throttled = 0  # seconds until the account may be tried again from this address
 
     def clean(self) -> dict[str, Any]:
         username = str(self.cleaned_data.get("username") or "")
@@ -34,7 +34,7 @@ class LoginForm(AuthenticationForm):
             wait = throttle.locked_for(self.request, username)
             if wait:
                 # Refused before the password is checked: no guess counts while locked.
-                self.throttled = True
+                self.throttled = wait
                 raise forms.ValidationError(throttle.lockout_message(wait), code="throttled")
             try:
                 cleaned = super().clean()

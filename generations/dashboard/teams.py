@@ -21,6 +21,7 @@ from generations.dashboard.access import (
     current_team,
     membership_or_404,
     request_user,
+    same_site_path,
 )
 from generations.errors import ApiError
 from generations.models import Membership, Team, User
@@ -47,7 +48,7 @@ def team_switch(request: HttpRequest) -> HttpResponse:
     membership = membership_or_404(request, request.POST.get("team", ""))
     request.session[CURRENT_TEAM_KEY] = str(membership.team.code)
     messages.info(request, f"Now working in {membership.team.name}.")
-    return redirect(request.POST.get("next") or "generate")
+    return redirect(same_site_path(request, request.POST.get("next")) or "generate")
 
 
 def _render_team(

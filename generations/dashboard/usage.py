@@ -24,7 +24,8 @@ def usage(request: HttpRequest) -> HttpResponse:
     month = request.GET.get("month") or quotas.current_month()
     report = reports.month_report(team, month)
     if request.GET.get("format") == "csv":
-        return csv_response(report, filename=f"videogen-usage-{month}.csv")
+        # The report's month, not the query's: a bad one fell back to this month there.
+        return csv_response(report, filename=f"videogen-usage-{report.month}.csv")
     return render(
         request,
         "usage.html",
