@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from io import BytesIO
 
 import pytest
 from django.test import Client
+from PIL import Image
 
 from generations import tasks
 from generations.models import ApiKey, Generation
@@ -143,3 +145,12 @@ def test_the_docs_use_this_servers_address_and_offer_copy_for_ai(db: None) -> No
                 "videos.create_and_poll", "client.videos.createAndPoll")  # fmt: skip
     for snippet in expected:
         assert snippet in html
+
+
+def test_favicon_ico_is_the_sites_icon(db: None) -> None:
+    """Pages that name no icon (the embed page, Swagger UI, the admin) make browsers ask for
+    /favicon.ico; it was a 404 in every browser console."""
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 200 and response["Content-Type"] == "image/x-icon"
+    icon = Image.open(BytesIO(response.content))
+    assert icon.format == "ICO" and (32, 32) in icon.info["sizes"]

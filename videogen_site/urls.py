@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from django.contrib import admin
+from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import include, path
@@ -29,6 +31,16 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
             status=404,
         )
     return render(request, "404.html", status=404)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on every page that names no icon of its own (the
+    embed page, Swagger UI, the admin): the site's icon, cached for a day."""
+    found = finders.find("favicon.ico")
+    assert isinstance(found, str)
+    response = HttpResponse(Path(found).read_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -62,7 +74,8 @@ handler404 = not_found
 handler500 = server_error
 
 urlpatterns = [
-    # Operator endpoints: the views sit in the dashboard package until they move.
+    path("favicon.ico", favicon, name="favicon"),
+    # Operator endpoints (generations/ops/endpoints.py).
     path("healthz", endpoints.healthz, name="healthz"),
     path("metrics", endpoints.metrics_view, name="metrics"),
     # Before django.contrib.auth.urls: the dashboard's own (throttled) login view wins.
