@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from html import unescape
 from typing import Any
 
 from django.core import mail
@@ -191,6 +192,28 @@ def test_history_rows_can_be_deleted(owner: Account) -> None:
     )
     client.post(f"/generations/{gen.generation_id}/delete")
     assert not Generation.objects.exists()
+
+
+def test_deleting_from_a_filtered_history_keeps_its_filters(owner: Account) -> None:
+    """The row's delete form is submitted as a browser would (its hidden fields included);
+    the answer goes back to the same filtered, searched page, not to all of History."""
+    client = logged_in(owner)
+    for prompt in ("a red kite", "a red boat", "a blue boat"):
+        client.post("/generate", form(prompt=prompt))
+    listing = "/generations/?q=red&status=in_queue&model=local"
+    html = client.get(listing).content.decode()
+    victim = Generation.objects.get(prompt="a red boat")
+    found = re.search(
+        rf'<form method="post" action="(/generations/{victim.generation_id}/delete)"'
+        r"[^>]*>(.*?)</form>", html, re.S,
+    )  # fmt: skip
+    assert found is not None
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', found[2]))
+    fields = {name: unescape(value) for name, value in fields.items()}
+    response = client.post(found[1], fields)
+    assert response.status_code == 302 and response["Location"] == listing
+    after = client.get(response["Location"]).content.decode()
+    assert "a red kite" in after and "a red boat" not in after and "a blue boat" not in after
 
 
 def test_a_bad_usage_month_shows_this_month_and_never_fails(owner: Account) -> None:

@@ -13,7 +13,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generations import catalog
 from generations.core import library, lifecycle, submissions
-from generations.dashboard.access import current_team, request_user, team_generation_or_404
+from generations.dashboard.access import (
+    current_team,
+    request_user,
+    same_site_path,
+    team_generation_or_404,
+)
 from generations.errors import ApiError
 from generations.models import Generation, User
 from generations.vocabulary import STATUS_CHOICES
@@ -103,4 +108,5 @@ def generation_delete(request: HttpRequest, generation_id: str) -> HttpResponse:
     gen = team_generation_or_404(request, generation_id)
     library.generation_delete(generation=gen)
     messages.info(request, "Deleted.")
-    return redirect("history")
+    # Back to the History page it was deleted from, its filters and page kept.
+    return redirect(same_site_path(request, request.POST.get("next")) or "history")
