@@ -110,8 +110,9 @@ def shot(page: Any, name: str) -> None:
 
 
 def test_a_person_generates_a_video_and_watches_it_finish(
-    page: Any, live_server: Any, transactional_db: None
+    page: Any, live_server: Any, transactional_db: None, settings: Any
 ) -> None:
+    settings.FAL_KEY = "fal-test-key"  # ltxv-13b is served (through fal) and can be chosen
     log_in(page, live_server.url, "dana@example.com")
 
     # Choosing a model re-renders the allowed choices without a page load.

@@ -77,11 +77,46 @@ def test_the_form_has_the_labels_users_look_for(owner: Account) -> None:
     assert '<button type="submit" class="primary">Generate</button>' in html
 
 
-def test_choosing_a_model_rerenders_its_choices(owner: Account) -> None:
+def test_choosing_a_model_rerenders_its_choices(owner: Account, settings: Any) -> None:
+    settings.FAL_KEY = "fal-test-key"  # ltxv-13b is served here through fal
     html = logged_in(owner).get("/generate/fields", {"model": "ltxv-13b"}).content.decode()
     assert 'id="model-fields"' in html and "<form" not in html
     assert '<option value="480p" selected>' in html and "720p" not in html
     assert '<option value="60">' in html
+
+
+def test_the_model_picker_lists_available_models_first_and_greys_out_the_rest(
+    owner: Account, settings: Any
+) -> None:
+    """Unconfigured models sat first in the list and could be submitted, failing only after
+    the round trip. Now the served ones come first; the rest are a disabled group; one sent
+    anyway is refused on the form, saying which key would serve it, and nothing is made."""
+    client = logged_in(owner)
+
+    def picker() -> tuple[list[str], list[str]]:
+        html = client.get("/generate").content.decode()
+        select = re.search(r'<select name="model" id="id_model".*?</select>', html, re.S)
+        assert select is not None
+        options = re.findall(r'<option value="([^"]+)"( disabled)?', select[0])
+        served = [key for key, disabled in options if not disabled]
+        assert served == [key for key, _ in options[: len(served)]]  # every served one first
+        group = re.search(r'<optgroup label="Not configured on this server">(.*?)</optgroup>',
+                          select[0], re.S)  # fmt: skip
+        assert group is not None
+        greyed = re.findall(r'<option value="([^"]+)" disabled>', group[1])
+        assert sorted(served + greyed) == sorted(key for key, _ in options)
+        return served, greyed
+
+    served, greyed = picker()
+    assert served == ["local"] and "sora-2" in greyed and "ltxv-13b" in greyed
+    refused = client.post("/generate", form(model="sora-2"))
+    assert refused.status_code == 400 and not Generation.objects.exists()
+    text = unescape(refused.content.decode())
+    assert "Sora 2 is not configured on this server" in text and "OPENAI_API_KEY" in text
+
+    settings.FAL_KEY = "fal-test-key"
+    served, greyed = picker()
+    assert "ltxv-13b" in served and "sora-2" in served and "higgsfield_v1" in greyed
 
 
 def test_submitting_creates_a_generation_and_shows_it(owner: Account) -> None:

@@ -46,11 +46,11 @@ class LoginForm(AuthenticationForm):
         return super().clean()
 
 
-def _model_choices() -> list[tuple[str, str]]:
-    return [
-        (m.key, m.name if registry.is_available(m) else f"{m.name} (unavailable here)")
-        for m in catalog.MODELS
-    ]
+def models_by_availability() -> tuple[list[catalog.ModelInfo], list[catalog.ModelInfo]]:
+    """(the models this server serves, the ones it does not), each in catalog order: the
+    picker lists the first and shows the second greyed out, not to be chosen."""
+    available = [m for m in catalog.MODELS if registry.is_available(m)]
+    return available, [m for m in catalog.MODELS if m not in available]
 
 
 class GenerateForm(forms.Form):
@@ -75,13 +75,18 @@ class GenerateForm(forms.Form):
 
     def __init__(self, *args: Any, model_key: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.available_models, self.unavailable_models = models_by_availability()
         key = model_key or self.data.get("model") or self.initial.get("model") or "local"
-        info = catalog.get_model(str(key)) or catalog.get_model("local")
+        info = catalog.get_model(str(key))
+        if info is None or info not in self.available_models:
+            # The picker cannot show it selected (remixing a model no longer configured, a
+            # stale ?model=): its choices follow the model the picker does show.
+            info = (self.available_models or [catalog.get_model("local")])[0]
         assert info is not None
         self.model_info = info
         model = self.fields["model"]
         assert isinstance(model, forms.ChoiceField)
-        model.choices = _model_choices()
+        model.choices = [(m.key, m.name) for m in catalog.MODELS]
         model.initial = info.key
         duration = self.fields["duration"]
         assert isinstance(duration, forms.TypedChoiceField)
@@ -95,6 +100,18 @@ class GenerateForm(forms.Form):
         assert isinstance(aspect, forms.ChoiceField)
         aspect.choices = [(a, a) for a in info.aspect_ratios]
         aspect.initial = "16:9"
+
+    def clean_model(self) -> str:
+        # Greyed out in the picker; one sent anyway (by hand, or from a page open while an
+        # operator removed a key) says why here, before any round trip to the engine.
+        chosen = catalog.get_model(str(self.cleaned_data["model"]))
+        assert chosen is not None  # a choice of the field
+        if not registry.is_available(chosen):
+            raise forms.ValidationError(
+                f"{chosen.name} is not configured on this server. "
+                f"{registry.unavailable_reason(chosen)}"
+            )
+        return chosen.key
 
     def request_data(self) -> dict[str, object]:
         """The cleaned form as a request body for specs.build_spec (an upload becomes a
