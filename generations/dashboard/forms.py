@@ -80,9 +80,9 @@ class GenerateForm(forms.Form):
         info = catalog.get_model(str(key))
         if info is None or info not in self.available_models:
             # The picker cannot show it selected (remixing a model no longer configured, a
-            # stale ?model=): its choices follow the model the picker does show.
-            info = (self.available_models or [catalog.get_model("local")])[0]
-        assert info is not None
+            # stale ?model=): its choices follow the model the picker does show (`local` is
+            # always served, so there is one).
+            info = self.available_models[0]
         self.model_info = info
         model = self.fields["model"]
         assert isinstance(model, forms.ChoiceField)
