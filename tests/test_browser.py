@@ -260,3 +260,27 @@ def test_the_team_and_webhooks_forms_work_without_javascript(
     assert not WebhookEndpoint.objects.filter(team=team).exists()
     shot(tab, "webhooks-no-js")
     context.close()
+
+
+def test_the_docs_page_shows_every_character_and_copies_examples(
+    page: Any, live_server: Any, transactional_db: None
+) -> None:
+    """`<key>` vanished from /docs (Markdown in a <pre>, parsed as a tag). Rendered, it reads
+    as written; each code block copies itself, and "Copy for AI" copies the Markdown."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(live_server.url + "/docs")
+    article = page.locator("article.docs")
+    assert "Authorization: Bearer <key>" in article.inner_text()
+    assert article.locator("table").count() >= 2
+    blocks = article.locator("pre")
+    wait_until(page, "document.querySelectorAll('article.docs .code button.copy').length > 0")
+    assert article.locator("button.copy").count() == blocks.count() > 3
+    article.locator("button.copy").first.click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("curl -X POST") and copied == blocks.first.inner_text()
+    page.get_by_role("button", name="Copy for AI").click()
+    markdown = page.evaluate("navigator.clipboard.readText()")
+    assert markdown.startswith("# videogen API reference") and "Bearer <key>" in markdown
+    page.get_by_role("link", name="interactive reference (Swagger UI)").click()
+    page.wait_for_url("**/api/docs")
+    shot(page, "docs-swagger")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from io import BytesIO
 
 import pytest
@@ -145,6 +146,25 @@ def test_the_docs_use_this_servers_address_and_offer_copy_for_ai(db: None) -> No
                 "videos.create_and_poll", "client.videos.createAndPoll")  # fmt: skip
     for snippet in expected:
         assert snippet in html
+
+
+
+def test_the_docs_are_html_with_every_character_of_the_markdown(db: None) -> None:
+    """The Markdown went raw into a <pre>, and the browser took `<key>` for a tag and dropped
+    it. It is rendered now: headings, tables and code blocks, all text escaped; the Markdown
+    itself, intact, is what "Copy for AI" copies; the interactive reference is linked."""
+    html = Client().get("/docs").content.decode()
+    article = html[html.index('<article class="docs">') :]
+    assert "Authorization: Bearer &lt;key&gt;</code>" in article
+    assert '<h3 id="post-api-v1-generate">POST /api/v1/generate</h3>' in article
+    assert "<table>" in article and "<th>field</th>" in article
+    assert '<pre><code class="language-sh">curl -X POST' in article
+    assert "<key>" not in html  # nowhere unescaped: not in the article, not in the textarea
+    markdown = re.search(r'<textarea id="docs-markdown"[^>]*>(.*?)</textarea>', html, re.S)
+    assert markdown is not None
+    assert "`Authorization: Bearer <key>`" in unescape(markdown[1])
+    assert unescape(markdown[1]).startswith("# videogen API reference")
+    assert 'href="/api/docs"' in html and 'href="/api/openapi.json"' in html
 
 
 def test_favicon_ico_is_the_sites_icon(db: None) -> None:
