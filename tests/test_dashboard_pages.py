@@ -148,7 +148,6 @@ def test_the_docs_use_this_servers_address_and_offer_copy_for_ai(db: None) -> No
         assert snippet in html
 
 
-
 def test_the_docs_are_html_with_every_character_of_the_markdown(db: None) -> None:
     """The Markdown went raw into a <pre>, and the browser took `<key>` for a tag and dropped
     it. It is rendered now: headings, tables and code blocks, all text escaped; the Markdown
