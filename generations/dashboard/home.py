@@ -54,7 +54,7 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 def markdown_html(text: str) -> SafeString:
     """The Markdown as HTML, its headings one level down (the page has its own <h1>) and each
-    with an id to link to (#post-apiv1generate)."""
+    with an id to link to (#post-api-v1-generate)."""
     tokens = _MARKDOWN.parse(text)
     for index, token in enumerate(tokens):
         if token.type in ("heading_open", "heading_close"):
@@ -62,5 +62,5 @@ def markdown_html(text: str) -> SafeString:
         if token.type == "heading_open":
             title = tokens[index + 1].content
             token.attrSet("id", re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-"))
-    html = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
+    html: str = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
     return mark_safe(html)  # noqa: S308 - markdown-it escapes all text (html is off)
