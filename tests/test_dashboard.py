@@ -136,10 +136,10 @@ def test_errors_appear_beside_their_field(owner: Account) -> None:
     response = client.post("/generate", form(prompt=""))
     assert response.status_code == 400
     assert "This field is required." in response.content.decode()
-    # A model rule from the shared validation path, shown on the form.
+    # A model this server does not serve, refused beside the model picker.
     response = client.post("/generate", form(model="wan-25"))
     assert response.status_code == 400
-    assert "not available on this server" in response.content.decode()
+    assert "is not configured on this server" in response.content.decode()
     assert not Generation.objects.exists()
 
 

@@ -127,7 +127,9 @@ def test_the_gallery_makes_the_same_queries_for_two_videos_or_twenty(owner: Acco
     assert tables(two) == tables(twenty) == [
         "django_session", "generations_user",  # who is logged in
         "generations_membership",  # their current team (the personal one, joined)
-        "generations_generation", "generations_generation",  # the count, then the page
+        "generations_generation",  # the count (the paginator, in the view)
+        "generations_membership",  # the header's team switcher: all their teams
+        "generations_generation",  # the page of videos
     ]  # fmt: skip
     assert "videos/x.mp4" not in _page(client)  # files are served by our views, not linked raw
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 from django.core import mail
@@ -194,3 +195,51 @@ def test_role_changes_and_removals_go_back_to_the_team_page(owner: Account) -> N
     page = logged_in(mia).post(f"{members}/{mia.user.pk}/remove", follow=True)
     assert page.redirect_chain == [("/teams", 302)]
     assert "You left Studio North." in page.content.decode()
+
+
+def test_after_creating_a_team_your_earlier_generations_are_still_yours(
+    owner: Account, outsider: Account
+) -> None:
+    """Creating a team switched you into it silently, and your personal generations then
+    answered 404. The switch is said out loud, the header shows the current team with a
+    switcher, and a link to a generation of another of *your* teams switches to that team."""
+    client = logged_in(owner)
+    client.post("/generate", form(prompt="made before the team"))
+    mine = Generation.objects.get()
+    personal = mine.team
+    created = client.post("/teams", {"name": "Studio North"}, follow=True)
+    text = unescape(created.content.decode())
+    assert "Created Studio North. You now work in it" in text
+    assert f"{personal.name}'s generations are where they were" in text
+    header = re.search(r'<form method="post" action="/teams/switch" class="team-switch">.*?</form>',
+                       text, re.S)  # fmt: skip
+    assert header is not None
+    options = re.findall(r'<option value="([^"]+)"( selected)?>([^<]+)</option>', header[0])
+    studio = Team.objects.get(name="Studio North")
+    assert (str(studio.code), " selected", "Studio North") in options
+    assert (str(personal.code), "", personal.name) in options
+
+    page = client.get(f"/generations/{mine.generation_id}")
+    assert page.status_code == 200 and "made before the team" in page.content.decode()
+    assert "Switched to" in unescape(page.content.decode())
+    assert "made before the team" in client.get("/generations/").content.decode()  # History
+    client.post("/generate", form(prompt="made after"))
+    assert Generation.objects.get(prompt="made after").team == personal
+
+    # Someone in neither team still gets a 404, and stays where they were.
+    stranger = logged_in(outsider)
+    assert stranger.get(f"/generations/{mine.generation_id}").status_code == 404
+
+
+def test_the_header_switcher_goes_back_to_the_same_page_of_the_new_team(owner: Account) -> None:
+    client, team = make_studio(owner)
+    html = client.get("/usage").content.decode()
+    assert '<input type="hidden" name="next" value="/usage">' in html
+    personal = accounts.team_personal_get(user=owner.user)
+    back = client.post("/teams/switch", {"team": str(personal.code), "next": "/usage"})
+    assert back["Location"] == "/usage"
+    client.post("/generate", form())
+    gen = Generation.objects.get()
+    # A generation's page is the old team's: the switcher there leads to Generate instead.
+    page = client.get(f"/generations/{gen.generation_id}").content.decode()
+    assert '<input type="hidden" name="next" value="/generate">' in page

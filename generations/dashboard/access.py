@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from generations.core import accounts
@@ -22,7 +24,13 @@ def request_user(request: HttpRequest) -> User:
 
 
 def current_team(request: HttpRequest) -> Team:
-    """The team the user works in (chosen with the team switcher), else their personal one."""
+    """The team the user works in (chosen with the team switcher), else their personal one;
+    looked up once per request (the view and the header's switcher both ask)."""
+    cached = getattr(request, "_videogen_team", None)
+    if cached is not None:
+        assert isinstance(cached, Team)
+        return cached
+    team: Team | None = None
     code = request.session.get(CURRENT_TEAM_KEY)
     if code:
         membership = (
@@ -31,17 +39,43 @@ def current_team(request: HttpRequest) -> Team:
             .first()
         )
         if membership is not None:
-            return membership.team
-        # Left or removed since: forget the choice rather than fail every page.
+            team = membership.team
+        else:
+            # Left or removed since: forget the choice rather than fail every page.
+            request.session.pop(CURRENT_TEAM_KEY, None)
+    if team is None:
+        team = accounts.team_personal_get(user=request_user(request))
+    request._videogen_team = team  # type: ignore[attr-defined]
+    return team
+
+
+def current_team_set(request: HttpRequest, team: Team | None) -> None:
+    """Work in `team` from now on (None: the personal team)."""
+    if team is None:
         request.session.pop(CURRENT_TEAM_KEY, None)
-    return accounts.team_personal_get(user=request_user(request))
+    else:
+        request.session[CURRENT_TEAM_KEY] = str(team.code)
+    request._videogen_team = team  # type: ignore[attr-defined]
 
 
 def team_generation_or_404(request: HttpRequest, generation_id: str) -> Generation:
-    """The generation if it belongs to the user's team; anyone else gets a 404."""
-    gen = Generation.objects.filter(team=current_team(request), generation_id=generation_id).first()
+    """The generation if it belongs to one of the user's teams; anyone else gets a 404.
+
+    One of another of the user's teams than the current one (a link from before a switch,
+    or shared by a teammate) is theirs as much: the user is switched to its team, and told
+    so, so that what they see next (History, the Gallery, Generate) is that team's."""
+    team = current_team(request)
+    gen = Generation.objects.filter(team=team, generation_id=generation_id).first()
     if gen is None:
-        raise Http404("No such generation")
+        gen = (
+            Generation.objects.select_related("team")
+            .filter(generation_id=generation_id, team__memberships__user=request_user(request))
+            .first()
+        )
+        if gen is None:
+            raise Http404("No such generation")
+        current_team_set(request, gen.team)
+        messages.info(request, f"Switched to {gen.team.name}, the team this generation is in.")
     return gen
 
 
@@ -69,3 +103,28 @@ def same_site_path(request: HttpRequest, target: str | None) -> str | None:
     if not url_has_allowed_host_and_scheme(target, allowed_hosts=None, require_https=False):
         return None
     return target
+
+
+# The pages that show the current team's things and mean the same after a switch.
+TEAM_PAGES = frozenset({"generate", "history", "gallery", "usage", "api-keys", "webhooks", "teams"})
+
+
+def team_switcher(request: HttpRequest) -> dict[str, object]:
+    """Template context for the header's team switcher: the signed-in user's current team
+    and all of theirs (read only on pages that draw the header)."""
+    if not request.user.is_authenticated:
+        return {}
+
+    def memberships() -> list[Membership]:
+        rows = Membership.objects.filter(user=request_user(request)).select_related("team")
+        return list(rows.order_by("-team__personal", "team__name"))
+
+    match = request.resolver_match
+    here = match.url_name if match is not None else None
+    return {
+        "switcher_team": SimpleLazyObject(lambda: current_team(request)),
+        "switcher_memberships": SimpleLazyObject(memberships),
+        # After switching, the same page for the new team where it has one; a page of one
+        # object (a generation, a team) belongs to the old team, so Generate instead.
+        "switcher_next": request.path if here in TEAM_PAGES else "/generate",
+    }

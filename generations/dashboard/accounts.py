@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from generations.core import accounts
-from generations.dashboard.access import CURRENT_TEAM_KEY
+from generations.dashboard.access import current_team_set
 from generations.dashboard.forms import LoginForm, SignupForm
 
 
@@ -43,7 +43,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         if invited is not None:
             membership = accounts.invitation_accept(token=token, user=user)
-            request.session[CURRENT_TEAM_KEY] = str(membership.team.code)
+            current_team_set(request, membership.team)
         messages.success(request, "Welcome to videogen.")
         return redirect("generate")
     return render(request, "registration/signup.html", {"form": form, "invite": token})

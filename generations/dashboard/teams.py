@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from generations.core import accounts
 from generations.dashboard.access import (
-    CURRENT_TEAM_KEY,
     current_team,
+    current_team_set,
     membership_or_404,
     request_user,
     same_site_path,
@@ -31,8 +31,15 @@ from generations.models import Membership, Team, User
 @require_http_methods(["GET", "POST"])
 def teams(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
+        before = current_team(request)
         team = accounts.team_create(name=request.POST.get("name", ""), owner=request_user(request))
-        request.session[CURRENT_TEAM_KEY] = str(team.code)
+        current_team_set(request, team)
+        messages.info(
+            request,
+            f"Created {team.name}. You now work in it: what you generate, History and the "
+            f"Gallery are {team.name}'s. {before.name}'s generations are where they were; "
+            "switch back with the team menu at the top.",
+        )
         return redirect("team", code=team.code)
     memberships = Membership.objects.filter(user=request_user(request)).select_related("team")
     return render(
@@ -46,7 +53,7 @@ def teams(request: HttpRequest) -> HttpResponse:
 @require_POST
 def team_switch(request: HttpRequest) -> HttpResponse:
     membership = membership_or_404(request, request.POST.get("team", ""))
-    request.session[CURRENT_TEAM_KEY] = str(membership.team.code)
+    current_team_set(request, membership.team)
     messages.info(request, f"Now working in {membership.team.name}.")
     return redirect(same_site_path(request, request.POST.get("next")) or "generate")
 
@@ -154,7 +161,7 @@ def team_member_remove(request: HttpRequest, code: uuid.UUID, user_id: int) -> H
         lambda team, user: accounts.membership_remove(team=team, user=user, by=actor),
     )  # fmt: skip
     if removed is not None and removed == request.user:
-        request.session.pop(CURRENT_TEAM_KEY, None)
+        current_team_set(request, None)
         messages.info(request, f"You left {mine.team.name}.")
         return redirect("teams")
     return redirect("team", code=mine.team.code)
@@ -167,7 +174,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "invitation.html", {"invalid": True}, status=404)
     if request.method == "POST" and request.user.is_authenticated:
         membership = accounts.invitation_accept(token=token, user=request_user(request))
-        request.session[CURRENT_TEAM_KEY] = str(membership.team.code)
+        current_team_set(request, membership.team)
         messages.success(request, f"You joined {membership.team.name}.")
         return redirect("generate")
     return render(request, "invitation.html", {"invitation": found, "token": token})
