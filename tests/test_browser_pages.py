@@ -95,8 +95,9 @@ def _check(tab: Any, url: str, name: str, problems: list[str], console: list[str
                      if (getComputedStyle(p).overflowX !== 'visible') return false; }
                    return true; })
                  .slice(0, 4).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
-                 + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : '')
-                 + ' ' + Math.round(e.getBoundingClientRect().right))"""
+                   + (typeof e.className === 'string' && e.className
+                      ? '.' + e.className.split(' ')[0] : '')
+                   + ' ' + Math.round(e.getBoundingClientRect().right))"""
         )  # fmt: skip
         problems.append(f"{name}: {width[0]} px wide on a {width[1]} px screen ({wide})")
     for message in console:
