@@ -11,8 +11,9 @@ from django.core import mail
 from django.test import Client
 from PIL import Image
 
+from generations.core import lifecycle
 from generations.models import Generation, User
-from tests.conftest import Account
+from tests.conftest import Account, body_bytes
 
 
 def logged_in(account: Account) -> Client:
@@ -216,6 +217,82 @@ def test_remix_prefills_the_form_from_a_generation(owner: Account) -> None:
     gen = Generation.objects.get(team=owner.team)
     html = client.get("/generate", {"remix": gen.generation_id}).content.decode()
     assert "a paper boat on a pond</textarea>" in html and 'value="77"' in html
+
+
+def _png(color: tuple[int, int, int], name: str = "me.png") -> io.BytesIO:
+    buf = io.BytesIO()
+    Image.new("RGB", (80, 60), color).save(buf, "PNG")
+    buf.seek(0)
+    buf.name = name
+    return buf
+
+
+def _stored(gen: Generation) -> bytes:
+    with gen.input_image.open("rb") as fh:
+        return fh.read()
+
+
+def test_remixing_a_video_made_from_an_upload_reuses_its_image(owner: Account) -> None:
+    """The remix form was pre-filled with the record's shortened `data:image/png;base64,...`,
+    and submitting it failed ("base64 payload is invalid"). Now the stored image is shown as
+    a thumbnail (to the team only) and kept, replaced or removed, as the person chooses."""
+    client = logged_in(owner)
+    client.post("/generate", {**form(prompt="a green field"), "image": _png((10, 200, 90))})
+    source = Generation.objects.get()
+    html = client.get("/generate", {"remix": source.generation_id}).content.decode()
+    assert "data:image" not in html  # no placeholder anywhere in the form
+    thumb = f"/generations/{source.generation_id}/input"
+    assert f'<img src="{thumb}"' in html
+    assert re.search(r'<input type="radio" name="source_image" value="keep"[^>]*checked', html)
+    image = client.get(thumb)
+    assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    assert body_bytes(image) == _stored(source)
+    assert "private" in image["Cache-Control"]
+    assert Client().get(thumb).status_code == 302  # to the login page
+
+    def remix(**fields: Any) -> Generation:
+        body = {**form(prompt="the same field at night"), "remix_of": source.generation_id,
+                **fields}  # fmt: skip
+        response = client.post("/generate", body)
+        assert response.status_code == 302, response.content.decode()[-2000:]
+        made = Generation.objects.get(generation_id=response["Location"].rsplit("/", 1)[1])
+        assert made.remixed_from == source
+        return made
+
+    kept = remix(source_image="keep")
+    assert kept.mode == "image-to-video" and _stored(kept) == _stored(source)
+    assert kept.image_url == source.image_url
+    detail = client.get(f"/generations/{kept.generation_id}").content.decode()
+    assert f'<img class="input-image" src="/generations/{kept.generation_id}/input"' in detail
+    replaced = remix(source_image="replace", image=_png((200, 10, 10)))
+    assert replaced.mode == "image-to-video" and _stored(replaced) != _stored(source)
+    removed = remix(source_image="remove", image=_png((1, 2, 3)))
+    assert removed.mode == "text-to-video" and not removed.input_image
+
+    empty = client.post("/generate", {**form(), "remix_of": source.generation_id,
+                                      "source_image": "replace"})  # fmt: skip
+    assert empty.status_code == 400
+    assert "Choose an image file or URL to replace" in unescape(empty.content.decode())
+    assert f'<img src="{thumb}"' in empty.content.decode()  # the choice is still offered
+
+
+def test_a_file_and_a_url_together_are_refused(owner: Account) -> None:
+    response = logged_in(owner).post(
+        "/generate", {**form(), "image": _png((1, 2, 3)), "image_url": "https://example.com/a.png"}
+    )
+    assert response.status_code == 400 and not Generation.objects.exists()
+    assert "Give an image file or an image URL, not both." in response.content.decode()
+
+
+def test_retry_of_a_video_made_from_an_upload_reuses_its_image(owner: Account) -> None:
+    client = logged_in(owner)
+    client.post("/generate", {**form(), "image": _png((10, 200, 90))})
+    source = Generation.objects.get()
+    lifecycle.fail(generation=source, code="engine_error", message="boom")
+    response = client.post(f"/generations/{source.generation_id}/retry")
+    again = Generation.objects.get(generation_id=response["Location"].rsplit("/", 1)[1])
+    assert again.pk != source.pk and again.mode == "image-to-video"
+    assert _stored(again) == _stored(source)
 
 
 def test_history_rows_can_be_deleted(owner: Account) -> None:

@@ -61,6 +61,16 @@ def input_image_load(image_url: str) -> InputImage:
     )
 
 
+def input_image_of(generation: Generation) -> InputImage | None:
+    """The image a generation was made from, as stored with it (None for text-to-video):
+    what a retry or a remix starts from again, never the client's URL fetched anew."""
+    if not generation.input_image:
+        return None
+    with generation.input_image.open("rb") as fh:
+        data = fh.read()
+    return InputImage(data=data, extension="." + generation.input_image.name.rsplit(".", 1)[-1])
+
+
 def generation_create(
     *,
     team: Team,
@@ -198,12 +208,7 @@ def generation_again(
 ) -> Generation:
     """A new generation with the same request (same seed and input image): a retry after
     a failure, or, with a new prompt, a remix (recorded as remixed from the original)."""
-    image = None
-    if generation.input_image:
-        with generation.input_image.open("rb") as fh:
-            image = InputImage(
-                data=fh.read(), extension="." + generation.input_image.name.rsplit(".", 1)[-1]
-            )
+    image = input_image_of(generation)
     spec = generation.spec()
     if prompt is not None:
         spec = dataclasses.replace(spec, prompt=prompt)

@@ -72,6 +72,18 @@ class GenerateForm(forms.Form):
     camera_fixed = forms.BooleanField(label="Camera fixed", required=False)
     add_audio = forms.BooleanField(label="Add audio", required=False)
     audio_prompt = forms.CharField(label="Audio prompt", required=False, max_length=1000)
+    # Remixing: the generation remixed, and what becomes of the image it was made from.
+    remix_of = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
+    source_image = forms.ChoiceField(
+        label="Starting image",
+        required=False,
+        choices=[
+            ("keep", "Keep it"),
+            ("replace", "Replace it with the file or URL above"),
+            ("remove", "Remove it (text-to-video)"),
+        ],
+        widget=forms.RadioSelect,
+    )
 
     def __init__(self, *args: Any, model_key: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,12 +125,17 @@ class GenerateForm(forms.Form):
             )
         return chosen.key
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or self.cleaned_data
+        if cleaned.get("image") and cleaned.get("image_url"):
+            self.add_error("image", "Give an image file or an image URL, not both.")
+        return cleaned
+
     def request_data(self) -> dict[str, object]:
         """The cleaned form as a request body for specs.build_spec (an upload becomes a
         data: URL, so it is checked exactly like one sent over the API)."""
-        data: dict[str, object] = {
-            k: v for k, v in self.cleaned_data.items() if k not in ("image", "image_url")
-        }
+        skip = ("image", "image_url", "remix_of", "source_image")
+        data: dict[str, object] = {k: v for k, v in self.cleaned_data.items() if k not in skip}
         upload: UploadedFile | None = self.cleaned_data.get("image")
         if upload is not None:
             kind = (upload.content_type or "application/octet-stream").split(";")[0]

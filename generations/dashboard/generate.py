@@ -17,7 +17,13 @@ from generations.models import Generation
 from generations.rendering import registry
 
 
-def _render_generate(request: HttpRequest, form: GenerateForm, status: int = 200) -> HttpResponse:
+def _render_generate(
+    request: HttpRequest,
+    form: GenerateForm,
+    status: int = 200,
+    *,
+    remix_source: Generation | None = None,
+) -> HttpResponse:
     team = current_team(request)
     recent = Generation.objects.filter(team=team).order_by("-created_at")[:6]
     return render(
@@ -30,6 +36,7 @@ def _render_generate(request: HttpRequest, form: GenerateForm, status: int = 200
             "recent": recent,
             "usage": quotas.month_usage(team),
             "team": team,
+            "remix_source": remix_source,
         },
         status=status,
     )
@@ -40,30 +47,52 @@ def _render_generate(request: HttpRequest, form: GenerateForm, status: int = 200
 def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         initial: dict[str, Any] = {}
+        source = None
         remix = request.GET.get("remix")
         if remix:
             source = team_generation_or_404(request, remix)
             initial = {
                 f: getattr(source, f) for f in GenerateForm.base_fields if hasattr(source, f)
             }
-            initial["image"] = None
-            if source.image_url.startswith(("http://", "https://")):
+            initial.update(image=None, image_url="", remix_of=source.generation_id)
+            if source.input_image:
+                # Its own image is offered as it was stored (keep, replace or remove), not
+                # as the shortened data: URL the record keeps, which is no image at all.
+                initial["source_image"] = "keep"
+            elif source.image_url.startswith(("http://", "https://")):
                 initial["image_url"] = source.image_url
         form = GenerateForm(initial=initial, model_key=initial.get("model"))
-        return _render_generate(request, form)
+        return _render_generate(request, form, remix_source=source)
 
     form = GenerateForm(request.POST, request.FILES)
+    remix_of = request.POST.get("remix_of", "")
+    source = team_generation_or_404(request, remix_of) if remix_of else None
     if not form.is_valid():
-        return _render_generate(request, form, status=400)
+        return _render_generate(request, form, status=400, remix_source=source)
+    data = form.request_data()
+    image = None
+    if source is not None and source.input_image:
+        choice = form.cleaned_data.get("source_image") or "keep"
+        if choice == "keep":
+            image = submissions.input_image_of(source)
+            data["image_url"] = source.image_url
+        elif choice == "remove":
+            data.pop("image_url", None)
+        elif not data.get("image_url"):
+            form.add_error("image", "Choose an image file or URL to replace the starting image "
+                                    "with, or keep it.")  # fmt: skip
+            return _render_generate(request, form, status=400, remix_source=source)
     try:
-        spec = validation.build_spec(form.request_data(), test_mode=False)
-        image = submissions.input_image_load(spec.image_url) if spec.image_url else None
+        spec = validation.build_spec(data, test_mode=False)
+        if image is None and spec.image_url:
+            image = submissions.input_image_load(spec.image_url)
         gen, _ = submissions.generation_create(
             team=current_team(request),
             user=request_user(request),
             spec=spec,
             source="dashboard",
             input_image=image,
+            remixed_from=source,
             public_base=f"{request.scheme}://{request.get_host()}",
         )
     except ApiError as exc:
@@ -71,7 +100,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         if field == "image_url":
             field = "image"
         form.add_error(field, exc.message)
-        return _render_generate(request, form, status=exc.status)
+        return _render_generate(request, form, status=exc.status, remix_source=source)
     return redirect("generation", generation_id=gen.generation_id)
 
 

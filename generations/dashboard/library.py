@@ -3,11 +3,13 @@ actions (cancel, retry, share or unshare, delete)."""
 
 from __future__ import annotations
 
+import mimetypes
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -22,6 +24,7 @@ from generations.dashboard.access import (
 from generations.errors import ApiError
 from generations.models import Generation, User
 from generations.vocabulary import STATUS_CHOICES
+from generations.web.files import serve_file
 
 HISTORY_PAGE_SIZE = 20
 
@@ -33,6 +36,18 @@ def generation(request: HttpRequest, generation_id: str) -> HttpResponse:
     htmx = request.headers.get("HX-Request") == "true"
     template = "generation.html#status" if htmx else "generation.html"
     return render(request, template, {"gen": gen, "model": catalog.get_model(gen.model)})
+
+
+@login_required
+@require_GET
+def generation_input(request: HttpRequest, generation_id: str) -> HttpResponseBase:
+    """The image a generation was made from, to the members of its team only."""
+    gen = team_generation_or_404(request, generation_id)
+    if not gen.input_image:
+        raise Http404("This generation was not made from an image.")
+    # Stored under the extension of the format it was checked to be (submissions.py).
+    kind = mimetypes.guess_type(gen.input_image.name)[0] or "application/octet-stream"
+    return serve_file(request, gen.input_image, kind, etag=f"{generation_id}-input", private=True)
 
 
 @login_required

@@ -38,6 +38,7 @@ ROUTES: dict[str, tuple[str, Callable[..., HttpResponseBase]]] = {
     "generate-fields": ("generate/fields", generate.generate_fields),
     "history": ("generations/", library.history),
     "generation": (GENERATION, library.generation),
+    "generation-input": (f"{GENERATION}/input", library.generation_input),
     "generation-cancel": (f"{GENERATION}/cancel", library.generation_cancel),
     "generation-retry": (f"{GENERATION}/retry", library.generation_retry),
     "generation-share": (f"{GENERATION}/share", library.generation_share),

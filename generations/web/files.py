@@ -60,6 +60,7 @@ def serve_file(
     etag: str,
     download_name: str | None = None,
     cache_seconds: int = 3600,
+    private: bool = False,
 ) -> HttpResponse | StreamingHttpResponse:
     try:
         size = field.size
@@ -69,7 +70,7 @@ def serve_file(
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": quote_etag(etag),
-        "Cache-Control": f"public, max-age={cache_seconds}",
+        "Cache-Control": f"{'private' if private else 'public'}, max-age={cache_seconds}",
     }
     if download_name:
         headers["Content-Disposition"] = f'inline; filename="{download_name}"'
