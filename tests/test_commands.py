@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import io
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,3 +73,43 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+def test_the_first_run_reads_cleanly_and_ctrl_c_ends_it_cleanly(tmp_path: Path) -> None:
+    """What `make run` prints on a fresh data dir, in a terminal: the admin login stays
+    readable (no django-q INFO lines scroll it away), says how to reset a lost password, and
+    Ctrl-C ends everything with status 0 (make then prints no "Error 1")."""
+    env = {**os.environ, "VIDEOGEN_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("VIDEOGEN_Q_SYNC", None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, timeout=120)
+    banner = subprocess.run([*manage, "bootstrap"], env=env, check=True, timeout=60,
+                            capture_output=True, text=True).stdout  # fmt: skip
+    assert "password" in banner and "manage.py changepassword admin@localhost" in banner
+
+    pid, fd = pty.fork()  # a terminal, as a person has: Ctrl-C is the byte \x03
+    if pid == 0:  # pragma: no cover - the child
+        os.execvpe(sys.executable, [*manage, "serve", "--port", "0"], env)
+    out = b""
+
+    def read_for(seconds: float, until: bytes | None = None) -> None:
+        nonlocal out
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and (until is None or until not in out):
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    return
+
+    read_for(60, b"(Ctrl-C stops)")
+    assert b"(Ctrl-C stops)" in out, out.decode(errors="replace")
+    read_for(4)  # the worker starts and polls its queue
+    assert b"INFO django-q" not in out and b"INFO django_q" not in out, out.decode()
+    os.write(fd, b"\x03")
+    read_for(20, b"videogen stopped.")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"videogen stopped." in out and os.waitstatus_to_exitcode(status) == 0, out.decode()

@@ -328,6 +328,7 @@ VIDEOGEN_GPU_WORKERS = envint("VIDEOGEN_GPU_WORKERS", max(1, gpu_count()))
 VIDEOGEN_GPU_TASK_TIMEOUT = envint("VIDEOGEN_GPU_TASK_TIMEOUT", 4 * 3600)
 
 # django-q2. Settings are read at import time: tests pick sync mode through VIDEOGEN_Q_SYNC.
+Q_LOG_LEVEL = os.environ.get("VIDEOGEN_Q_LOG_LEVEL", "WARNING").strip().upper()
 Q_CLUSTER: dict[str, object] = {
     "name": "videogen",
     "workers": envint("VIDEOGEN_WORKERS", 2),
@@ -343,6 +344,10 @@ Q_CLUSTER: dict[str, object] = {
     "poll": 0.1,
     "sync": envbool("VIDEOGEN_Q_SYNC", False),
     "label": "Tasks",
+    # Its INFO lines (cluster start, every process, every schedule check) bury `make run`'s
+    # first-run banner; warnings and errors still show. VIDEOGEN_Q_LOG_LEVEL=INFO brings
+    # them back.
+    "log_level": Q_LOG_LEVEL,
     # Same broker, another queue: diffusers jobs only (services.generation_enqueue).
     "ALT_CLUSTERS": {
         VIDEOGEN_GPU_CLUSTER: {
@@ -385,7 +390,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # django-q2 adds a handler of its own unless its logger has one: use ours.
-        "django-q": {"handlers": ["console"], "propagate": False},
+        "django-q": {"handlers": ["console"], "level": Q_LOG_LEVEL, "propagate": False},
         # The same for uvicorn's own lines (its CLI installs plain handlers before Django).
         "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},

@@ -21,7 +21,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if User.objects.filter(is_superuser=True).exists():
-            self.stdout.write("Admin account exists (log in at /admin/).")
+            self.stdout.write(
+                "Admin account exists (log in at /admin/; a lost password is reset with "
+                "`.venv/bin/python manage.py changepassword <email>`)."
+            )
             return
         password = secrets.token_urlsafe(12)
         user = accounts.user_create(email=options["email"], password=password, staff=True)
@@ -38,6 +41,7 @@ class Command(BaseCommand):
                     f"   admin login   {user.email}",
                     f"   password      {password}",
                     f"   API key       {raw}",
+                    " Lost the password? .venv/bin/python manage.py changepassword " + user.email,
                     "=" * 64,
                     "",
                 ]

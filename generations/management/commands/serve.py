@@ -59,13 +59,19 @@ class Command(BaseCommand):
                     child.send_signal(signum)
 
         signal.signal(signal.SIGTERM, forward)
+        interrupted = False
         try:
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            pass  # the terminal sent SIGINT to the children as well
+            interrupted = True  # the terminal sent SIGINT to the children as well
         finally:
             self._stop(children)
+        if interrupted:
+            # Ctrl-C is how one stops it: a clean exit, whatever code the children chose for
+            # SIGINT (django-q's cluster exits 1), so `make run` ends without "Error 1".
+            self.stdout.write("videogen stopped.")
+            return
         codes = [child.returncode for child in children]
         if any(code not in (0, -signal.SIGINT, -signal.SIGTERM, None) for code in codes):
             sys.exit(1)
