@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html import unescape
 from io import BytesIO
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -135,7 +136,13 @@ def test_usage_shows_n_of_m_per_member_a_chart_and_csv(
     csv_text = client.get("/usage", {"format": "csv"}).content.decode()
     assert csv_text.splitlines()[0].startswith("month,member,charged")
     assert ",alice@example.com,1,1,1,0,1" in csv_text
-    assert "dashboard,,1" in csv_text and "local,1" in csv_text
+    # Made in the browser: the "Dashboard" row (it was "dashboard" with an empty name).
+    assert "\n,Dashboard,1" in csv_text.replace("\r\n", "\n") and "local,1" in csv_text
+    assert "<td>—</td><td>Dashboard</td><td>1</td>" in html
+    # The chart's axis has dates: the 1st of the month, each week, and the last day.
+    month = finished.created_at.strftime("%b")
+    for day in (1, 8, 15, 22):
+        assert f'text-anchor="middle">{month} {day}</text>' in html
 
 
 def test_the_docs_use_this_servers_address_and_offer_copy_for_ai(db: None) -> None:
@@ -173,3 +180,41 @@ def test_favicon_ico_is_the_sites_icon(db: None) -> None:
     assert response.status_code == 200 and response["Content-Type"] == "image/x-icon"
     icon = Image.open(BytesIO(response.content))
     assert icon.format == "ICO" and (32, 32) in icon.info["sizes"]
+
+
+def test_pages_say_what_a_person_needs_next(
+    owner: Account, finished: Generation, settings: Any
+) -> None:
+    """The share page says the video is AI-made and links home; the detail page offers a
+    copy button for the share link and "generate another like this"; a canceled job can be
+    retried or remixed; the gallery says that only shared videos go public; the logged-out
+    home shows the public videos and how to log in, not a table of unavailable models."""
+    client = logged_in(owner)
+    client.post(f"/generations/{finished.generation_id}/share", {"share": "1"})
+    finished.refresh_from_db()
+    shared = unescape(Client().get(f"/s/{finished.share_token}").content.decode())
+    assert "AI-generated video." in shared and "Rendered by a procedural engine" in shared
+    assert 'Made with <a href="/">videogen</a> on this server.' in shared
+
+    detail = client.get(f"/generations/{finished.generation_id}").content.decode()
+    assert '<button type="button" class="copy" data-copy="share-link" hidden>' in detail
+    assert f'href="/generate?remix={finished.generation_id}">Generate another like this' in detail
+
+    client.post("/generate", form(prompt="to be canceled"))
+    canceled = Generation.objects.get(prompt="to be canceled")
+    client.post(f"/generations/{canceled.generation_id}/cancel")
+    page = client.get(f"/generations/{canceled.generation_id}").content.decode()
+    assert f'action="/generations/{canceled.generation_id}/retry"' in page
+    assert f'href="/generate?remix={canceled.generation_id}">Change it and try again' in page
+
+    gallery = client.get("/gallery").content.decode()
+    assert "a public page of the videos you share" in gallery
+
+    home = Client().get("/").content.decode()
+    assert "No public videos yet" in home and 'href="/accounts/login/"' in home
+    assert "<table" not in home and "unavailable here" not in home
+    client.post("/gallery/publish", {"public": "1"})
+    home = Client().get("/").content.decode()
+    assert f'href="/s/{finished.share_token}"' in home and "aurora over a frozen lake" in home
+    settings.VIDEOGEN_SIGNUP = "closed"
+    assert "Sign-up here is by invitation." in Client().get("/").content.decode()

@@ -81,10 +81,11 @@ def month_report(team: Team, month: str) -> MonthReport:
     ]
     report.keys = [
         {
+            # Made in the browser, with no key: the "Dashboard" row.
             "key": f"{row['api_key__prefix']}...{row['api_key__last4']}"
             if row["api_key__prefix"]
-            else "dashboard",
-            "name": row["api_key__name"] or "",
+            else "",
+            "name": (row["api_key__name"] or "") if row["api_key__prefix"] else "Dashboard",
             "charged": row["units"],
         }
         for row in events.values("api_key__prefix", "api_key__last4", "api_key__name")

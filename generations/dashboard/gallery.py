@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from generations import catalog
 from generations.core import library
 from generations.dashboard.access import current_team
 from generations.models import Generation, Team
@@ -51,7 +52,11 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     """The public page of a shared video: works logged out, with OpenGraph/Twitter tags."""
     gen = _shared(token)
     base = settings.VIDEOGEN_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
-    return render(request, "shared.html", {"gen": gen, "base": base, "token": token})
+    model = catalog.get_model(gen.model)
+    procedural = model is not None and model.procedural
+    return render(
+        request, "shared.html", {"gen": gen, "base": base, "token": token, "procedural": procedural}
+    )
 
 
 @require_GET

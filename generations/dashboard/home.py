@@ -13,18 +13,27 @@ from django.views.decorators.http import require_GET
 from markdown_it import MarkdownIt
 
 from generations import catalog
+from generations.models import Generation
 from generations.rendering import registry
+
+HOME_VIDEOS = 8
 
 
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("generate")
+    available = [m for m in catalog.MODELS if registry.is_available(m)]
+    # The newest videos of the teams that published their gallery: public by their choice.
+    public = Generation.objects.filter(
+        status=Generation.Status.COMPLETED, share_token__isnull=False, team__gallery_public=True
+    ).order_by("-shared_at")[:HOME_VIDEOS]
     return render(
         request,
         "home.html",
         {
-            "models": catalog.MODELS,
-            "available": {m.key for m in catalog.MODELS if registry.is_available(m)},
+            "available": available,
+            "more": len(catalog.MODELS) - len(available),
+            "videos": public,
             "base": f"{request.scheme}://{request.get_host()}",
             "signup_open": settings.VIDEOGEN_SIGNUP == "open",
         },

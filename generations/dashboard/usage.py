@@ -70,12 +70,21 @@ def daily_chart_svg(report: MonthReport) -> str:
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{height:.1f}" '
             f'rx="2"><title>{escape(day.isoformat())}: {units}</title></rect>'
         )
+    # Dates under the axis: the 1st, every 7 days after, and the last day of the month.
+    last = len(report.days) - 1
+    ticks = [
+        f'<text x="{CHART_PAD + (i + 0.35) * slot:.1f}" y="{CHART_HEIGHT - 6}" class="label" '
+        f'text-anchor="middle">{day:%b} {day.day}</text>'
+        for i, (day, _) in enumerate(report.days)
+        if i % 7 == 0 and last - i >= 3 or i == last
+    ]
     return (
         f'<svg class="chart" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" role="img" '
         f'aria-label="Generations per day in {escape(report.month)}, peak {peak}">'
         f'<line x1="{CHART_PAD}" y1="{CHART_HEIGHT - CHART_PAD}" x2="{CHART_WIDTH - CHART_PAD}" '
         f'y2="{CHART_HEIGHT - CHART_PAD}" class="axis"/>'
         + "".join(bars)
+        + "".join(ticks)
         + f'<text x="{CHART_PAD}" y="{CHART_PAD - 8}" class="label">peak {peak}/day</text>'
         "</svg>"
     )

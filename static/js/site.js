@@ -6,3 +6,18 @@ document.addEventListener("DOMContentLoaded", () => {
     form.querySelector("select").addEventListener("change", () => form.requestSubmit());
   }
 });
+
+// Copy buttons: <button data-copy="ID" hidden> copies the text of element ID. Hidden until
+// this script shows it, so a page without JavaScript offers no button that cannot work.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      const source = document.getElementById(button.dataset.copy);
+      await navigator.clipboard.writeText(source.value ?? source.href ?? source.textContent);
+      const label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(() => { button.textContent = label; }, 1500);
+    });
+  }
+});
