@@ -21,3 +21,17 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// A region that scrolls sideways (a wide table or code block on a phone) takes keyboard
+// focus, so it can be scrolled without a mouse; one that fits is no extra tab stop.
+function focusScrollers() {
+  for (const region of document.querySelectorAll("main pre, main table")) {
+    if (region.scrollWidth > region.clientWidth + 1) {
+      region.tabIndex = 0;
+    } else if (region.getAttribute("tabindex") === "0") {
+      region.removeAttribute("tabindex");
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", focusScrollers);
+window.addEventListener("resize", focusScrollers);
