@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image as PILImage
 
 from generations import tasks
 from generations.core import accounts
@@ -123,7 +124,7 @@ def test_a_person_generates_a_video_and_watches_it_finish(
     wait_until(page, "document.querySelectorAll('#id_resolution option').length === 4")
 
     page.get_by_label("Prompt", exact=True).fill("A lighthouse in a storm at night")
-    page.get_by_label("Duration").select_option("1")
+    page.get_by_label("Duration").fill("1")
     page.get_by_label("Resolution").select_option("480p")
     page.get_by_label("Seed").fill("11")
     shot(page, "generate-form")
@@ -161,7 +162,7 @@ def test_a_shared_video_plays_for_someone_logged_out(
 ) -> None:
     log_in(page, live_server.url, "fay@example.com")
     page.get_by_label("Prompt", exact=True).fill("Neon city at night, slow drift")
-    page.get_by_label("Duration").select_option("1")
+    page.get_by_label("Duration").fill("1")
     page.get_by_label("Resolution").select_option("480p")
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url("**/generations/gen_*")
@@ -284,3 +285,42 @@ def test_the_docs_page_shows_every_character_and_copies_examples(
     page.get_by_role("link", name="interactive reference (Swagger UI)").click()
     page.wait_for_url("**/api/docs")
     shot(page, "docs-swagger")
+
+
+def test_the_generate_form_helps_without_getting_in_the_way(
+    page: Any, live_server: Any, transactional_db: None, tmp_path: Path
+) -> None:
+    """Example prompts fill the prompt; the seed goes back to random in one click; the audio
+    prompt shows only with audio on; a chosen image is previewed, rules out a URL, and can be
+    cleared."""
+    log_in(page, live_server.url, "hana@example.com")
+    prompt = page.get_by_label("Prompt", exact=True)
+    assert page.evaluate("document.activeElement.id") == "id_prompt"
+    page.get_by_role("button", name="Aurora over a frozen lake, slow pan").click()
+    assert prompt.input_value() == "Aurora over a frozen lake, slow pan"
+    page.get_by_label("Seed").fill("1234")
+    page.get_by_role("button", name="Random").click()
+    assert page.get_by_label("Seed").input_value() == "-1"
+    audio_prompt = page.get_by_label("Audio prompt")
+    assert not audio_prompt.is_visible()
+    page.get_by_label("Add audio").check()
+    assert audio_prompt.is_visible()
+    image = tmp_path / "red.png"
+    PILImage.new("RGB", (64, 48), (200, 20, 20)).save(image)
+    page.locator("#id_image").set_input_files(str(image))
+    page.get_by_alt_text("The chosen image").wait_for(state="visible")
+    assert page.get_by_label("Image URL").is_disabled()
+    shot(page, "generate-helpers")
+    page.get_by_role("button", name="Clear image").click()
+    assert not page.get_by_alt_text("The chosen image").is_visible()
+    assert page.get_by_label("Image URL").is_enabled()
+    page.get_by_label("Duration").fill("2")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_url("**/generations/gen_*")
+    gen = Generation.objects.get()
+    assert (gen.prompt, gen.duration, gen.add_audio, gen.mode) == (
+        "Aurora over a frozen lake, slow pan",
+        2,
+        True,
+        "text-to-video",
+    )

@@ -11,6 +11,7 @@ from django.core import mail
 from django.test import Client
 from PIL import Image
 
+from generations import tasks
 from generations.core import lifecycle
 from generations.models import Generation, User
 from tests.conftest import Account, body_bytes
@@ -83,7 +84,11 @@ def test_choosing_a_model_rerenders_its_choices(owner: Account, settings: Any) -
     html = logged_in(owner).get("/generate/fields", {"model": "ltxv-13b"}).content.decode()
     assert 'id="model-fields"' in html and "<form" not in html
     assert '<option value="480p" selected>' in html and "720p" not in html
-    assert '<option value="60">' in html
+    # 1 to 60 s: a number field bounded by the model, not a 60-item list.
+    assert re.search(r'<input type="number" name="duration"[^>]*min="1"[^>]*max="60"', html)
+    assert '<option value="60">' not in html
+    assert "Text-to-video · 1–60 s · each video counts as 1" in html
+    assert "not run on this server yet" in html
 
 
 def test_the_model_picker_lists_available_models_first_and_greys_out_the_rest(
@@ -349,3 +354,12 @@ def test_the_team_switcher_only_goes_back_to_pages_of_this_site(owner: Account) 
         assert response.status_code == 302 and response["Location"] == "/generate", bad
     kept = client.post("/teams/switch", {"team": str(team), "next": "/generations/?status=failed"})
     assert kept["Location"] == "/generations/?status=failed"
+
+
+def test_the_model_line_says_how_long_a_model_takes_here(owner: Account) -> None:
+    client = logged_in(owner)
+    client.post("/generate", form())
+    assert tasks.generation_run(Generation.objects.get().pk) == "completed"
+    html = client.get("/generate/fields", {"model": "local"}).content.decode()
+    assert re.search(r"Text-to-video and image-to-video · 1–60 s · .* · typically \d+ s "
+                     r"to render here\.", html)  # fmt: skip

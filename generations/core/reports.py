@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, date
 
@@ -102,3 +103,25 @@ def month_report(team: Team, month: str) -> MonthReport:
         (date(year, mon, d), by_day.get(date(year, mon, d), 0)) for d in range(1, last_day + 1)
     ]
     return report
+
+
+# How many of a model's latest finished generations its typical time is taken from.
+TYPICAL_OF_LAST = 20
+
+
+def typical_seconds(model: str, resolution: str | None = None) -> int | None:
+    """The median time, in whole seconds from pick-up to finish, of this server's latest
+    finished generations of this model (at this resolution, when given); None before any."""
+    rows = Generation.objects.filter(
+        model=model, status=Generation.Status.COMPLETED, started_at__isnull=False,
+        finished_at__isnull=False,
+    )  # fmt: skip
+    if resolution:
+        rows = rows.filter(resolution=resolution)
+    latest = rows.order_by("-finished_at").values_list("started_at", "finished_at")
+    spans = [
+        (finished - started).total_seconds()
+        for started, finished in latest[:TYPICAL_OF_LAST]
+        if started is not None and finished is not None  # (filtered above; for the types)
+    ]
+    return round(statistics.median(spans)) if spans else None

@@ -53,11 +53,25 @@ def models_by_availability() -> tuple[list[catalog.ModelInfo], list[catalog.Mode
     return available, [m for m in catalog.MODELS if m not in available]
 
 
+# A model with more allowed durations than this, all whole seconds in a range, gets a number
+# field (bounded by the model) instead of a list.
+MAX_LISTED_DURATIONS = 8
+
+
 class GenerateForm(forms.Form):
     """The fields and labels of the dashboard's generate form; choices follow the model."""
 
     prompt = forms.CharField(
-        label="Prompt", max_length=MAX_PROMPT_CHARS, widget=forms.Textarea(attrs={"rows": 3})
+        label="Prompt",
+        max_length=MAX_PROMPT_CHARS,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "autofocus": True,
+                "placeholder": "Describe the shot: the subject, the place, the light, the "
+                "camera's move. E.g. a paper boat drifting on a calm pond at dawn",
+            }
+        ),
     )
     negative_prompt = forms.CharField(
         label="Negative prompt", required=False, max_length=MAX_PROMPT_CHARS
@@ -104,6 +118,12 @@ class GenerateForm(forms.Form):
         assert isinstance(duration, forms.TypedChoiceField)
         duration.choices = [(d, f"{d} s") for d in info.durations]
         duration.initial = info.default_duration
+        span = range(info.durations[0], info.durations[-1] + 1)
+        if len(info.durations) > MAX_LISTED_DURATIONS and tuple(span) == info.durations:
+            # Every whole second in a range: a bounded number field, not a 60-item list.
+            duration.widget = forms.NumberInput(
+                attrs={"min": span.start, "max": span.stop - 1, "step": 1, "inputmode": "numeric"}
+            )
         resolution = self.fields["resolution"]
         assert isinstance(resolution, forms.ChoiceField)
         resolution.choices = [(r, r) for r in info.resolutions]

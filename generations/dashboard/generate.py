@@ -9,12 +9,33 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from generations.core import quotas, submissions, validation
+from generations import catalog
+from generations.core import quotas, reports, submissions, validation
 from generations.dashboard.access import current_team, request_user, team_generation_or_404
 from generations.dashboard.forms import GenerateForm
 from generations.errors import ApiError
-from generations.models import Generation
+from generations.models import Generation, Team
 from generations.rendering import registry
+
+
+def model_summary(model: catalog.ModelInfo, team: Team) -> str:
+    """The line under the model picker: what it makes, how long, what it costs this team,
+    and how long it takes on this server."""
+    durations = model.durations
+    if len(durations) > 2 and durations == tuple(range(durations[0], durations[-1] + 1)):
+        lengths = f"{durations[0]}–{durations[-1]} s"
+    else:
+        lengths = " or ".join(str(d) for d in durations) + " s"
+    modes = " and ".join(model.modes).capitalize()
+    cost = "each video counts as 1 of the team's monthly generations"
+    if team.credits is not None:
+        credits = catalog.credits_for(model, model.default_duration, model.default_resolution)
+        cost += (f", and costs {credits} credits at {model.default_duration} s "
+                 f"{model.default_resolution}")  # fmt: skip
+    typical = reports.typical_seconds(model.key)
+    speed = (f"typically {typical} s to render here" if typical is not None
+             else "not run on this server yet")  # fmt: skip
+    return f"{modes} · {lengths} · {cost} · {speed}."
 
 
 def _render_generate(
@@ -33,6 +54,7 @@ def _render_generate(
             "form": form,
             "model_info": form.model_info,
             "model_available": registry.is_available(form.model_info),
+            "model_summary": model_summary(form.model_info, team),
             "recent": recent,
             "usage": quotas.month_usage(team),
             "team": team,
@@ -116,5 +138,6 @@ def generate_fields(request: HttpRequest) -> HttpResponse:
             "form": form,
             "model_info": form.model_info,
             "model_available": registry.is_available(form.model_info),
+            "model_summary": model_summary(form.model_info, current_team(request)),
         },
     )

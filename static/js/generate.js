@@ -1,0 +1,74 @@
+// The generate form, made quicker with JavaScript; without it every field still works.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.querySelector("form[action$='/generate']");
+  if (!form) return;
+  const prompt = form.querySelector("#id_prompt");
+
+  // Example prompts fill the prompt field.
+  const examples = form.querySelector(".examples");
+  examples.hidden = false;
+  for (const button of examples.querySelectorAll("button.example")) {
+    button.addEventListener("click", () => {
+      prompt.value = button.textContent;
+      prompt.focus();
+    });
+  }
+
+  // Seed: one click back to a random seed.
+  const seed = form.querySelector("#id_seed");
+  const random = form.querySelector("#seed-random");
+  random.hidden = false;
+  random.addEventListener("click", () => { seed.value = "-1"; });
+
+  // The audio prompt only matters with audio on.
+  const audio = form.querySelector("#id_add_audio");
+  const audioPrompt = form.querySelector("#audio-prompt");
+  const showAudio = () => { audioPrompt.hidden = !audio.checked; };
+  audio.addEventListener("change", showAudio);
+  showAudio();
+
+  // The image: a file (chosen, or dropped on the field) or a URL, never both; a preview of
+  // the file, and a button to clear it.
+  const file = form.querySelector("#id_image");
+  const url = form.querySelector("#id_image_url");
+  const zone = file.closest(".row");
+  zone.classList.add("drop");
+  const preview = document.createElement("div");
+  preview.className = "image-preview";
+  preview.hidden = true;
+  const img = document.createElement("img");
+  img.alt = "The chosen image";
+  const clear = document.createElement("button");
+  clear.type = "button";
+  clear.textContent = "Clear image";
+  preview.append(img, clear);
+  zone.after(preview);
+  let shown = null;
+  const update = () => {
+    if (shown) URL.revokeObjectURL(shown);
+    shown = null;
+    const chosen = file.files && file.files[0];
+    if (chosen) {
+      shown = URL.createObjectURL(chosen);
+      img.src = shown;
+    }
+    preview.hidden = !chosen;
+    url.disabled = Boolean(chosen);
+    file.disabled = !chosen && url.value.trim() !== "";
+  };
+  file.addEventListener("change", update);
+  url.addEventListener("input", update);
+  clear.addEventListener("click", () => { file.value = ""; update(); });
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    if (event.dataTransfer.files.length) {
+      file.files = event.dataTransfer.files;
+      url.value = "";
+      update();
+    }
+  });
+  update();
+});
