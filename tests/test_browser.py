@@ -243,6 +243,10 @@ def test_the_team_and_webhooks_forms_work_without_javascript(
     tab.wait_for_url(f"**/teams/{team.code}")
     assert Membership.objects.get(team=team, user=mem).role == "viewer"
     tab.get_by_role("button", name="Remove").click()
+    # Without JavaScript the server asks first, on a page of its own with the dialog open.
+    tab.get_by_role("heading", name="Remove mem@example.com from Studio Plain?").wait_for()
+    assert Membership.objects.filter(team=team, user=mem).exists()
+    tab.get_by_role("dialog").get_by_role("button", name="Remove").click()
     tab.wait_for_url(f"**/teams/{team.code}")
     assert not Membership.objects.filter(team=team, user=mem).exists()
 
@@ -254,9 +258,11 @@ def test_the_team_and_webhooks_forms_work_without_javascript(
     tab.get_by_role("button", name="Show secret").click()
     shown = tab.locator("#wh-secret").inner_text()
     tab.get_by_role("button", name="Rotate secret").click()
+    tab.get_by_role("dialog").get_by_role("button", name="Rotate secret").click()
     rotated = tab.locator("#wh-secret").inner_text()
     assert shown.startswith("whsec_") and rotated.startswith("whsec_") and rotated != shown
     tab.get_by_role("button", name="Remove").click()
+    tab.get_by_role("dialog").get_by_role("button", name="Remove").click()
     tab.wait_for_url("**/webhooks")
     assert not WebhookEndpoint.objects.filter(team=team).exists()
     shot(tab, "webhooks-no-js")
@@ -324,3 +330,30 @@ def test_the_generate_form_helps_without_getting_in_the_way(
         True,
         "text-to-video",
     )
+
+
+def test_deleting_asks_first_in_a_dialog(
+    page: Any, live_server: Any, transactional_db: None
+) -> None:
+    """With JavaScript, Delete opens the page's <dialog>: Cancel keeps the video, Delete
+    deletes it and History comes back with its filters."""
+    log_in(page, live_server.url, "ida@example.com")
+    for prompt in ("a red kite", "a red boat"):
+        page.get_by_label("Prompt", exact=True).fill(prompt)
+        page.get_by_role("button", name="Generate").click()
+        page.wait_for_url("**/generations/gen_*")
+        page.goto(live_server.url + "/generate")
+    page.goto(live_server.url + "/generations/?q=red")
+    page.get_by_role("button", name="Delete a red boat").click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for(state="visible")
+    assert "Delete “a red boat”?" in dialog.inner_text()
+    shot(page, "confirm-dialog")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert not dialog.is_visible() and Generation.objects.count() == 2
+    page.get_by_role("button", name="Delete a red boat").click()
+    with page.expect_navigation():
+        dialog.get_by_role("button", name="Delete").click()
+    assert page.url.endswith("/generations/?q=red")
+    assert page.get_by_text("Deleted.").is_visible()
+    assert list(Generation.objects.values_list("prompt", flat=True)) == ["a red kite"]

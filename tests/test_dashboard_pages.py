@@ -90,7 +90,7 @@ def test_deleting_removes_the_generation_and_its_files(
     owner: Account, finished: Generation
 ) -> None:
     storage, name = finished.video.storage, finished.video.name
-    logged_in(owner).post(f"/generations/{finished.generation_id}/delete")
+    logged_in(owner).post(f"/generations/{finished.generation_id}/delete", {"confirm": "yes"})
     assert not Generation.objects.filter(pk=finished.pk).exists()
     assert not storage.exists(name)
 
@@ -111,18 +111,21 @@ def test_a_new_key_is_shown_once_and_listed_by_prefix_and_last_four(owner: Accou
 def test_revoking_and_regenerating_keys(owner: Account) -> None:
     client = logged_in(owner)
     auth = {"Authorization": f"Bearer {owner.raw_key}"}
-    html = client.post(f"/keys/{owner.key.pk}/regenerate").content.decode()
+    html = client.post(f"/keys/{owner.key.pk}/regenerate", {"confirm": "yes"}).content.decode()
     new_raw = re.search(r'id="new-key">(vg_live_\w+)<', html).group(1)  # type: ignore[union-attr]
     assert AsgiClient().get("/api/v1/user", headers=auth).status_code == 401
     new_auth = {"Authorization": f"Bearer {new_raw}"}
     assert AsgiClient().get("/api/v1/user", headers=new_auth).status_code == 200
     new_key = ApiKey.objects.get(revoked_at=None, team=owner.team)
-    client.post(f"/keys/{new_key.pk}/revoke")
+    client.post(f"/keys/{new_key.pk}/revoke", {"confirm": "yes"})
     assert AsgiClient().get("/api/v1/user", headers=new_auth).status_code == 401
 
 
 def test_keys_of_other_teams_cannot_be_touched(owner: Account, outsider: Account) -> None:
-    assert logged_in(outsider).post(f"/keys/{owner.key.pk}/revoke").status_code == 404
+    assert (
+        logged_in(outsider).post(f"/keys/{owner.key.pk}/revoke", {"confirm": "yes"}).status_code
+        == 404
+    )
     assert ApiKey.objects.get(pk=owner.key.pk).revoked_at is None
 
 

@@ -61,6 +61,7 @@ CAPABILITY_ROUTES = {
 # Dashboard routes with an object id: method, tried by the outsider's session.
 DASHBOARD_IDOR = {
     "generation": "GET",
+    "generation-input": "GET",
     "generation-cancel": "POST",
     "generation-retry": "POST",
     "generation-share": "POST",
@@ -128,7 +129,10 @@ def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Acco
         assert response.status_code == 404, (name, response.status_code, response.content)
         assert gen.prompt not in response.content.decode()
     endpoint = WebhookEndpoint.objects.create(team=owner.team, url="https://hooks.example.com/")
-    assert session.post(f"/webhooks/endpoints/{endpoint.pk}/remove").status_code == 404
+    assert (
+        session.post(f"/webhooks/endpoints/{endpoint.pk}/remove", {"confirm": "yes"}).status_code
+        == 404
+    )
     assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
     # Ids carried in query strings and bodies.
     assert session.get(f"/generate?remix={gen.generation_id}").status_code == 404

@@ -88,7 +88,7 @@ def test_removing_a_member_revokes_their_keys_for_that_team(owner: Account) -> N
     bob = make_account("bob2@example.com")
     Membership.objects.create(team=team, user=bob.user, role="member")
     _, raw = apikeys.api_key_create(team=team, user=bob.user)
-    client.post(f"/teams/{team.code}/members/{bob.user.pk}/remove")
+    client.post(f"/teams/{team.code}/members/{bob.user.pk}/remove", {"confirm": "yes"})
     assert not Membership.objects.filter(team=team, user=bob.user).exists()
     assert ApiClient(raw).get("/api/v1/user").status_code == 401
     assert ApiClient(bob.raw_key).get("/api/v1/user").status_code == 200  # personal team key
@@ -98,9 +98,9 @@ def test_members_can_leave_but_the_last_owner_cannot(owner: Account) -> None:
     client, team = make_studio(owner)
     bob = make_account("bob3@example.com")
     Membership.objects.create(team=team, user=bob.user, role="admin")
-    logged_in(bob).post(f"/teams/{team.code}/members/{bob.user.pk}/remove")
+    logged_in(bob).post(f"/teams/{team.code}/members/{bob.user.pk}/remove", {"confirm": "yes"})
     assert not Membership.objects.filter(team=team, user=bob.user).exists()
-    client.post(f"/teams/{team.code}/members/{owner.user.pk}/remove")
+    client.post(f"/teams/{team.code}/members/{owner.user.pk}/remove", {"confirm": "yes"})
     assert Membership.objects.filter(team=team, user=owner.user).exists()
 
 
@@ -188,11 +188,11 @@ def test_role_changes_and_removals_go_back_to_the_team_page(owner: Account) -> N
     # Refusals come back as messages on the team page.
     page = client.post(f"{members}/999999/role", {"role": "admin"}, follow=True)
     assert "No such member." in page.content.decode()
-    page = client.post(f"{members}/{owner.user.pk}/remove", follow=True)
+    page = client.post(f"{members}/{owner.user.pk}/remove", {"confirm": "yes"}, follow=True)
     assert page.redirect_chain == [(f"/teams/{team.code}", 302)]
     assert "A team needs an owner" in page.content.decode()
     # Leaving goes back to the list of teams.
-    page = logged_in(mia).post(f"{members}/{mia.user.pk}/remove", follow=True)
+    page = logged_in(mia).post(f"{members}/{mia.user.pk}/remove", {"confirm": "yes"}, follow=True)
     assert page.redirect_chain == [("/teams", 302)]
     assert "You left Studio North." in page.content.decode()
 

@@ -156,7 +156,7 @@ def test_signatures_are_the_specs_formula_byte_for_byte(owner: Account, settings
 def test_the_secret_is_per_team_and_rotates(owner: Account, outsider: Account) -> None:
     first = webhooks.team_secret(owner.team)
     assert first.startswith("whsec_") and first != webhooks.team_secret(outsider.team)
-    logged_in(owner).post("/webhooks/secret/rotate")
+    logged_in(owner).post("/webhooks/secret/rotate", {"confirm": "yes"})
     owner.team.refresh_from_db()
     assert webhooks.team_secret(owner.team) != first
 
@@ -205,14 +205,14 @@ def test_each_webhooks_action_posts_to_a_url_of_its_own(owner: Account) -> None:
     assert client.post("/webhooks", {"action": "rotate"}).status_code == 405
     owner.team.refresh_from_db()
     assert webhooks.team_secret(owner.team) == secret
-    response = client.post(remove)
+    response = client.post(remove, {"confirm": "yes"})
     assert response.status_code == 302 and response["Location"] == "/webhooks"
     assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
 
 
 def test_a_rotated_secret_is_shown_once_on_the_rendered_page(owner: Account) -> None:
     client = logged_in(owner)
-    response = client.post("/webhooks/secret/rotate")
+    response = client.post("/webhooks/secret/rotate", {"confirm": "yes"})
     owner.team.refresh_from_db()
     secret = webhooks.team_secret(owner.team)
     html = response.content.decode()

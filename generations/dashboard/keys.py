@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from generations.core import apikeys
 from generations.dashboard.access import current_team, request_user
+from generations.dashboard.confirm import ask_first
 from generations.errors import ApiError
 from generations.models import ApiKey
 
@@ -44,7 +45,12 @@ def _team_key(request: HttpRequest, pk: int) -> ApiKey:
 @login_required
 @require_POST
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    apikeys.api_key_revoke(key=_team_key(request, pk))
+    key = _team_key(request, pk)
+    asked = ask_first(request, f"Revoke the key {key.display}? Anything using it stops working "
+                               "at once.", "Revoke")  # fmt: skip
+    if asked is not None:
+        return asked
+    apikeys.api_key_revoke(key=key)
     messages.info(request, "Key revoked: requests made with it now get 401.")
     return redirect("api-keys")
 
@@ -53,6 +59,10 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def api_key_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
     old = _team_key(request, pk)
+    asked = ask_first(request, f"Regenerate the key {old.display}? The old key stops working at "
+                               "once; the new one is shown once.", "Regenerate")  # fmt: skip
+    if asked is not None:
+        return asked
     _, raw = apikeys.api_key_regenerate(key=old)
     keys = ApiKey.objects.filter(team=old.team).select_related("user").order_by("-created_at")
     return render(request, "api_keys.html", {"keys": keys, "created": raw})

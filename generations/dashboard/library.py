@@ -21,6 +21,7 @@ from generations.dashboard.access import (
     same_site_path,
     team_generation_or_404,
 )
+from generations.dashboard.confirm import ask_first
 from generations.errors import ApiError
 from generations.models import Generation, User
 from generations.vocabulary import STATUS_CHOICES
@@ -121,6 +122,10 @@ def generation_share(request: HttpRequest, generation_id: str) -> HttpResponse:
 @require_POST
 def generation_delete(request: HttpRequest, generation_id: str) -> HttpResponse:
     gen = team_generation_or_404(request, generation_id)
+    asked = ask_first(request, f"Delete “{gen.prompt[:60]}”? Its video and files are deleted "
+                               "for good.", "Delete")  # fmt: skip
+    if asked is not None:
+        return asked
     library.generation_delete(generation=gen)
     messages.info(request, "Deleted.")
     # Back to the History page it was deleted from, its filters and page kept.

@@ -23,6 +23,7 @@ from generations.dashboard.access import (
     request_user,
     same_site_path,
 )
+from generations.dashboard.confirm import ask_first
 from generations.errors import ApiError
 from generations.models import Membership, Team, User
 
@@ -156,6 +157,18 @@ def team_member_role(request: HttpRequest, code: uuid.UUID, user_id: int) -> Htt
 def team_member_remove(request: HttpRequest, code: uuid.UUID, user_id: int) -> HttpResponse:
     """Remove a member (managers), or leave the team (yourself: back to the team list)."""
     actor = request_user(request)
+    mine = membership_or_404(request, code)
+    target = _member(user_id)
+    if target is not None:
+        question = (
+            f"Leave {mine.team.name}? You lose access to its generations, and your keys "
+            "for it are revoked."
+            if target == actor
+            else f"Remove {target.email} from {mine.team.name}? Their keys for it are revoked."
+        )
+        asked = ask_first(request, question, "Leave team" if target == actor else "Remove")
+        if asked is not None:
+            return asked
     mine, removed = _member_change(
         request, code, user_id,
         lambda team, user: accounts.membership_remove(team=team, user=user, by=actor),

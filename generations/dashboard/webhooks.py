@@ -11,8 +11,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generations.core import accounts, webhooks
 from generations.dashboard.access import current_team, request_user
+from generations.dashboard.confirm import ask_first
 from generations.errors import ApiError
-from generations.models import Team, WebhookDelivery
+from generations.models import Team, WebhookDelivery, WebhookEndpoint
 
 DELIVERY_LOG_SIZE = 50
 
@@ -74,7 +75,13 @@ def endpoint_remove(request: HttpRequest, pk: int) -> HttpResponse:
     team = _managed_team(request)
     if team is None:
         return redirect("webhooks")
-    # The id is in the path now: one outside the team is a 404, as on every dashboard route.
+    endpoint = WebhookEndpoint.objects.filter(team=team, pk=pk).first()
+    if endpoint is None:  # one outside the team is a 404, as on every dashboard route
+        raise Http404("No such endpoint")
+    asked = ask_first(request, f"Remove the endpoint {endpoint.url}? It gets no more events.",
+                      "Remove")  # fmt: skip
+    if asked is not None:
+        return asked
     if not webhooks.endpoint_remove(team=team, pk=pk):
         raise Http404("No such endpoint")
     return redirect("webhooks")
@@ -84,6 +91,12 @@ def endpoint_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def secret_rotate(request: HttpRequest) -> HttpResponse:
     """A new signing secret, shown on the page this renders (never put in a URL)."""
+    if _can_manage(request, current_team(request)):
+        asked = ask_first(request, "Rotate the signing secret? Receivers must switch to the new "
+                                   "one: events are signed with it from now on.",
+                          "Rotate secret")  # fmt: skip
+        if asked is not None:
+            return asked
     return _show_secret(request, rotate=True)
 
 

@@ -35,3 +35,35 @@ function focusScrollers() {
 }
 document.addEventListener("DOMContentLoaded", focusScrollers);
 window.addEventListener("resize", focusScrollers);
+
+// Destructive actions ask first, in the page's <dialog> (generations/dashboard/confirm.py:
+// without JavaScript the server asks the same question on a page of its own).
+document.addEventListener("DOMContentLoaded", () => {
+  const dialog = document.getElementById("confirm-dialog");
+  if (!dialog) return;
+  const question = dialog.querySelector("#confirm-dialog-question");
+  const yes = dialog.querySelector("button[value=yes]");
+  let pending = null;
+  for (const form of document.querySelectorAll("form.confirmable")) {
+    form.addEventListener("submit", (event) => {
+      if (form.querySelector("input[name=confirm]")) return;
+      event.preventDefault();
+      pending = form;
+      question.textContent = form.dataset.confirm;
+      yes.textContent = form.dataset.confirmButton;
+      dialog.showModal();
+    });
+  }
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "yes" && pending) {
+      const confirmed = document.createElement("input");
+      confirmed.type = "hidden";
+      confirmed.name = "confirm";
+      confirmed.value = "yes";
+      pending.append(confirmed);
+      pending.submit();
+    }
+    pending = null;
+    dialog.returnValue = "";
+  });
+});
