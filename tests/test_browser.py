@@ -80,6 +80,16 @@ def wait_until(page: Any, expression: str, timeout_s: float = 15) -> None:
         time.sleep(0.05)
 
 
+def generate_and_open(page: Any) -> None:
+    """Submit the generate form; the new card appears in the page's queue strip (the page
+    stays), and its link opens the generation's page."""
+    before = page.locator(".queue-card").count()
+    page.get_by_role("button", name="Generate").click()
+    wait_until(page, f"document.querySelectorAll('.queue-card').length > {before}")
+    page.locator(".queue-card a").first.click()
+    page.wait_for_url("**/generations/gen_*")
+
+
 @contextmanager
 def _serving_page(html: str) -> Iterator[str]:
     """One static page on a loopback port of its own: the URL of a different origin."""
@@ -128,8 +138,7 @@ def test_a_person_generates_a_video_and_watches_it_finish(
     page.get_by_label("Resolution").select_option("480p")
     page.get_by_label("Seed").fill("11")
     shot(page, "generate-form")
-    page.get_by_role("button", name="Generate").click()
-    page.wait_for_url("**/generations/gen_*")
+    generate_and_open(page)
     assert page.locator("progress").count() == 1  # queued: a progress bar, polling
 
     # The worker runs it (here, in the test's thread); the page notices by polling.
@@ -164,8 +173,7 @@ def test_a_shared_video_plays_for_someone_logged_out(
     page.get_by_label("Prompt", exact=True).fill("Neon city at night, slow drift")
     page.get_by_label("Duration").fill("1")
     page.get_by_label("Resolution").select_option("480p")
-    page.get_by_role("button", name="Generate").click()
-    page.wait_for_url("**/generations/gen_*")
+    generate_and_open(page)
     assert tasks.generation_run(Generation.objects.get().pk) == "completed"
     page.locator("video").wait_for(state="visible")
     page.get_by_role("button", name="Share").click()
@@ -321,8 +329,7 @@ def test_the_generate_form_helps_without_getting_in_the_way(
     assert not page.get_by_alt_text("The chosen image").is_visible()
     assert page.get_by_label("Image URL").is_enabled()
     page.get_by_label("Duration").fill("2")
-    page.get_by_role("button", name="Generate").click()
-    page.wait_for_url("**/generations/gen_*")
+    generate_and_open(page)
     gen = Generation.objects.get()
     assert (gen.prompt, gen.duration, gen.add_audio, gen.mode) == (
         "Aurora over a frozen lake, slow pan",
@@ -340,8 +347,7 @@ def test_deleting_asks_first_in_a_dialog(
     log_in(page, live_server.url, "ida@example.com")
     for prompt in ("a red kite", "a red boat"):
         page.get_by_label("Prompt", exact=True).fill(prompt)
-        page.get_by_role("button", name="Generate").click()
-        page.wait_for_url("**/generations/gen_*")
+        generate_and_open(page)
         page.goto(live_server.url + "/generate")
     page.goto(live_server.url + "/generations/?q=red")
     page.get_by_role("button", name="Delete a red boat").click()
@@ -357,3 +363,35 @@ def test_deleting_asks_first_in_a_dialog(
     assert page.url.endswith("/generations/?q=red")
     assert page.get_by_text("Deleted.").is_visible()
     assert list(Generation.objects.values_list("prompt", flat=True)) == ["a red kite"]
+
+
+def test_the_queue_strip_takes_several_prompts_and_shows_them_live(
+    page: Any, live_server: Any, transactional_db: None
+) -> None:
+    """Generate without leaving the page: each submit adds a card with live status (queue
+    position, then progress, then done), the form keeps its values for the next take, and
+    the tab's title follows the work; History and the Recent list update live too."""
+    log_in(page, live_server.url, "jun@example.com")
+    prompt = page.get_by_label("Prompt", exact=True)
+    for text in ("a red kite over the dunes", "a blue kite over the sea"):
+        prompt.fill(text)
+        page.get_by_label("Duration").fill("1")
+        page.get_by_label("Resolution").select_option("480p")
+        page.get_by_role("button", name="Generate").click()
+        page.locator(".queue-card", has_text=text).wait_for()
+    assert page.url.endswith("/generate") and prompt.input_value() == "a blue kite over the sea"
+    first, second = Generation.objects.order_by("created_at")
+    card = page.locator(".queue-card", has_text="a blue kite")
+    # Queued behind the first: its position, live.
+    wait_until(page, "[...document.querySelectorAll('.queue-card')].some("
+                     "c => c.textContent.includes('1 ahead'))")  # fmt: skip
+    history = page.context.new_page()
+    history.goto(live_server.url + "/generations/")
+    assert tasks.generation_run(first.pk) == "completed"
+    assert tasks.generation_run(second.pk) == "completed"
+    wait_until(page, "document.querySelectorAll('.queue-card .badge.completed').length === 2")
+    assert "Completed" in card.inner_text()
+    wait_until(page, "document.title.startsWith('✓')")
+    wait_until(history, "document.querySelectorAll('.history .badge.completed').length === 2")
+    shot(page, "queue-strip")
+    history.close()

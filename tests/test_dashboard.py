@@ -372,3 +372,23 @@ def test_the_model_line_says_how_long_a_model_takes_here(owner: Account) -> None
     html = client.get("/generate/fields", {"model": "local"}).content.decode()
     assert re.search(r"Text-to-video and image-to-video · 1–60 s · .* · typically \d+ s "
                      r"to render here\.", html)  # fmt: skip
+
+
+def test_live_status_answers_for_the_teams_own_generations_only(
+    owner: Account, outsider: Account
+) -> None:
+    client = logged_in(owner)
+    client.post("/generate", form(prompt="first"))
+    client.post("/generate", form(prompt="second"))
+    logged_in(outsider).post("/generate", form(prompt="not yours"))
+    first, second, theirs = Generation.objects.order_by("created_at")
+    assert tasks.generation_run(first.pk) == "completed"
+    ids = ",".join(g.generation_id for g in (first, second, theirs))
+    live = client.get("/generations/live", {"ids": ids}).json()["generations"]
+    assert set(live) == {first.generation_id, second.generation_id}
+    assert live[first.generation_id]["final"] and live[first.generation_id]["label"] == "Completed"
+    waiting = live[second.generation_id]
+    assert waiting["status"] == "in_queue" and not waiting["final"]
+    assert waiting["position"] == 0  # the other team's, made after it, is not ahead of it
+    assert isinstance(waiting["eta_s"], int)  # the first run gave a typical time
+    assert Client().get("/generations/live", {"ids": ids}).status_code == 302  # log in first

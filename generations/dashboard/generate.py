@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 
 from generations import catalog
@@ -123,7 +124,15 @@ def generate(request: HttpRequest) -> HttpResponse:
             field = "image"
         form.add_error(field, exc.message)
         return _render_generate(request, form, status=exc.status, remix_source=source)
+    if _wants_json(request):
+        # The page's queue strip (static/js/generate.js): the new card, the page stays.
+        card = render_to_string("_queue_card.html", {"g": gen}, request=request)
+        return JsonResponse({"generation_id": gen.generation_id, "card": card}, status=201)
     return redirect("generation", generation_id=gen.generation_id)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
 
 
 @login_required

@@ -71,4 +71,39 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   update();
+
+  // Generate without leaving the page: each submit adds a card to the queue strip, with its
+  // live status; the form keeps its values for the next take. Anything but a created
+  // generation (a refused field, a limit) is submitted the ordinary way, to show why.
+  const queue = document.getElementById("queue");
+  const cards = queue.querySelector(".queue-cards");
+  let sending = false;
+  form.addEventListener("submit", async (event) => {
+    if (form.dataset.plain === "1") return;
+    event.preventDefault();
+    if (sending) return;
+    sending = true;
+    const button = form.querySelector("button.primary");
+    button.disabled = true;
+    try {
+      const response = await fetch(form.action, {
+        method: "POST", body: new FormData(form), credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (response.status === 201) {
+        const made = await response.json();
+        cards.insertAdjacentHTML("afterbegin", made.card);
+        queue.hidden = false;
+        document.dispatchEvent(new Event("videogen:live"));
+        return;
+      }
+    } catch (error) {
+      // The network failed: the plain submit below shows the browser's own error.
+    } finally {
+      sending = false;
+      button.disabled = false;
+    }
+    form.dataset.plain = "1";
+    form.requestSubmit();
+  });
 });

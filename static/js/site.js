@@ -67,3 +67,98 @@ document.addEventListener("DOMContentLoaded", () => {
     dialog.returnValue = "";
   });
 });
+
+// Live status: every badge with data-live that is not final is refreshed from one small
+// JSON poll (generations/dashboard/live.py) every 2 s while the tab is visible; the poll
+// stops once all are final. The tab's title shows the progress, and a browser notification
+// (if the person allowed them) says when a video is done.
+const LIVE_POLL_MS = 2000;
+let liveTimer = null;
+const baseTitle = document.title;
+
+function liveDetail(state) {
+  const eta = state.eta_s != null ? `, about ${state.eta_s} s left` : "";
+  if (state.final) return "";
+  if (state.position != null) {
+    return state.position === 0 ? `next up${eta}` : `${state.position} ahead${eta}`;
+  }
+  return `${state.progress}% · ${state.elapsed_s} s${eta}`;
+}
+
+function liveTitle(states) {
+  const running = states.filter((s) => !s.final);
+  if (running.length) {
+    const top = Math.max(...running.map((s) => s.progress));
+    document.title = `(${top}%) ${baseTitle}`;
+  } else if (states.length) {
+    document.title = `✓ ${baseTitle}`;
+  }
+}
+
+async function livePoll() {
+  liveTimer = null;
+  const pending = [...document.querySelectorAll("[data-live]:not([data-final])")];
+  if (!pending.length) return;
+  if (document.hidden) {
+    document.addEventListener("visibilitychange", livePoll, { once: true });
+    return;
+  }
+  const ids = [...new Set(pending.map((badge) => badge.dataset.live))].slice(0, 50);
+  try {
+    const response = await fetch(`/generations/live?ids=${ids.join(",")}`, {
+      headers: { Accept: "application/json" }, credentials: "same-origin",
+    });
+    if (response.ok) {
+      const found = (await response.json()).generations;
+      for (const badge of pending) {
+        const state = found[badge.dataset.live];
+        if (!state) continue;
+        badge.className = `badge ${state.status}`;
+        badge.textContent = state.label;
+        for (const detail of document.querySelectorAll(`[data-live-detail="${badge.dataset.live}"]`)) {
+          detail.textContent = liveDetail(state);
+        }
+        if (state.final) {
+          badge.dataset.final = "";
+          if (window.Notification && Notification.permission === "granted") {
+            new Notification(`Video ${state.label.toLowerCase()}`, { body: badge.dataset.prompt || "" });
+          }
+        }
+      }
+      liveTitle(Object.values(found));
+    }
+  } catch (error) {
+    // Offline for a moment: try again at the next tick.
+  }
+  liveTimer = setTimeout(livePoll, LIVE_POLL_MS);
+}
+
+function liveStart() {
+  if (liveTimer === null) liveTimer = setTimeout(livePoll, LIVE_POLL_MS);
+}
+document.addEventListener("DOMContentLoaded", liveStart);
+document.addEventListener("videogen:live", liveStart);
+
+// "Notify me" buttons ask the browser for permission once.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const button of document.querySelectorAll("button[data-notify]")) {
+    if (!window.Notification || Notification.permission !== "default") continue;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      await Notification.requestPermission();
+      button.hidden = true;
+    });
+  }
+});
+
+// A generation's page: its status box is swapped by htmx every second until final; the
+// tab's title follows it.
+document.addEventListener("htmx:afterSwap", () => {
+  const box = document.getElementById("status");
+  if (!box || !box.dataset.status) return;
+  const final = ["completed", "failed", "canceled"].includes(box.dataset.status);
+  document.title = final ? `✓ ${baseTitle}` : `(${box.dataset.progress}%) ${baseTitle}`;
+  if (final && window.Notification && Notification.permission === "granted") {
+    new Notification(`Video ${box.dataset.status}`, { body: box.dataset.prompt || "" });
+  }
+});
