@@ -221,3 +221,20 @@ def test_pages_say_what_a_person_needs_next(
     assert f'href="/s/{finished.share_token}"' in home and "aurora over a frozen lake" in home
     settings.VIDEOGEN_SIGNUP = "closed"
     assert "Sign-up here is by invitation." in Client().get("/").content.decode()
+
+
+def test_the_gallery_filters_by_model_sorts_and_labels_each_video(
+    owner: Account, finished: Generation
+) -> None:
+    client = logged_in(owner)
+    client.post(f"/generations/{finished.generation_id}/share", {"share": "1"})
+    html = client.get("/gallery").content.decode()
+    assert '<span class="tag">1 s</span><span class="tag">local</span>' in html
+    assert '<span class="tag shared">Shared</span>' in html and 'class="play"' in html
+    assert (
+        "aurora over a frozen lake" in client.get("/gallery", {"model": "local"}).content.decode()
+    )
+    other = client.get("/gallery", {"model": "sora-2", "sort": "longest"}).content.decode()
+    assert "aurora over a frozen lake" not in other and "No finished videos yet." in other
+    assert '<option value="longest" selected>' in other
+    assert client.get("/gallery", {"sort": "nonsense"}).status_code == 200

@@ -27,9 +27,30 @@ def gallery(request: HttpRequest) -> HttpResponse:
     # Videos whose files the retention policy deleted stay in the history, not here.
     rows = Generation.objects.filter(
         team=team, status=Generation.Status.COMPLETED, files_purged_at__isnull=True
-    ).order_by("-finished_at")
+    )
+    model = request.GET.get("model", "")
+    if model:
+        rows = rows.filter(model=model)
+    sort = request.GET.get("sort", "")
+    rows = rows.order_by(*GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"])[1])
     page = Paginator(rows, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "gallery.html", {"page": page, "team": team})
+    names = {m.key: m.name for m in catalog.MODELS}
+    return render(
+        request,
+        "gallery.html",
+        {"page": page, "team": team, "models": catalog.MODELS, "names": names,
+         "sorts": [(key, label) for key, (label, _) in GALLERY_SORTS.items()],
+         "filters": {"model": model, "sort": sort if sort in GALLERY_SORTS else "newest"}},
+    )  # fmt: skip
+
+
+# The gallery's orders: key -> (label, ORDER BY).
+GALLERY_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "newest": ("Newest", ("-finished_at", "-pk")),
+    "oldest": ("Oldest", ("finished_at", "pk")),
+    "longest": ("Longest", ("-duration", "-finished_at")),
+    "shared": ("Shared first", ("-shared_at", "-finished_at")),
+}
 
 
 @login_required
