@@ -6,6 +6,9 @@ data dir, then measures, in the same run:
     through the API's lean handler and once through the full middleware stack
     (p50, p99, requests/s at 16 concurrent keep-alive clients, ratio to the baseline);
   * POST /api/v1/generate the same way;
+  * status while 200 Framepack `wait_for_result` requests are held open;
+  * status with 200 dashboards open (each polling its live status every 2 s, as
+    static/js/site.js does), against the same server idle before and after;
   * submit -> in_progress pick-up time (ORM broker), from the rows' own timestamps.
 Targets (issue 2): status p99 < 50 ms, >= 60 % of the bare view's throughput, pick-up
 median < 300 ms. Results are printed as tables; nothing here asserts on time.
@@ -14,9 +17,11 @@ median < 300 ms. Results are printed as tables; nothing here asserts on time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -31,6 +36,10 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))  # per round
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WAITERS = int(os.environ.get("BENCH_WAITERS", "200"))
+# Open dashboard pages, each polling the live status of its generations (static/js/site.js).
+DASHBOARDS = int(os.environ.get("BENCH_DASHBOARDS", "200"))
+DASHBOARD_POLL_S = 2.0
+DASHBOARD_GENERATIONS = 3
 WAIT_SETTLE_S = 8.0
 # Held waits end (504) after this; long enough to cover the status measurement.
 WAIT_LIMIT_S = 20
@@ -137,6 +146,84 @@ def waits_scenario(
 
     stats, open_during = asyncio.run(scenario())
     return stats, codes, open_during
+
+
+async def _dashboard(
+    port: int, request: bytes, stop: asyncio.Event, latencies: list[float], errors: list[int]
+) -> None:
+    """One open dashboard page: its live-status poll every DASHBOARD_POLL_S seconds (what
+    static/js/site.js does), on a keep-alive connection of its own."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await asyncio.sleep(random.uniform(0, DASHBOARD_POLL_S))  # pages opened at random times
+    while not stop.is_set():
+        start = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await reader.readexactly(length)
+        latencies.append(time.perf_counter() - start)
+        if int(head.split(b" ", 2)[1]) >= 400:
+            errors[0] += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), DASHBOARD_POLL_S)
+    writer.close()
+
+
+def dashboards_scenario(
+    port: int, auth: dict[str, str], status_path: str, cookie: str, ids: list[str]
+) -> dict[str, dict[str, float]]:
+    """Status measured idle, then with DASHBOARDS dashboards open and polling their live
+    status, then idle again (drift on a shared machine shows as idle-before != idle-after)."""
+    poll = _raw_request(port, "GET", f"/api/dashboard/live?ids={','.join(ids)}",
+                        {"Cookie": cookie, "Accept": "application/json"}, None)  # fmt: skip
+
+    async def scenario() -> dict[str, dict[str, float]]:
+        results = {"idle": await load_async(port, "GET", status_path, auth, None, REQUESTS,
+                                            CLIENTS)}  # fmt: skip
+        stop = asyncio.Event()
+        latencies: list[float] = []
+        errors = [0]
+        pages = [asyncio.create_task(_dashboard(port, poll, stop, latencies, errors))
+                 for _ in range(DASHBOARDS)]  # fmt: skip
+        await asyncio.sleep(DASHBOARD_POLL_S * 2)  # every page open and polling
+        began, before = time.perf_counter(), len(latencies)
+        results["busy"] = await load_async(port, "GET", status_path, auth, None, REQUESTS,
+                                           CLIENTS)  # fmt: skip
+        polled = latencies[before:]  # the polls made while status was measured
+        stop.set()
+        await asyncio.gather(*pages)
+        results["polls"] = summarize(polled, time.perf_counter() - began, errors[0])
+        results["idle_after"] = await load_async(port, "GET", status_path, auth, None,
+                                                 REQUESTS, CLIENTS)  # fmt: skip
+        return results
+
+    return asyncio.run(scenario())
+
+
+def dashboard_session(env: dict[str, str], email: str) -> str:
+    """A logged-in session cookie for `email`, made in this process against the bench's
+    database (the server reads the same one)."""
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.update(env)
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from generations.models import User
+
+    user = User.objects.get(email=email)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
 def summarize(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
@@ -298,12 +385,30 @@ def main() -> None:
               "p99 < 100 ms"]],
         )  # fmt: skip
 
-        # Pick-up: the queue is drained first; then one submit at a time on an idle worker.
-        import django
+        # Open dashboards: each page polls the live status of a few queued generations.
+        watched = []
+        for _ in range(DASHBOARD_GENERATIONS):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("POST", "/api/v1/generate", body=submit_body, headers=auth)
+            watched.append(json.loads(conn.getresponse().read())["generation_id"])
+        cookie = dashboard_session(env, "bench@example.com")
+        seen = dashboards_scenario(port, auth, f"/api/v1/status/{gen_id}", cookie, watched)
+        idle_rps = (seen["idle"]["rps"] + seen["idle_after"]["rps"]) / 2
+        polls = seen["polls"]
+        table(
+            f"Status with {DASHBOARDS} dashboards open (each polls the live status of "
+            f"{DASHBOARD_GENERATIONS} queued generations every {DASHBOARD_POLL_S:.0f} s), "
+            "against the same server idle",
+            ["", "requests", "p50 ms", "p99 ms", "req/s", "vs idle req/s", "errors"],
+            [[name, str(int(r["n"])), f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+              f"{r['rps']:.0f}", f"{r['rps'] / idle_rps:.2f}", str(int(r["errors"]))]
+             for name, r in (("status, idle (before)", seen["idle"]),
+                             (f"status, {DASHBOARDS} dashboards open", seen["busy"]),
+                             ("status, idle (after)", seen["idle_after"]),
+                             ("the dashboards' live polls", polls))],
+        )  # fmt: skip
 
-        sys.path.insert(0, str(ROOT))
-        os.environ.update(env)
-        django.setup()
+        # Pick-up: the queue is drained first; then one submit at a time on an idle worker.
         from generations.models import Generation
 
         Generation.objects.filter(status__in=["pending", "in_queue"]).update(

@@ -14,6 +14,7 @@ from PIL import Image
 from generations import tasks
 from generations.core import lifecycle
 from generations.models import Generation, User
+from tests.asgi_client import AsgiClient
 from tests.conftest import Account, body_bytes
 
 
@@ -384,11 +385,22 @@ def test_live_status_answers_for_the_teams_own_generations_only(
     first, second, theirs = Generation.objects.order_by("created_at")
     assert tasks.generation_run(first.pk) == "completed"
     ids = ",".join(g.generation_id for g in (first, second, theirs))
-    live = client.get("/generations/live", {"ids": ids}).json()["generations"]
+    live = client.get("/api/dashboard/live", {"ids": ids}).json()["generations"]
     assert set(live) == {first.generation_id, second.generation_id}
     assert live[first.generation_id]["final"] and live[first.generation_id]["label"] == "Completed"
     waiting = live[second.generation_id]
     assert waiting["status"] == "in_queue" and not waiting["final"]
     assert waiting["position"] == 0  # the other team's, made after it, is not ahead of it
     assert isinstance(waiting["eta_s"], int)  # the first run gave a typical time
-    assert Client().get("/generations/live", {"ids": ids}).status_code == 302  # log in first
+    assert Client().get("/api/dashboard/live", {"ids": ids}).status_code == 401  # log in first
+    # Production serves it through the lean API handler, which reads the session itself.
+    cookie = {"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
+    served = AsgiClient().get("/api/dashboard/live", {"ids": ids}, headers=cookie)
+    assert served.status_code == 200
+    again = served.json()["generations"]
+    assert {k: (v["status"], v["position"]) for k, v in again.items()} == {
+        k: (v["status"], v["position"]) for k, v in live.items()
+    }
+    assert AsgiClient().get("/api/dashboard/live", {"ids": ids}).status_code == 401
+    forged = {"Cookie": "sessionid=not-a-session"}
+    assert AsgiClient().get("/api/dashboard/live", {"ids": ids}, headers=forged).status_code == 401

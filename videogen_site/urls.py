@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from generations.api import framepack, openai, openapi
+from generations.dashboard import live
 from generations.errors import DATABASE_DOWN
 from generations.ops import endpoints
 
@@ -84,6 +85,8 @@ urlpatterns = [
     path("api/openapi.json", openapi.openapi_json, name="openapi"),
     path("api/docs", openapi.api_docs, name="api-docs"),
     path("api/v1/", include("generations.api.urls")),
+    # The dashboard's live status, served through the lean API handler (many pages poll it).
+    path("api/dashboard/live", live.live_statuses, name="dashboard-live"),
     path("v1/generate-video", framepack.generate_video, name="framepack-generate"),
     path("v1/videos", openai.videos, name="openai-videos"),
     path("v1/videos/<str:video_id>", openai.video, name="openai-video"),

@@ -1,54 +1,80 @@
 """Live status for the dashboard's lists: one small JSON poll per open page (History, the
 Recent sidebar, the Generate page's queue strip) for all the generations it shows that are not
-final yet, instead of a request per row. static/js/site.js polls it every LIVE_POLL_S seconds
-while such a generation is on screen and the tab is visible, and stops once all are final."""
+final yet, instead of a request per row. static/js/site.js polls it every 2 s while one is
+running (5 s while all only wait) and the tab is visible, and stops once all are final.
+
+Every open dashboard polls, so this is served like the API: under /api/ through the lean
+handler (videogen_site/asgi.py) on a DB thread, not through the dashboard's full middleware.
+It reads the session itself, as Django's authentication middleware would (the session, then
+the user, whose password hash the session must still match), and answers 401 without one."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from importlib import import_module
+
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, JsonResponse
+from django.contrib.auth import get_user
+from django.core.cache import cache
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 
 from generations.core import reports
 from generations.dashboard.access import current_team
-from generations.models import Generation
+from generations.models import Generation, User
 from generations.vocabulary import FINAL_STATUSES, STATUS_CHOICES, WAITING_STATUSES
+from generations.web.dbthreads import run_in_db_thread
 
 # The most generations one poll asks about (a page of History is 20).
 MAX_IDS = 50
 LABELS = dict(STATUS_CHOICES)
+# A model's typical time is the same for every poll in this window (one query, not one per
+# poll of every open dashboard).
+TYPICAL_CACHE_S = 30
 
 
-@login_required
-@require_GET
-def live_statuses(request: HttpRequest) -> JsonResponse:
+async def live_statuses(request: HttpRequest) -> HttpResponseBase:
+    if request.method != "GET":
+        return JsonResponse({"error": "Use GET."}, status=405, headers={"Allow": "GET"})
+    return await run_in_db_thread(_answer, request)
+
+
+def _answer(request: HttpRequest) -> JsonResponse:
     """{"generations": {id: {status, label, progress, final, position, elapsed_s, eta_s}}}
     for the current team's generations among `ids` (comma-separated; others are left out).
 
     `position`: how many waiting generations (every team's: the workers are shared) were
     submitted before it. `eta_s`: seconds until it should be done, from this server's recent
     times for its model and resolution (core/reports.typical_seconds); null before any."""
+    engine = import_module(settings.SESSION_ENGINE)
+    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    user = get_user(request)
+    if not isinstance(user, User):
+        return JsonResponse({"error": "Log in first."}, status=401)
+    request.user = user
     ids = [i for i in request.GET.get("ids", "").split(",") if i][:MAX_IDS]
-    rows = Generation.objects.filter(team=current_team(request), generation_id__in=ids).only(
-        "generation_id", "status", "progress", "model", "resolution", "created_at", "started_at"
+    rows = list(
+        Generation.objects.filter(team=current_team(request), generation_id__in=ids).only(
+            "generation_id",
+            "status",
+            "progress",
+            "model",
+            "resolution",
+            "created_at",
+            "started_at",
+        )  # fmt: skip
     )
+    positions = _queue_positions([g.created_at for g in rows if g.status in WAITING_STATUSES])
     now = timezone.now()
-    typical: dict[tuple[str, str], int | None] = {}
     configured = settings.Q_CLUSTER.get("workers", 1)
     workers = max(1, configured if isinstance(configured, int) else 1)
     answer = {}
     for gen in rows:
-        key = (gen.model, gen.resolution)
-        if key not in typical and gen.status not in FINAL_STATUSES:
-            typical[key] = reports.typical_seconds(gen.model, gen.resolution)
-        usual = typical.get(key)
+        usual = None if gen.status in FINAL_STATUSES else _typical(gen.model, gen.resolution)
         position = eta = elapsed = None
         if gen.status in WAITING_STATUSES:
-            position = Generation.objects.filter(
-                status__in=WAITING_STATUSES, created_at__lt=gen.created_at
-            ).count()
+            position = positions[gen.created_at]
             elapsed = round((now - gen.created_at).total_seconds())
             if usual is not None:
                 eta = usual * (1 + position // workers)
@@ -66,3 +92,23 @@ def live_statuses(request: HttpRequest) -> JsonResponse:
             "eta_s": eta,
         }
     return JsonResponse({"generations": answer})
+
+
+def _queue_positions(created: list[datetime]) -> dict[datetime, int]:
+    """For each submit time, how many waiting generations were submitted before it: one
+    query for all of them."""
+    if not created:
+        return {}
+    counts = Generation.objects.filter(status__in=WAITING_STATUSES).aggregate(
+        **{f"c{i}": Count("pk", filter=Q(created_at__lt=at)) for i, at in enumerate(created)}
+    )
+    return {at: int(counts[f"c{i}"] or 0) for i, at in enumerate(created)}
+
+
+def _typical(model: str, resolution: str) -> int | None:
+    key = f"videogen:typical:{model}:{resolution}"
+    found = cache.get(key)
+    if found is None:
+        found = reports.typical_seconds(model, resolution)
+        cache.set(key, -1 if found is None else found, TYPICAL_CACHE_S)
+    return None if found in (None, -1) else int(found)

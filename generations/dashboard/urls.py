@@ -18,7 +18,6 @@ from generations.dashboard import (
     home,
     keys,
     library,
-    live,
     teams,
     usage,
     webhooks,
@@ -38,8 +37,6 @@ ROUTES: dict[str, tuple[str, Callable[..., HttpResponseBase]]] = {
     "generate": ("generate", generate.generate),
     "generate-fields": ("generate/fields", generate.generate_fields),
     "history": ("generations/", library.history),
-    # Before GENERATION, which would take "live" for an id.
-    "generations-live": ("generations/live", live.live_statuses),
     "generation": (GENERATION, library.generation),
     "generation-input": (f"{GENERATION}/input", library.generation_input),
     "generation-cancel": (f"{GENERATION}/cancel", library.generation_cancel),

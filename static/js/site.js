@@ -72,7 +72,8 @@ document.addEventListener("DOMContentLoaded", () => {
 // JSON poll (generations/dashboard/live.py) every 2 s while the tab is visible; the poll
 // stops once all are final. The tab's title shows the progress, and a browser notification
 // (if the person allowed them) says when a video is done.
-const LIVE_POLL_MS = 2000;
+const LIVE_POLL_MS = 2000;  // while something runs
+const LIVE_WAIT_MS = 5000;  // while everything only waits in the queue
 let liveTimer = null;
 const baseTitle = document.title;
 
@@ -105,7 +106,7 @@ async function livePoll() {
   }
   const ids = [...new Set(pending.map((badge) => badge.dataset.live))].slice(0, 50);
   try {
-    const response = await fetch(`/generations/live?ids=${ids.join(",")}`, {
+    const response = await fetch(`/api/dashboard/live?ids=${ids.join(",")}`, {
       headers: { Accept: "application/json" }, credentials: "same-origin",
     });
     if (response.ok) {
@@ -125,7 +126,11 @@ async function livePoll() {
           }
         }
       }
-      liveTitle(Object.values(found));
+      const states = Object.values(found);
+      liveTitle(states);
+      const running = states.some((s) => !s.final && s.position == null);
+      liveTimer = setTimeout(livePoll, running ? LIVE_POLL_MS : LIVE_WAIT_MS);
+      return;
     }
   } catch (error) {
     // Offline for a moment: try again at the next tick.
