@@ -274,6 +274,14 @@ def test_the_team_and_webhooks_forms_work_without_javascript(
     tab.wait_for_url("**/webhooks")
     assert not WebhookEndpoint.objects.filter(team=team).exists()
     shot(tab, "webhooks-no-js")
+
+    # Generating without JavaScript: the form posts and the generation's page opens.
+    tab.goto(live_server.url + "/generate")
+    tab.get_by_label("Prompt", exact=True).fill("A plain form still works")
+    tab.get_by_label("Duration").fill("1")
+    tab.get_by_role("button", name="Generate").click()
+    tab.wait_for_url("**/generations/gen_*")
+    assert Generation.objects.get(prompt="A plain form still works").duration == 1
     context.close()
 
 

@@ -28,11 +28,12 @@ def model_summary(model: catalog.ModelInfo, team: Team) -> str:
     else:
         lengths = " or ".join(str(d) for d in durations) + " s"
     modes = " and ".join(model.modes).capitalize()
-    cost = "each video counts as 1 of the team's monthly generations"
+    credits = catalog.credits_for(model, model.default_duration, model.default_resolution)
+    cost = (f"{credits} credits at {model.default_duration} s {model.default_resolution}"
+            if credits else "free of credits")  # fmt: skip
+    cost += ", 1 of the team's monthly generations"
     if team.credits is not None:
-        credits = catalog.credits_for(model, model.default_duration, model.default_resolution)
-        cost += (f", and costs {credits} credits at {model.default_duration} s "
-                 f"{model.default_resolution}")  # fmt: skip
+        cost += f" (the team has {team.credits} credits)"
     typical = reports.typical_seconds(model.key)
     speed = (f"typically {typical} s to render here" if typical is not None
              else "not run on this server yet")  # fmt: skip
