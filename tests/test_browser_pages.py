@@ -59,9 +59,13 @@ def _studio() -> dict[str, str]:
     library.team_gallery_set(team=team, public=True)
     apikeys.api_key_create(team=team, user=user, name="render farm", test=False)
     webhooks.endpoint_add(team=team, url="https://hooks.example.com/videogen/finished")
+    _, invite = accounts.invitation_create(
+        team=team, email="newcomer@example.com", role="member", invited_by=user
+    )
     gen.refresh_from_db()
     team.refresh_from_db()
     return {
+        "invitation": f"/invite/{invite}",
         "generate": "/generate",
         "history": "/generations/",
         "generation": f"/generations/{gen.generation_id}",
@@ -77,8 +81,9 @@ def _studio() -> dict[str, str]:
     }
 
 
-PUBLIC = ("/", "/accounts/login/", "/accounts/signup/", "/docs", "/api/docs", "/no-such-page")
-PUBLIC_OF_STUDIO = ("shared", "team-gallery")
+PUBLIC = ("/", "/accounts/login/", "/accounts/signup/", "/accounts/password_reset/", "/docs",
+          "/api/docs", "/no-such-page")  # fmt: skip
+PUBLIC_OF_STUDIO = ("shared", "team-gallery", "invitation")
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "VIDEOGEN_DATA_DIR": str(data_dir),
         "VIDEOGEN_WORKERS": "1",
         "LOG_FORMAT": "json",
+        # Its INFO lines (quiet by default) show that the worker's logging is JSON too.
+        "VIDEOGEN_Q_LOG_LEVEL": "INFO",
         "DJANGO_SETTINGS_MODULE": "videogen_site.settings",
     }
     env.pop("VIDEOGEN_Q_SYNC", None)

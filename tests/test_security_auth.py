@@ -84,6 +84,9 @@ API_IDOR = {
 }
 # API routes any caller may use without a key.
 PUBLIC_API = {"openapi", "api-docs", "api-models", *CAPABILITY_ROUTES}
+# Under /api/ for the lean handler, but the dashboard's: a read-only GET that a session
+# authenticates and a key never does (test_the_dashboards_live_status_takes_no_key).
+SESSION_API = {"dashboard-live"}
 
 
 def _login(account: Account, *, csrf: bool = False) -> Client:
@@ -178,7 +181,7 @@ def test_a_revoked_key_gets_401_on_every_api_route(owner: Account) -> None:
     api_routes = {
         name: route
         for name, route in all_routes().items()
-        if route.startswith(("/api/", "/v1/")) and name not in PUBLIC_API
+        if route.startswith(("/api/", "/v1/")) and name not in PUBLIC_API | SESSION_API
     }
     assert len(api_routes) >= 10
     client = Client()
@@ -338,3 +341,17 @@ def test_a_successful_login_resets_the_count(
     assert _try(Client(), email, "correct horse battery").status_code == 302
     for _ in range(2):
         assert _try(Client(), email, "wrong").status_code == 200
+
+
+def test_the_dashboards_live_status_takes_no_key(owner: Account) -> None:
+    """/api/dashboard/live is the one route under /api/ that a session authenticates. It only
+    reads (GET), and an API key, even a valid one, does not open it."""
+    gen = _queued(owner)
+    key = {"Authorization": f"Bearer {owner.raw_key}"}
+    assert (
+        Client().get("/api/dashboard/live", {"ids": gen.generation_id}, headers=key).status_code
+        == 401
+    )
+    session = _login(owner)
+    assert session.get("/api/dashboard/live", {"ids": gen.generation_id}).status_code == 200
+    assert session.post("/api/dashboard/live", {"ids": gen.generation_id}).status_code == 405

@@ -111,9 +111,9 @@ TEAM_PAGES = frozenset({"generate", "history", "gallery", "usage", "api-keys", "
 
 def team_switcher(request: HttpRequest) -> dict[str, object]:
     """Template context for the header's team switcher: the signed-in user's current team
-    and all of theirs (read only on pages that draw the header)."""
-    if not request.user.is_authenticated:
-        return {}
+    and all of theirs. All lazy: read only where the header draws the switcher (for a
+    signed-in user), never by an error page (a 503 while the database is away) or a page
+    the lean API handler renders (no session there)."""
 
     def memberships() -> list[Membership]:
         rows = Membership.objects.filter(user=request_user(request)).select_related("team")
