@@ -403,3 +403,50 @@ def test_the_queue_strip_takes_several_prompts_and_shows_them_live(
     wait_until(history, "document.querySelectorAll('.history .badge.completed').length === 2")
     shot(page, "queue-strip")
     history.close()
+
+
+def test_remix_keeps_the_image_teams_switch_and_unserved_models_cannot_be_chosen(
+    page: Any, live_server: Any, transactional_db: None, tmp_path: Path
+) -> None:
+    """Bugs a new user hit, in the browser: remixing a video made from an upload (it failed
+    on the shortened data: URL), your own generation after creating a team (a 404), and
+    models this server does not serve (listed first, and submittable)."""
+    log_in(page, live_server.url, "kai@example.com")
+    picker = page.get_by_label("Model")
+    assert picker.locator("option").first.get_attribute("value") == "local"
+    assert picker.locator('option[value="sora-2"]').is_disabled()
+
+    image = tmp_path / "green.png"
+    PILImage.new("RGB", (96, 64), (20, 180, 60)).save(image)
+    page.get_by_label("Prompt", exact=True).fill("A green field from a photo")
+    page.locator("#id_image").set_input_files(str(image))
+    page.get_by_label("Duration").fill("1")
+    generate_and_open(page)
+    source = Generation.objects.get()
+    assert tasks.generation_run(source.pk) == "completed"
+    page.get_by_role("link", name="Generate another like this").click()
+    page.wait_for_url("**/generate?remix=*")
+    assert page.get_by_label("Image URL").input_value() == ""
+    page.get_by_alt_text("The starting image of “A green field from a photo”").wait_for()
+    assert page.get_by_label("Keep it").is_checked()
+    shot(page, "remix-keeps-image")
+    page.get_by_label("Prompt", exact=True).fill("The same field at night")
+    generate_and_open(page)
+    remix = Generation.objects.get(prompt="The same field at night")
+    assert remix.mode == "image-to-video" and remix.remixed_from == source
+    with source.input_image.open("rb") as a, remix.input_image.open("rb") as b:
+        assert a.read() == b.read()
+
+    # A new team: the header says where you are; your earlier video still opens.
+    page.goto(live_server.url + "/teams")
+    page.get_by_label("Name").fill("Night Shift")
+    page.get_by_role("button", name="Create team").click()
+    page.get_by_text("Created Night Shift. You now work in it").wait_for()
+    assert page.locator("#team-switch option:checked").inner_text() == "Night Shift"
+    page.goto(live_server.url + f"/generations/{source.generation_id}")
+    page.get_by_text("Switched to kai's team").wait_for()
+    assert page.locator("#team-switch option:checked").inner_text() == "kai's team"
+    # The switcher moves back (it submits on change).
+    with page.expect_navigation():
+        page.locator("#team-switch").select_option(label="Night Shift")
+    assert page.locator("#team-switch option:checked").inner_text() == "Night Shift"
