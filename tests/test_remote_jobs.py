@@ -135,8 +135,10 @@ def test_cancel_reaches_the_provider_and_refunds(provider: FakeOpenAI, owner: Ac
 def test_a_job_that_never_finishes_fails_with_timeout_at_the_deadline(
     provider: FakeOpenAI, owner: Account
 ) -> None:
-    gen_id = submit(owner, prompt="a boat drifting forever")
+    # Timed from before the submit: the deadline runs from the generation's creation, so a
+    # submit slowed by a busy machine must not make the wait look shorter than it was.
     started = time.monotonic()
+    gen_id = submit(owner, prompt="a boat drifting forever")
     drive()
     gen = Generation.objects.get(generation_id=gen_id)
     assert gen.status == "failed" and gen.error_code == "timeout"
