@@ -6,7 +6,10 @@ bench/instructions.py runs under callgrind.
 CHECKOUT is the tree whose code serves (it goes first on sys.path), DATA_DIR a data dir
 already migrated with an API key in DATA_DIR/key, ENDPOINT one of bare, status, submit.
 After a warm-up (prepared queries compiled, connections open), it makes COUNT requests.
-The API's handlers run on one DB thread, as a web process's do."""
+The API's handlers run on one DB thread, as a web process's do.
+
+It builds its ASGI scope itself rather than use tests/asgi_client.py: it runs the code of
+either checkout, and the older one need not have that module."""
 
 from __future__ import annotations
 

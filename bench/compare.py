@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.run import CLIENTS, WEB_WORKERS, free_port, load, table
+from bench.run import CLIENTS, WEB_WORKERS, free_port, load, migrate_with_key, table
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMIT = json.dumps(
@@ -54,15 +54,8 @@ def serve(name: str, tree: Path) -> Served:
         "VIDEOGEN_DEFAULT_RATE_LIMIT": "1000000000",  # measure the path, not the 429s
         "PYTHONPATH": str(tree),
     }
-    manage = [sys.executable, str(tree / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=tree)
-    made = subprocess.run(
-        [*manage, "create_api_key", "--email", "bench@example.com", "--create-user",
-         "--monthly-limit", "100000000"],
-        env=env, check=True, cwd=tree, capture_output=True, text=True,
-    )  # fmt: skip
     auth = {
-        "Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}",
+        "Authorization": f"Bearer {migrate_with_key(tree, env)}",
         "Content-Type": "application/json",
     }
     port = free_port()

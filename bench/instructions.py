@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import table
+from bench.run import migrate_with_key, table
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "bench" / "asgi_calls.py"
@@ -37,14 +37,7 @@ def prepare(tree: Path) -> str:
     data_dir = tempfile.mkdtemp(prefix="videogen-ic-", dir=shm if shm.is_dir() else None)
     env = {**os.environ, "VIDEOGEN_DATA_DIR": data_dir, "DJANGO_SETTINGS_MODULE": "bench.settings",
            "PYTHONPATH": str(tree)}  # fmt: skip
-    manage = [sys.executable, str(tree / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=tree)
-    made = subprocess.run(
-        [*manage, "create_api_key", "--email", "bench@example.com", "--create-user",
-         "--monthly-limit", "100000000"],
-        env=env, check=True, cwd=tree, capture_output=True, text=True,
-    )  # fmt: skip
-    (Path(data_dir) / "key").write_text(made.stdout.strip().splitlines()[-1])
+    (Path(data_dir) / "key").write_text(migrate_with_key(tree, env))
     return data_dir
 
 

@@ -55,6 +55,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def migrate_with_key(tree: Path, env: dict[str, str]) -> str:
+    """Migrate the data dir that `env` names with `tree`'s code, and make the bench user and
+    an API key for it (a plan no load here uses up); the raw key."""
+    manage = [sys.executable, str(tree / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=tree)
+    made = subprocess.run(
+        [*manage, "create_api_key", "--email", "bench@example.com", "--create-user",
+         "--monthly-limit", "100000000"],
+        env=env, check=True, cwd=tree, capture_output=True, text=True,
+    )  # fmt: skip
+    return made.stdout.strip().splitlines()[-1]
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -68,17 +81,22 @@ async def _client(
     for _ in range(count):
         start = time.perf_counter()
         writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        await reader.readexactly(length)
+        status = await _read_response(reader)
         latencies.append(time.perf_counter() - start)
         if status >= 400:
             errors[0] += 1
     writer.close()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    """Read one HTTP/1.1 response (head and Content-Length body); its status code."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return int(head.split(b" ", 2)[1])
 
 
 def _raw_request(
@@ -158,14 +176,9 @@ async def _dashboard(
     while not stop.is_set():
         start = time.perf_counter()
         writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        await reader.readexactly(length)
+        status = await _read_response(reader)
         latencies.append(time.perf_counter() - start)
-        if int(head.split(b" ", 2)[1]) >= 400:
+        if status >= 400:
             errors[0] += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), DASHBOARD_POLL_S)
@@ -279,27 +292,7 @@ def main() -> None:
     }
     py = sys.executable
     manage = [py, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
-    key = (
-        subprocess.run(
-            [
-                *manage,
-                "create_api_key",
-                "--email",
-                "bench@example.com",
-                "--create-user",
-                "--monthly-limit",
-                "1000000",
-            ],
-            env=env,
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    key = migrate_with_key(ROOT, env)
     port = free_port()
     server_cmd = [
         py,

@@ -247,7 +247,7 @@ def test_remixing_a_video_made_from_an_upload_reuses_its_image(owner: Account) -
     client.post("/generate", {**form(prompt="a green field"), "image": _png((10, 200, 90))})
     source = Generation.objects.get()
     html = client.get("/generate", {"remix": source.generation_id}).content.decode()
-    assert "data:image" not in html  # no placeholder anywhere in the form
+    assert "data:image" not in html  # the record's shortened data: URL is nowhere in the form
     thumb = f"/generations/{source.generation_id}/input"
     assert f'<img src="{thumb}"' in html
     assert re.search(r'<input type="radio" name="source_image" value="keep"[^>]*checked', html)
