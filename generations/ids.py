@@ -19,6 +19,10 @@ def new_generation_id() -> str:
     return "gen_" + random_base62(24)
 
 
+def new_batch_id() -> str:
+    return "bat_" + random_base62(24)
+
+
 def digest(secret: str) -> str:
     """What is stored of a secret shown once (an API key, an invitation token)."""
     return hashlib.sha256(secret.encode()).hexdigest()

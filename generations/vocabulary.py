@@ -5,7 +5,7 @@ stored in the database and sent on the wire."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class Mode(StrEnum):
@@ -26,7 +26,7 @@ class Status(StrEnum):
     """A generation's place in its lifecycle. generations/core/lifecycle.py owns every move
     from one to another (TRANSITIONS there)."""
 
-    PENDING = "pending"  # saved, not yet handed to the broker
+    PENDING = "pending"  # saved, waiting for its turn (core/fairshare.py hands it over)
     IN_QUEUE = "in_queue"  # waiting in the broker for a worker
     IN_PROGRESS = "in_progress"  # claimed by a run (rendering, or waiting on a provider)
     COMPLETED = "completed"
@@ -37,3 +37,11 @@ class Status(StrEnum):
 WAITING_STATUSES = frozenset({Status.PENDING, Status.IN_QUEUE})
 FINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED})
 STATUS_CHOICES = [(s.value, s.name.replace("_", " ").title()) for s in Status]
+
+
+class Lane(IntEnum):
+    """Within a team's waiting generations, who goes first (core/fairshare.py): a single
+    generation someone is waiting for at a screen before the items of a batch."""
+
+    INTERACTIVE = 0
+    BATCH = 1

@@ -317,9 +317,10 @@ def test_deleting_from_a_filtered_history_keeps_its_filters(owner: Account) -> N
     """The row's delete form is submitted as a browser would (its hidden fields included);
     the answer goes back to the same filtered, searched page, not to all of History."""
     client = logged_in(owner)
-    for prompt in ("a red kite", "a red boat", "a blue boat"):
+    # The first goes straight to the broker; the others wait for their turn (pending).
+    for prompt in ("a grey gull", "a red kite", "a red boat", "a blue boat"):
         client.post("/generate", form(prompt=prompt))
-    listing = "/generations/?q=red&status=in_queue&model=local"
+    listing = "/generations/?q=red&status=pending&model=local"
     html = client.get(listing).content.decode()
     victim = Generation.objects.get(prompt="a red boat")
     found = re.search(
@@ -385,13 +386,17 @@ def test_live_status_answers_for_the_teams_own_generations_only(
     logged_in(outsider).post("/generate", form(prompt="not yours"))
     first, second, theirs = Generation.objects.order_by("created_at")
     assert tasks.generation_run(first.pk) == "completed"
+    # While `first` ran, teams took turns: the other team's went to the broker before
+    # `second` (this team had one in flight, that team none).
+    theirs.refresh_from_db()
+    assert theirs.status == "in_queue"
     ids = ",".join(g.generation_id for g in (first, second, theirs))
     live = client.get("/api/dashboard/live", {"ids": ids}).json()["generations"]
     assert set(live) == {first.generation_id, second.generation_id}
     assert live[first.generation_id]["final"] and live[first.generation_id]["label"] == "Completed"
     waiting = live[second.generation_id]
-    assert waiting["status"] == "in_queue" and not waiting["final"]
-    assert waiting["position"] == 0  # the other team's, made after it, is not ahead of it
+    assert waiting["status"] == "pending" and not waiting["final"]
+    assert waiting["position"] == 1  # the other team's, handed over, goes first
     assert isinstance(waiting["eta_s"], int)  # the first run gave a typical time
     assert Client().get("/api/dashboard/live", {"ids": ids}).status_code == 401  # log in first
     # Production serves it through the lean API handler, which reads the session itself.

@@ -43,6 +43,7 @@ MOVES: dict[str, Callable[[Generation], object]] = {
     "fail": lambda g: lifecycle.fail(generation=g, code="engine_error", message="boom"),
     "cancel": lambda g: lifecycle.cancel(generation=g),
     "stop": lambda g: lifecycle.stop(generation=g, claim=CLAIM),
+    "hold": lambda g: lifecycle.hold(generation=g),
 }
 LEDGER = {"": ["charge"], "settle": ["charge", "settle"], "refund": ["charge", "refund"]}
 

@@ -66,6 +66,7 @@ def test_a_status_poll_of_a_hosted_job_reads_its_queue_position_in_the_same_quer
 
 def test_a_submit_makes_the_queries_of_one_transaction(owner: Account) -> None:
     submit(owner)  # warm: the month's usage row exists, the key was used just now
+    Generation.objects.update(status=Generation.Status.COMPLETED)  # a worker is free again
     with count_queries() as statements:
         submit(owner)
     assert tables(statements) == [
@@ -74,13 +75,16 @@ def test_a_submit_makes_the_queries_of_one_transaction(owner: Account) -> None:
         "BEGIN",  # one transaction from here to the commit
         "generations_generation",  # the row
         "generations_usageevent",  # its charge in the ledger
-        "django_q_ormq",  # its task (the ORM broker: in the same transaction)
+        "generations_generation",  # fair share: tasks handed over that no worker took yet
+        "generations_generation",  # ... and is anyone else waiting? (no: hand it over now)
         "generations_generation",  # pending -> in_queue
+        "django_q_ormq",  # its task (the ORM broker: in the same transaction)
         "generations_monthlyusage",  # the month's row (get_or_create: found)
         "generations_monthlyusage",  # used + 1 where used < limit, RETURNING used
     ]
     assert kinds(statements) == [
-        "SELECT", "SELECT", "BEGIN", "INSERT", "INSERT", "INSERT", "UPDATE", "SELECT", "UPDATE",
+        "SELECT", "SELECT", "BEGIN", "INSERT", "INSERT", "SELECT", "SELECT", "UPDATE", "INSERT",
+        "SELECT", "UPDATE",
     ]  # fmt: skip
 
 

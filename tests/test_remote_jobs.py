@@ -200,7 +200,7 @@ def test_a_lost_poll_is_rearmed_by_the_reaper_not_resubmitted(
     assert gen.heartbeat_at is not None
     stale = gen.heartbeat_at - timedelta(minutes=10)
     Generation.objects.filter(pk=gen.pk).update(next_poll_at=None, heartbeat_at=stale)
-    assert tasks.reap_stale().startswith("requeued 0, re-armed 1")
+    assert tasks.reap_stale().startswith("requeued 0, released 0, re-armed 1")
     drive()
     gen.refresh_from_db()
     assert gen.status == "completed"

@@ -78,6 +78,9 @@ DASHBOARD_IDOR = {
 API_IDOR = {
     "api-status": "GET",
     "api-cancel": "POST",
+    "api-batch": "GET",
+    "api-batch-cancel": "POST",
+    "api-batch-pick": "POST",
     "openai-video": "GET",
     "openai-content": "GET",
     "openai-remix": "POST",
@@ -111,8 +114,12 @@ def test_every_route_with_an_object_id_is_covered() -> None:
 
 def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Account) -> None:
     gen = _queued(owner)
+    made = owner.client().post("/api/v1/batches", {"model": "local", "prompt": "takes",
+                                                   "duration": 1, "count": 2})  # fmt: skip
+    assert made.status_code == 200, made.content
     routes = all_routes()
     values = {
+        "batch_id": made.json()["batch_id"],
         "generation_id": gen.generation_id,
         "video_id": gen.generation_id,
         "pk": owner.key.pk,
@@ -151,7 +158,8 @@ def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Acco
     gen.refresh_from_db()
     assert gen.status == Generation.Status.IN_QUEUE and gen.share_token is None
     assert ApiKey.objects.get(pk=owner.key.pk).revoked_at is None
-    assert Generation.objects.filter(team=owner.team).count() == 1
+    assert Generation.objects.filter(team=owner.team, batch=None).count() == 1
+    assert Generation.objects.filter(team=owner.team, status="canceled").count() == 0
     assert Membership.objects.get(team=owner.team, user=owner.user).role == "owner"
     assert not Invitation.objects.exists()
 
@@ -168,7 +176,7 @@ def test_capability_routes_do_not_open_unshared_things(owner: Account) -> None:
 
 
 def _api_call(client: Client, route: str, key: str) -> Any:
-    url = with_params(route, generation_id="x", video_id="x")
+    url = with_params(route, generation_id="x", video_id="x", batch_id="x")
     headers = {"Authorization": f"Bearer {key}"}
     response = client.get(url, headers=headers)
     if response.status_code == 405:
@@ -191,7 +199,9 @@ def test_a_revoked_key_gets_401_on_every_api_route(owner: Account) -> None:
         assert "WWW-Authenticate" in response or name.startswith(("openai", "framepack"))
         # And a made-up key, and no key at all.
         assert _api_call(client, route, "vg_live_" + "a" * 38).status_code == 401, name
-        assert client.get(with_params(route, generation_id="x", video_id="x")).status_code in (
+        assert client.get(
+            with_params(route, generation_id="x", video_id="x", batch_id="x")
+        ).status_code in (  # fmt: skip
             401,
             405,
         )

@@ -85,7 +85,7 @@ def test_the_reaper_fails_a_job_that_keeps_killing_workers_and_refunds(owner: Ac
         claim="dead",
         attempts=3,
     )
-    assert tasks.reap_stale() == "requeued 0, re-armed 0 polls, failed 1"
+    assert tasks.reap_stale() == "requeued 0, released 0, re-armed 0 polls, failed 1"
     gen.refresh_from_db()
     assert gen.status == "failed" and gen.error_code == "worker_lost"
     assert UsageEvent.objects.filter(generation=gen, kind="refund").count() == 1
@@ -227,11 +227,12 @@ def redis_broker(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Cal
 
 
 def test_work_queued_in_redis_is_recovered_from_the_database_after_a_restart(
-    owner: Account, redis_broker: Callable[[], None]
+    owner: Account, redis_broker: Callable[[], None], settings: Any
 ) -> None:
     from django_q.brokers import get_broker
     from django_q.conf import Conf
 
+    settings.VIDEOGEN_QUEUE_AHEAD = 2  # both go to the broker (fair share lets 2 ahead)
     # Each submit commits, and its task goes to Redis after the commit.
     first, second = submit(owner), submit(owner)
     broker = get_broker(Conf.PREFIX)

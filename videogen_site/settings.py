@@ -261,12 +261,15 @@ VIDEOGEN_WAIT_TIMEOUT = float(os.environ.get("VIDEOGEN_WAIT_TIMEOUT", "60"))
 VIDEOGEN_API_DB_THREADS = envint("VIDEOGEN_API_DB_THREADS", 4)
 # A running generation whose worker has not reported for this long is considered lost.
 VIDEOGEN_STALE_AFTER = envint("VIDEOGEN_STALE_AFTER", 120)
-# A generation saved but never handed to the broker (the web process died right after the
-# commit, or the broker was down), or queued but whose task is no longer in the broker (Redis
-# restarted, a worker cluster killed with tasks taken), is enqueued again by the reaper
-# (every minute) after this many seconds.
-VIDEOGEN_PENDING_GRACE_S = envint("VIDEOGEN_PENDING_GRACE_S", 30)
+# A generation queued but whose task is no longer in the broker (Redis restarted, a worker
+# cluster killed with tasks taken) is enqueued again by the reaper (every minute) after this
+# many seconds.
 VIDEOGEN_QUEUED_GRACE_S = envint("VIDEOGEN_QUEUED_GRACE_S", 60)
+# Fair share (generations/core/fairshare.py): waiting generations stay in the database and
+# are handed to the broker in turns across teams; each worker queue holds at most this many
+# tasks that no worker has taken yet. Small keeps the order fair; the dispatcher refills it
+# as soon as a worker takes one.
+VIDEOGEN_QUEUE_AHEAD = envint("VIDEOGEN_QUEUE_AHEAD", 1)
 # How many times a generation is (re)started before it is failed for good.
 VIDEOGEN_MAX_ATTEMPTS = envint("VIDEOGEN_MAX_ATTEMPTS", 3)
 # Operations (README "Deployment and operations"). /healthz reports the worker heartbeat

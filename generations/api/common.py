@@ -168,9 +168,18 @@ def submit(
 ) -> tuple[Generation, int]:
     """What every create endpoint does: validate, fetch the image, create. (gen, usage)"""
     spec = validation.build_spec(data, test_mode=key.is_test, default_model=default_model)
-    webhook_url = webhooks.validate_url(data.get("webhook_url"))
-    image = submissions.input_image_load(spec.image_url) if spec.image_url else None
+    webhook_url, image = submit_checks(data, spec.image_url)
     return submissions.generation_create(
         team=key.team, user=key.user, api_key=key, spec=spec, source=source, input_image=image,
         webhook_url=webhook_url, public_base=public_url(request, ""),
     )  # fmt: skip
+
+
+def submit_checks(
+    data: dict[str, Any], image_url: str
+) -> tuple[str, submissions.InputImage | None]:
+    """The checks of a create request past its fields: the webhook URL, then the input
+    image fetched (SSRF-safe) and decoded. (webhook_url, image)"""
+    webhook_url = webhooks.validate_url(data.get("webhook_url"))
+    image = submissions.input_image_load(image_url) if image_url else None
+    return webhook_url, image

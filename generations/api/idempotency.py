@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import TypeVar, cast
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from generations.core import idempotency
 from generations.core.idempotency import HEADER
 from generations.errors import ApiError
-from generations.models import ApiKey, Generation, IdempotencyRecord
+from generations.models import ApiKey, Batch, Generation, IdempotencyRecord
+
+# What a create endpoint makes. The request's fingerprint includes its path, so a record made
+# by one endpoint is only ever answered by the same endpoint: its kind is the one it made.
+Made = TypeVar("Made", Generation, Batch)
 
 MAX_KEY_CHARS = 255
 
@@ -34,10 +39,11 @@ def _request_hash(request: HttpRequest) -> str:
 def idempotent(
     request: HttpRequest,
     key: ApiKey,
-    create: Callable[[], Generation],
-    respond: Callable[[Generation], HttpResponse],
+    create: Callable[[], Made],
+    respond: Callable[[Made], HttpResponse],
 ) -> HttpResponseBase:
-    """`respond(create())`, at most once per key: a retry gets the first answer."""
+    """`respond(create())`, at most once per key: a retry gets the first answer. What
+    create makes (a generation, or a batch) is linked to the record as it is saved."""
     value = request.headers.get(HEADER)
     if value is None:
         return respond(create())
@@ -51,7 +57,7 @@ def idempotent(
         replay["Idempotent-Replayed"] = "true"
         return replay
     if taken.made is not None:  # made, but its process died before answering: answer now
-        response = _complete(taken.record, respond(taken.made))
+        response = _complete(taken.record, respond(cast(Made, taken.made)))
         response["Idempotent-Replayed"] = "true"
         return response
     token = idempotency.current_record.set(taken.record.pk)

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from generations.api import videogenapi
+from generations.api import batches, videogenapi
 
 urlpatterns = [
     path("generate", videogenapi.generate, name="api-generate"),
     path("status/<str:generation_id>", videogenapi.status, name="api-status"),
     path("generations", videogenapi.generations, name="api-generations"),
     path("generations/<str:generation_id>/cancel", videogenapi.cancel, name="api-cancel"),
+    path("batches", batches.batches_view, name="api-batches"),
+    path("batches/<str:batch_id>", batches.batch, name="api-batch"),
+    path("batches/<str:batch_id>/cancel", batches.cancel, name="api-batch-cancel"),
+    path("batches/<str:batch_id>/pick", batches.pick, name="api-batch-pick"),
     path("user", videogenapi.user, name="api-user"),
     path("models", videogenapi.models, name="api-models"),
     path("video/<str:generation_id>", videogenapi.video, name="api-video"),

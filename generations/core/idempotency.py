@@ -3,8 +3,8 @@ the HTTP side (the header, the fingerprint of the request, replayed answers).
 
 One record per API key and Idempotency-Key value, kept KEEP_FOR: it holds the fingerprint
 of the request that took it, then the answer once there is one. While the request runs,
-`current_record` names its record, so that the generation it makes is linked to the record
-in the same transaction (core.submissions): a web process killed between that commit and
+`current_record` names its record, so that the generation (or batch) it makes is linked to
+the record in the same transaction (core.submissions): a web process killed between that commit and
 storing the answer leaves nothing half-made."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generations.errors import ApiError
-from generations.models import ApiKey, Generation, IdempotencyRecord
+from generations.models import ApiKey, Batch, Generation, IdempotencyRecord
 
 HEADER = "Idempotency-Key"  # the field that errors name
 KEEP_FOR = timedelta(hours=24)
@@ -44,7 +44,7 @@ class Claim:
     before it died unanswered (answer with it, make nothing)."""
 
     record: IdempotencyRecord
-    made: Generation | None = None
+    made: Generation | Batch | None = None
 
 
 def claim(key: ApiKey, value: str, fingerprint: str) -> Claim | Stored:
@@ -64,7 +64,7 @@ def claim(key: ApiKey, value: str, fingerprint: str) -> Claim | Stored:
         except IntegrityError:
             pass
         earlier = (
-            IdempotencyRecord.objects.select_related("generation")
+            IdempotencyRecord.objects.select_related("generation", "batch")
             .filter(api_key=key, key=value)
             .first()
         )
@@ -76,15 +76,18 @@ def claim(key: ApiKey, value: str, fingerprint: str) -> Claim | Stored:
                            HEADER) from None  # fmt: skip
         if earlier.response_status is not None:
             return Stored(earlier.response_status, earlier.response_body)
-        if earlier.generation is not None:
-            return Claim(earlier, earlier.generation)
+        if earlier.generation is not None or earlier.batch is not None:
+            return Claim(earlier, earlier.generation or earlier.batch)
         if earlier.created_at > timezone.now() - abandoned_after():
             raise ApiError(409, "idempotency_key_in_use",
                            f"A request with this `{HEADER}` is still being processed.",
                            HEADER) from None  # fmt: skip
         # Its process died before saving anything: the request is free to run again.
         IdempotencyRecord.objects.filter(
-            pk=earlier.pk, response_status__isnull=True, generation__isnull=True
+            pk=earlier.pk,
+            response_status__isnull=True,
+            generation__isnull=True,
+            batch__isnull=True,
         ).delete()
     raise ApiError(409, "idempotency_key_in_use",
                    f"A request with this `{HEADER}` is still being processed.", HEADER)  # fmt: skip
@@ -98,7 +101,9 @@ def store_answer(record: IdempotencyRecord, status: int, body: str) -> None:
 def release(record: IdempotencyRecord) -> None:
     """The request was refused before it saved anything: the key may be used again. (Were
     the generation saved, the record is linked to it and stays.)"""
-    IdempotencyRecord.objects.filter(pk=record.pk, generation__isnull=True).delete()
+    IdempotencyRecord.objects.filter(
+        pk=record.pk, generation__isnull=True, batch__isnull=True
+    ).delete()
 
 
 def abandoned_after() -> timedelta:

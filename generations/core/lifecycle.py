@@ -7,9 +7,13 @@ process killed in between leaves either both or neither. The final events go to 
 from the same transaction (queued on commit).
 
     pending ──queue──▶ in_queue ──claim──▶ in_progress ──complete──▶ completed (settle)
-       │                  ▲  │                 │  │
-       │                  └──┼──requeue────────┘  ├──fail──▶ failed   (refund)
-       └──cancel─────────────┴──────▶ canceled ◀──┘stop      (refund)
+       │  ▲───hold────────┘▲  │                 │  │
+       │                   └──┼──requeue────────┘  ├──fail──▶ failed   (refund)
+       └──cancel──────────────┴──────▶ canceled ◀──┘stop      (refund)
+
+`pending` is a team's waiting line, held in the database; `queue` is the fair-share
+dispatcher (core/fairshare.py) handing a row to the broker, and `hold` puts it back when the
+broker refused it.
 
 `fail` may also end a generation that never started (a model that disappeared); `claim`
 also takes back an in_progress row whose run went silent (its heartbeat is stale).
@@ -50,7 +54,8 @@ COMPLETE = Transition("complete", frozenset({Status.IN_PROGRESS}), Status.COMPLE
 FAIL = Transition("fail", LIVE_STATUSES, Status.FAILED, "refund")
 CANCEL = Transition("cancel", frozenset(WAITING_STATUSES), Status.CANCELED, "refund")
 STOP = Transition("stop", LIVE_STATUSES, Status.CANCELED, "refund")
-TRANSITIONS = (QUEUE, CLAIM, REQUEUE, COMPLETE, FAIL, CANCEL, STOP)
+HOLD = Transition("hold", frozenset({Status.IN_QUEUE}), Status.PENDING, "")
+TRANSITIONS = (QUEUE, CLAIM, REQUEUE, COMPLETE, FAIL, CANCEL, STOP, HOLD)
 
 
 def _leaving(transition: Transition, pk: int) -> Q:
@@ -60,14 +65,27 @@ def _leaving(transition: Transition, pk: int) -> Q:
 # --- moves ---------------------------------------------------------------------------------
 
 
-def mark_queued(*, generation: Generation) -> None:
-    """pending -> in_queue, once its task is in the broker."""
+def mark_queued(*, generation: Generation) -> bool:
+    """pending -> in_queue: the dispatcher takes the row to hand it to the broker (only one
+    dispatcher wins it). Also a no-op for a row already queued (the reaper's re-enqueue)."""
     now = timezone.now()
-    Generation.objects.filter(_leaving(QUEUE, generation.pk)).update(
+    taken = Generation.objects.filter(_leaving(QUEUE, generation.pk)).update(
         status=QUEUE.target, queued_at=now
     )
-    if generation.status == Status.PENDING:
+    if taken and generation.status == Status.PENDING:
         generation.status, generation.queued_at = QUEUE.target, now
+    return bool(taken)
+
+
+def hold(*, generation: Generation) -> bool:
+    """in_queue -> pending: the broker refused the task (Redis down), so the row goes back
+    to its team's waiting line, where the dispatcher finds it again."""
+    held = Generation.objects.filter(_leaving(HOLD, generation.pk)).update(
+        status=HOLD.target, queued_at=None
+    )
+    if held:
+        generation.status, generation.queued_at = HOLD.target, None
+    return bool(held)
 
 
 def claim(pk: int) -> str | None:
@@ -118,7 +136,7 @@ def complete(*, generation: Generation, claim: str, **results: object) -> bool:
         )
         if done:
             settle(generation=generation)
-            webhooks.notify(generation)
+            _final(generation)
     return bool(done)
 
 
@@ -140,7 +158,7 @@ def fail(*, generation: Generation, code: str, message: str, claim: str | None =
         ):
             return False
         refund(generation=generation, note=f"failed: {code}")
-        webhooks.notify(generation)
+        _final(generation)
     return True
 
 
@@ -154,7 +172,7 @@ def cancel(*, generation: Generation) -> bool:
             status=CANCEL.target, cancel_requested=True, finished_at=now
         ):
             refund(generation=generation, note="canceled")
-            webhooks.notify(generation)
+            _final(generation)
             return True
     running = Generation.objects.filter(pk=generation.pk, status=Status.IN_PROGRESS)
     if not running.update(cancel_requested=True):
@@ -172,8 +190,16 @@ def stop(*, generation: Generation, claim: str) -> bool:
         ).update(status=STOP.target, finished_at=timezone.now(), next_poll_at=None)
         if updated:
             refund(generation=generation, note="canceled")
-            webhooks.notify(generation)
+            _final(generation)
     return bool(updated)
+
+
+def _final(generation: Generation) -> None:
+    """The events of a generation that just became final, queued in its transaction: its
+    own, and its batch's when it was the batch's last item."""
+    webhooks.notify(generation)
+    if generation.batch_id is not None:
+        webhooks.notify_batch_if_done(generation.batch_id)
 
 
 # --- the ledger ----------------------------------------------------------------------------

@@ -79,8 +79,9 @@ def charge_for(team: Team, cost: Decimal) -> Decimal:
     return cost if cost and team.credits is not None else Decimal(0)
 
 
-def reserve(team: Team, user: User, month: str, credits: Decimal) -> Reservation:
-    """Take one generation (and `credits`, see charge_for) or raise.
+def reserve(team: Team, user: User, month: str, credits: Decimal, units: int = 1) -> Reservation:
+    """Take `units` generations (and `credits`, see charge_for) or raise, all or nothing: a
+    batch of 5 with 4 left takes none.
 
     429 when the team's or the member's monthly allowance is used up, 402 when credits are
     short. Each step is one conditional UPDATE of a row every submit of the team contends
@@ -88,53 +89,76 @@ def reserve(team: Team, user: User, month: str, credits: Decimal) -> Reservation
     until the commit that follows."""
     plan = team.plan
     MonthlyUsage.objects.get_or_create(team=team, month=month)
-    used = _increment_below(MonthlyUsage, plan.monthly_limit, team_id=team.pk, month=month)
+    used = _increment_below(MonthlyUsage, plan.monthly_limit, units, team_id=team.pk, month=month)
     if used is None:
+        now = month_usage(team, month)
+        left = max(0, plan.monthly_limit - now)
         raise ApiError(
             429,
             "monthly_limit_exceeded",
-            f"This team has used all {plan.monthly_limit} generations of {month}. "
+            (
+                f"This team has used all {plan.monthly_limit} generations of {month}. "
+                if not left
+                else f"These {units} generations do not fit: this team has {left} of its "
+                f"{plan.monthly_limit} generations of {month} left. "
+            )
             + _next_month_note(),
             retry_after=seconds_to_next_month(),
-            current_month_usage=month_usage(team, month),
+            current_month_usage=now,
             monthly_limit=plan.monthly_limit,
         )
     if plan.member_monthly_cap is not None:
         MemberMonthlyUsage.objects.get_or_create(team=team, user=user, month=month)
-        if _increment_below(MemberMonthlyUsage, plan.member_monthly_cap, team_id=team.pk,
-                            user_id=user.pk, month=month) is None:  # fmt: skip
+        if _increment_below(MemberMonthlyUsage, plan.member_monthly_cap, units,
+                            team_id=team.pk, user_id=user.pk, month=month) is None:  # fmt: skip
+            mine = member_usage(team, user, month)
             raise ApiError(
                 429,
                 "member_limit_exceeded",
-                f"You have used all {plan.member_monthly_cap} generations a member may make "
-                f"in {month} on this team's plan. " + _next_month_note(),
+                (
+                    f"You have used all {plan.member_monthly_cap} generations a member may "
+                    f"make in {month} on this team's plan. "
+                    if mine >= plan.member_monthly_cap
+                    else f"These {units} generations do not fit: you have "
+                    f"{plan.member_monthly_cap - mine} of the {plan.member_monthly_cap} a "
+                    f"member may make in {month} left. "
+                )
+                + _next_month_note(),
                 retry_after=seconds_to_next_month(),
                 member_monthly_cap=plan.member_monthly_cap,
             )
     if credits and not Team.objects.filter(pk=team.pk, credits__gte=credits).update(
         credits=F("credits") - credits
     ):
-        left = Team.objects.values_list("credits", flat=True).get(pk=team.pk)
+        balance = Team.objects.values_list("credits", flat=True).get(pk=team.pk)
         raise ApiError(
             402,
             "insufficient_credits",
-            f"This generation costs {credits} credits and the team has {left} left.",
+            (
+                f"This generation costs {credits} credits and the team has {balance} left."
+                if units == 1
+                else f"These {units} generations cost {credits} credits and the team has "
+                f"{balance} left."
+            ),
             credits_needed=str(credits),
-            credits_left=str(left),
+            credits_left=str(balance),
         )
     return Reservation(usage=used, credits=credits)
 
 
-def _increment_below(model: type[models.Model], limit: int, **row: object) -> int | None:
-    """`used += 1` on the row where `used < limit`, returning the new count (one statement:
-    UPDATE ... RETURNING, on PostgreSQL and SQLite alike); None when the limit is reached."""
+def _increment_below(
+    model: type[models.Model], limit: int, units: int, **row: object
+) -> int | None:
+    """`used += units` on the row where that stays within `limit`, returning the new count
+    (one statement: UPDATE ... RETURNING, on PostgreSQL and SQLite alike); None when it
+    would not fit."""
     table = model._meta.db_table
     where = " AND ".join(f"{connection.ops.quote_name(name)} = %s" for name in row)
-    params: list[Any] = [*row.values(), limit]
+    params: list[Any] = [units, *row.values(), limit - units]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {connection.ops.quote_name(table)} SET used = used + 1 "
-            f"WHERE {where} AND used < %s RETURNING used",
+            f"UPDATE {connection.ops.quote_name(table)} SET used = used + %s "
+            f"WHERE {where} AND used <= %s RETURNING used",
             params,
         )
         found = cursor.fetchone()

@@ -11,26 +11,29 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django_q.conf import Conf
-from django_q.tasks import async_task
 
 from generations import catalog
-from generations.core import idempotency, lifecycle, quotas, safety
+from generations.core import fairshare, idempotency, quotas, safety
 from generations.core.accounts import CREATORS, require_role
 from generations.core.validation import DATA_URL_MARK, shorten_image_url
 from generations.db.locks import sqlite_write_lock
 from generations.errors import ApiError
 from generations.media import images
-from generations.models import ApiKey, Generation, IdempotencyRecord, Team, UsageEvent, User
+from generations.models import (
+    ApiKey,
+    Batch,
+    Generation,
+    IdempotencyRecord,
+    Team,
+    UsageEvent,
+    User,
+)
 from generations.net import fetch
 from generations.rendering import registry
 from generations.spec import GenerationSpec
+from generations.vocabulary import Lane
 
 log = logging.getLogger(__name__)
-
-# The django-q2 task that runs a generation (generations/tasks/__init__.py). Named, not
-# imported: the jobs call into this layer, not the other way round.
-RUN_TASK = "generations.tasks.generation_run"
 
 
 @dataclass(frozen=True)
@@ -84,118 +87,141 @@ def generation_create(
     public_base: str = "",
 ) -> tuple[Generation, int]:
     """Reserve usage, save the row and enqueue it atomically. Returns (generation, usage)."""
-    require_role(team=team, user=user, roles=CREATORS, action="generating videos")
-    if spec.enable_safety_checker:
-        verdict = safety.screen_text(spec.prompt, spec.audio_prompt)
-        if verdict.blocked:
-            raise ApiError(
-                400,
-                "content_policy",
-                f"The prompt was refused by the safety checker ({verdict.category}).",
-                "prompt",
-            )
     test_mode = bool(api_key and api_key.is_test)
-    month = quotas.current_month()
+    screen(team=team, user=user, specs=[spec], test_mode=test_mode)
+    gen, charged = prepare(
+        team=team, user=user, spec=spec, api_key=api_key, source=source,
+        remixed_from=remixed_from, webhook_url=webhook_url, public_base=public_base,
+    )  # fmt: skip
+    usage = admit(team=team, user=user, items=[(gen, charged)], input_image=input_image)
+    return gen, usage
+
+
+def screen(*, team: Team, user: User, specs: list[GenerationSpec], test_mode: bool) -> None:
+    """What refuses a request before anything is saved: the member's role, the safety
+    checker on each prompt, a premium model the plan does not include."""
+    require_role(team=team, user=user, roles=CREATORS, action="generating videos")
+    seen: set[tuple[str, str]] = set()
+    for spec in specs:
+        if spec.enable_safety_checker and (spec.prompt, spec.audio_prompt) not in seen:
+            seen.add((spec.prompt, spec.audio_prompt))
+            verdict = safety.screen_text(spec.prompt, spec.audio_prompt)
+            if verdict.blocked:
+                raise ApiError(
+                    400,
+                    "content_policy",
+                    f"The prompt was refused by the safety checker ({verdict.category}).",
+                    "prompt",
+                )
+        model = catalog.get_model(spec.model)
+        assert model is not None  # build_spec checked it
+        if model.premium and not test_mode and not team.plan.premium_allowed:
+            raise ApiError(
+                403,
+                "premium_not_allowed",
+                f"Model {model.key!r} is a premium model and this team's plan "
+                f"({team.plan.name}) does not include premium models.",
+                "model",
+            )
+
+
+def queue_for(model: catalog.ModelInfo | None, *, test_mode: bool, mode: str) -> str:
+    """The worker queue a generation runs in: the GPU cluster's for diffusers engines, the
+    main cluster's ("") for everything else."""
+    engine = registry.engine_name_for(model, test_mode=test_mode, mode=mode) if model else None
+    return settings.VIDEOGEN_GPU_CLUSTER if engine == registry.DIFFUSERS else ""
+
+
+def prepare(
+    *,
+    team: Team,
+    user: User,
+    spec: GenerationSpec,
+    api_key: ApiKey | None = None,
+    source: str = "api",
+    remixed_from: Generation | None = None,
+    webhook_url: str = "",
+    public_base: str = "",
+    batch: Batch | None = None,
+) -> tuple[Generation, Decimal]:
+    """The unsaved row of one generation and the credits it will take (see admit)."""
+    test_mode = bool(api_key and api_key.is_test)
     model = catalog.get_model(spec.model)
     assert model is not None  # build_spec checked it
-    if model.premium and not test_mode and not team.plan.premium_allowed:
-        raise ApiError(
-            403,
-            "premium_not_allowed",
-            f"Model {model.key!r} is a premium model and this team's plan "
-            f"({team.plan.name}) does not include premium models.",
-            "model",
-        )
     cost = Decimal(0) if test_mode else catalog.credits_for(model, spec.duration, spec.resolution)
     values = dataclasses.asdict(spec) | {"image_url": shorten_image_url(spec.image_url)}
     gen = Generation(
         team=team, user=user, api_key=api_key, source=source, test_mode=test_mode,
         remixed_from=remixed_from, webhook_url=webhook_url, public_base=public_base[:300],
-        **values,
+        batch=batch, lane=Lane.BATCH if batch is not None else Lane.INTERACTIVE,
+        queue=queue_for(model, test_mode=test_mode, mode=spec.mode), **values,
     )  # fmt: skip
+    return gen, Decimal(0) if test_mode else quotas.charge_for(team, cost)
+
+
+def admit(
+    *,
+    team: Team,
+    user: User,
+    items: list[tuple[Generation, Decimal]],
+    input_image: InputImage | None = None,
+    batch: Batch | None = None,
+) -> int:
+    """Save the prepared generations, all or none: each row with its charge, the usage of
+    all of them reserved at once (a 429 or 402 rolls everything back). They join their
+    team's waiting line, and the fair-share dispatcher hands them to the workers
+    (fairshare.on_submit: at once when a worker is free and nobody else waits). Returns
+    the team's usage this month, these included."""
+    month = quotas.current_month()
+    test_mode = items[0][0].test_mode
     if input_image is not None:
         # Written before the transaction: the writer lock is held only for the rows.
-        gen.input_image.save(
-            f"{gen.generation_id}{input_image.extension}",
-            ContentFile(input_image.data),
-            save=False,
-        )
-    charged = Decimal(0) if test_mode else quotas.charge_for(team, cost)
+        for gen, _ in items:
+            gen.input_image.save(
+                f"{gen.generation_id}{input_image.extension}",
+                ContentFile(input_image.data),
+                save=False,
+            )
     try:
         with sqlite_write_lock(), transaction.atomic():
-            gen.save()
             record = idempotency.current_record.get()
-            if record is not None:
-                IdempotencyRecord.objects.filter(pk=record).update(generation=gen)
+            if batch is not None:
+                batch.save()
+                if record is not None:
+                    IdempotencyRecord.objects.filter(pk=record).update(batch=batch)
+            for gen, _ in items:
+                gen.save()
+            if record is not None and batch is None:
+                IdempotencyRecord.objects.filter(pk=record).update(generation=items[0][0])
             if not test_mode:
-                UsageEvent.objects.create(
-                    team=team,
-                    user=user,
-                    api_key=api_key,
-                    generation=gen,
-                    kind=UsageEvent.Kind.CHARGE,
-                    units=1,
-                    credits=charged,
-                    month=month,
-                    model=spec.model,
+                UsageEvent.objects.bulk_create(
+                    UsageEvent(
+                        team=team,
+                        user=user,
+                        api_key=gen.api_key,
+                        generation=gen,
+                        kind=UsageEvent.Kind.CHARGE,
+                        units=1,
+                        credits=charged,
+                        month=month,
+                        model=gen.model,
+                    )  # fmt: skip
+                    for gen, charged in items
                 )
-            if _queue_is_in_this_database():
-                # The queue row commits with the generation: one write transaction, and no
-                # moment where a saved generation has no task.
-                generation_enqueue(generation=gen)
-            else:
-                transaction.on_commit(lambda: _enqueue_after_commit(gen))
+            fairshare.on_submit([gen for gen, _ in items], paused=team.queue_paused)
             # Last: the usage rows every submit of this team contends for are locked from
             # here to the commit only (a refusal rolls back everything above).
             if test_mode:
                 usage = quotas.month_usage(team, month)
             else:
-                usage = quotas.reserve(team, user, month, charged).usage
+                total = sum((charged for _, charged in items), Decimal(0))
+                usage = quotas.reserve(team, user, month, total, units=len(items)).usage
     except BaseException:
-        if gen.input_image:
-            gen.input_image.delete(save=False)  # refused (e.g. 429): no orphan file
+        for gen, _ in items:
+            if gen.input_image:
+                gen.input_image.delete(save=False)  # refused (e.g. 429): no orphan file
         raise
-    return gen, usage
-
-
-def _enqueue_after_commit(gen: Generation) -> None:
-    """The generation is saved and charged: a broker that is down now (Redis restarting)
-    must not turn that into an error. The row stays `pending` and the reaper enqueues it
-    once the broker answers again (tasks/reaper.py, VIDEOGEN_PENDING_GRACE_S)."""
-    try:
-        generation_enqueue(generation=gen)
-    except Exception:
-        log.warning(
-            "the broker refused generation %s; it stays pending and is enqueued again later",
-            gen.generation_id,
-            exc_info=True,
-        )
-
-
-def _queue_is_in_this_database() -> bool:
-    return bool(Conf.ORM) and not Conf.SYNC
-
-
-def generation_enqueue(*, generation: Generation) -> None:
-    """Hand the generation to the workers. Safe to call twice: the run claims the row.
-
-    Diffusers jobs go to the GPU cluster's queue; everything else to the main cluster's,
-    named explicitly so that a call made inside a GPU worker does not land in its queue."""
-    model = catalog.get_model(generation.model)
-    engine = (
-        registry.engine_name_for(model, test_mode=generation.test_mode, mode=generation.mode)
-        if model
-        else None
-    )
-    gpu = engine == registry.DIFFUSERS
-    async_task(
-        RUN_TASK,
-        generation.pk,
-        task_name=f"generation {generation.generation_id}",
-        group="generations",
-        cluster=settings.VIDEOGEN_GPU_CLUSTER if gpu else Conf.PREFIX,
-    )
-    lifecycle.mark_queued(generation=generation)
+    return usage
 
 
 def generation_again(

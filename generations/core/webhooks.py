@@ -24,15 +24,16 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from generations.errors import invalid
 from generations.ids import random_base62
-from generations.models import Generation, Team, WebhookDelivery, WebhookEndpoint
+from generations.models import Batch, Generation, Team, WebhookDelivery, WebhookEndpoint
 from generations.net import fetch
+from generations.vocabulary import FINAL_STATUSES, Status
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ EVENTS = {
     Generation.Status.FAILED: "generation.failed",
     Generation.Status.CANCELED: "generation.canceled",
 }
+BATCH_EVENT = "batch.completed"  # every item of a batch is final (whatever their outcomes)
 # Delay before each retry; after the last one the delivery is marked failed.
 BACKOFF_S = (10, 60, 300, 1800, 7200, 21600)
 # While one attempt runs, nobody else picks the delivery up.
@@ -134,6 +136,66 @@ def notify(gen: Generation) -> None:
             event=event, url=url, payload=body,
         )  # fmt: skip
         transaction.on_commit(partial(_enqueue, delivery.pk))
+
+
+def batch_counts(batch_id: int) -> dict[str, int]:
+    """How many items of the batch are in each status (every status named, zeros too)."""
+    counts = dict.fromkeys((s.value for s in Status), 0)
+    for status, n in (
+        Generation.objects.filter(batch_id=batch_id)
+        .values_list("status")
+        .annotate(n=models.Count("pk"))
+        .order_by()
+    ):
+        counts[status] = n
+    return counts
+
+
+def batch_payload(batch: Batch) -> dict[str, Any]:
+    base = batch.public_base or settings.VIDEOGEN_PUBLIC_URL
+    items = []
+    for gen in batch.items.order_by("pk"):
+        item: dict[str, Any] = {
+            "generation_id": gen.generation_id, "status": gen.status, "model": gen.model,
+            "prompt": gen.prompt, "seed": gen.seed,
+        }  # fmt: skip
+        if gen.status == Generation.Status.COMPLETED:
+            item["video_url"] = f"{base}/api/v1/video/{gen.generation_id}"
+        items.append(item)
+    data = {
+        "batch_id": batch.batch_id,
+        "total": len(items),
+        "counts": batch_counts(batch.pk),
+        "items": items,
+    }
+    return {"type": BATCH_EVENT, "timestamp": timezone.now().isoformat(), "data": data}
+
+
+def notify_batch_if_done(batch_id: int) -> bool:
+    """Queue the batch's `batch.completed` event if every item is now final; exactly once.
+
+    Called in the transaction that made an item final. The batch row is locked first, so
+    two items finishing at once take turns: the second one sees the first one's commit, and
+    whichever finds no live item left sends the event (and stamps `finished_at`)."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().filter(pk=batch_id, finished_at=None).first()
+        if batch is None:
+            return False
+        if Generation.objects.filter(batch_id=batch_id).exclude(status__in=FINAL_STATUSES).exists():
+            return False
+        Batch.objects.filter(pk=batch_id).update(finished_at=timezone.now())
+        urls = [batch.webhook_url] if batch.webhook_url else []
+        urls += list(
+            WebhookEndpoint.objects.filter(team_id=batch.team_id).values_list("url", flat=True)
+        )
+        body = batch_payload(batch)
+        for url in dict.fromkeys(urls):
+            delivery = WebhookDelivery.objects.create(
+                team_id=batch.team_id, generation=None, message_id="msg_" + random_base62(24),
+                event=BATCH_EVENT, url=url, payload=body,
+            )  # fmt: skip
+            transaction.on_commit(partial(_enqueue, delivery.pk))
+    return True
 
 
 def _enqueue(pk: int) -> None:

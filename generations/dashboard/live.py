@@ -10,17 +10,15 @@ the user, whose password hash the session must still match), and answers 401 wit
 
 from __future__ import annotations
 
-from datetime import datetime
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.core.cache import cache
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils import timezone
 
-from generations.core import reports
+from generations.core import fairshare, reports
 from generations.dashboard.access import current_team
 from generations.models import Generation, User
 from generations.vocabulary import FINAL_STATUSES, STATUS_CHOICES, WAITING_STATUSES
@@ -44,9 +42,10 @@ def _answer(request: HttpRequest) -> JsonResponse:
     """{"generations": {id: {status, label, progress, final, position, elapsed_s, eta_s}}}
     for the current team's generations among `ids` (comma-separated; others are left out).
 
-    `position`: how many waiting generations (every team's: the workers are shared) were
-    submitted before it. `eta_s`: seconds until it should be done, from this server's recent
-    times for its model and resolution (core/reports.typical_seconds); null before any."""
+    `position`: how many generations go before it (core/fairshare.positions: those handed
+    to the workers, and its own team's ahead of it in line). `eta_s`: seconds until it
+    should be done, from this server's recent times for its model and resolution
+    (core/reports.typical_seconds); null before any."""
     engine = import_module(settings.SESSION_ENGINE)
     request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
     user = get_user(request)
@@ -63,9 +62,12 @@ def _answer(request: HttpRequest) -> JsonResponse:
             "resolution",
             "created_at",
             "started_at",
+            "queued_at",
+            "lane",
         )  # fmt: skip
     )
-    positions = _queue_positions([g.created_at for g in rows if g.status in WAITING_STATUSES])
+    team = current_team(request)
+    positions = fairshare.positions(team.pk, [g for g in rows if g.status in WAITING_STATUSES])
     now = timezone.now()
     configured = settings.Q_CLUSTER.get("workers", 1)
     workers = max(1, configured if isinstance(configured, int) else 1)
@@ -74,7 +76,7 @@ def _answer(request: HttpRequest) -> JsonResponse:
         usual = None if gen.status in FINAL_STATUSES else _typical(gen.model, gen.resolution)
         position = eta = elapsed = None
         if gen.status in WAITING_STATUSES:
-            position = positions[gen.created_at]
+            position = positions[gen.pk]
             elapsed = round((now - gen.created_at).total_seconds())
             if usual is not None:
                 eta = usual * (1 + position // workers)
@@ -92,17 +94,6 @@ def _answer(request: HttpRequest) -> JsonResponse:
             "eta_s": eta,
         }
     return JsonResponse({"generations": answer})
-
-
-def _queue_positions(created: list[datetime]) -> dict[datetime, int]:
-    """For each submit time, how many waiting generations were submitted before it: one
-    query for all of them."""
-    if not created:
-        return {}
-    counts = Generation.objects.filter(status__in=WAITING_STATUSES).aggregate(
-        **{f"c{i}": Count("pk", filter=Q(created_at__lt=at)) for i, at in enumerate(created)}
-    )
-    return {at: int(counts[f"c{i}"] or 0) for i, at in enumerate(created)}
 
 
 def _typical(model: str, resolution: str) -> int | None:

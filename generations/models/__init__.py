@@ -15,7 +15,7 @@ from generations.models.accounts import (
     UserManager,
     default_plan_id,
 )
-from generations.models.generation import Generation, WorkerHeartbeat
+from generations.models.generation import Batch, Generation, WorkerHeartbeat
 from generations.models.idempotency import IdempotencyRecord
 from generations.models.usage import MemberMonthlyUsage, MonthlyUsage, UsageEvent
 from generations.models.webhooks import WebhookDelivery, WebhookEndpoint
@@ -23,6 +23,7 @@ from generations.models.webhooks import WebhookDelivery, WebhookEndpoint
 __all__ = [
     "DEFAULT_PLAN_NAME",
     "ApiKey",
+    "Batch",
     "Generation",
     "IdempotencyRecord",
     "Invitation",

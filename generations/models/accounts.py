@@ -95,6 +95,9 @@ class Team(models.Model):
     # A public gallery of the team's shared videos at /g/<gallery_slug>, when enabled.
     gallery_public = models.BooleanField(default=False)
     gallery_slug = models.SlugField(max_length=40, unique=True, null=True, blank=True)
+    # Queue control: while paused, the team's waiting generations stay waiting (the
+    # fair-share dispatcher, core/fairshare.py, skips them); running ones finish.
+    queue_paused = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     members: models.ManyToManyField[User, Membership] = models.ManyToManyField(
         User, through="Membership", related_name="teams"

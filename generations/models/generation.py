@@ -10,10 +10,17 @@ from typing import ClassVar
 from django.db import models
 from django.utils import timezone
 
-from generations.ids import new_generation_id
+from generations.ids import new_batch_id, new_generation_id
 from generations.models.accounts import ApiKey, Team, User
 from generations.spec import GenerationSpec
-from generations.vocabulary import FINAL_STATUSES, MODE_CHOICES, STATUS_CHOICES, Mode, Status
+from generations.vocabulary import (
+    FINAL_STATUSES,
+    MODE_CHOICES,
+    STATUS_CHOICES,
+    Lane,
+    Mode,
+    Status,
+)
 
 
 class Generation(models.Model):
@@ -40,6 +47,13 @@ class Generation(models.Model):
         "self", models.SET_NULL, null=True, blank=True, related_name="remixes"
     )
     test_mode = models.BooleanField(default=False)
+    # Takes: the batch this generation is an item of (None: submitted on its own), and its
+    # lane in the team's waiting line (vocabulary.Lane: interactive before batch).
+    batch = models.ForeignKey("Batch", models.SET_NULL, null=True, blank=True, related_name="items")
+    lane = models.PositiveSmallIntegerField(default=Lane.INTERACTIVE.value)
+    # The worker cluster whose queue runs it (the main one, or the GPU one for diffusers
+    # engines): fixed at submit, so the dispatcher keeps each queue shallow on its own.
+    queue = models.CharField(max_length=100, blank=True)
 
     # The request, as validated.
     mode = models.CharField(max_length=20, choices=MODE_CHOICES)
@@ -100,6 +114,13 @@ class Generation(models.Model):
         indexes = [
             models.Index(fields=["team", "-created_at"], name="gen_team_recent"),
             models.Index(fields=["status", "heartbeat_at"], name="gen_status_heartbeat"),
+            # The waiting line the fair-share dispatcher reads: per team, by lane, oldest first.
+            models.Index(
+                fields=["team", "lane", "created_at"],
+                name="gen_waiting",
+                condition=models.Q(status=Status.PENDING),
+            ),
+            models.Index(fields=["batch", "status"], name="gen_batch_status"),
         ]
 
     def __str__(self) -> str:
@@ -121,6 +142,33 @@ class Generation(models.Model):
         if self.started_at and self.finished_at:
             return round((self.finished_at - self.started_at).total_seconds())
         return None
+
+
+class Batch(models.Model):
+    """Takes: generations submitted together as the cross product of prompts, models, seeds
+    and variations (core/batches.py), admitted or refused as a whole. The items are ordinary
+    generations (`items`); the batch adds their grid, the pick, and one final event."""
+
+    batch_id = models.CharField(max_length=40, unique=True, default=new_batch_id)
+    team = models.ForeignKey(Team, models.CASCADE, related_name="batches")
+    user = models.ForeignKey(User, models.SET_NULL, null=True, related_name="batches")
+    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True)
+    source = models.CharField(max_length=20, default="api")
+    test_mode = models.BooleanField(default=False)
+    title = models.CharField(max_length=200, blank=True)  # what the dashboard calls it
+    webhook_url = models.URLField(max_length=2048, blank=True)
+    public_base = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # When the last item became final: the moment its `batch.completed` event was queued.
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The take someone chose (one per batch).
+    pick = models.ForeignKey(Generation, models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "-created_at"], name="batch_team_recent")]
+
+    def __str__(self) -> str:
+        return self.batch_id
 
 
 class WorkerHeartbeat(models.Model):

@@ -21,6 +21,10 @@ class IdempotencyRecord(models.Model):
     generation = models.OneToOneField(
         "Generation", models.SET_NULL, null=True, blank=True, related_name="idempotency_record"
     )
+    # The same for a batch (POST /api/v1/batches).
+    batch = models.OneToOneField(
+        "Batch", models.SET_NULL, null=True, blank=True, related_name="idempotency_record"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 
 from django.core.signing import BadSignature
 
-from generations.core.submissions import RUN_TASK
+from generations.core.fairshare import RUN_TASK
 
 
 def _payloads(cluster: str) -> Iterator[str | bytes] | None:

@@ -1,4 +1,7 @@
-"""Due polls: how a remote job's next poll is scheduled without any worker waiting for it.
+"""The dispatcher thread of each main-cluster worker: due polls, and the fair-share release
+of waiting generations (core/fairshare.py says how work is handed out).
+
+Due polls: how a remote job's next poll is scheduled without any worker waiting for it.
 
 django-q2 has no delayed tasks (its scheduler wakes twice a minute at best), so the delay
 lives on the row: `Generation.next_poll_at`. Each worker process runs a small dispatcher
@@ -20,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from generations.core import fairshare
 from generations.models import Generation
 from generations.ops import background
 
@@ -68,6 +72,12 @@ def dispatch_due() -> int:
     return sent
 
 
+def dispatch_tick() -> int:
+    """One round of this process's dispatcher thread: due polls, then the waiting lines
+    (core/fairshare.py); how many tasks it enqueued."""
+    return dispatch_due() + fairshare.release()
+
+
 def start_dispatcher(**kwargs: Any) -> None:
     """Start this process's dispatcher thread (once). Connected to django-q2's post_spawn:
     every worker process runs one, so polls go on as long as any worker is alive."""
@@ -77,4 +87,4 @@ def start_dispatcher(**kwargs: Any) -> None:
         return  # tasks run inline (tests): nothing runs in the background
     if Conf.CLUSTER_NAME != Conf.PREFIX:
         return  # a GPU cluster's workers render; the main cluster's workers poll
-    background.start_once("poll dispatcher", dispatch_due, DISPATCH_INTERVAL_S)
+    background.start_once("dispatcher", dispatch_tick, DISPATCH_INTERVAL_S)

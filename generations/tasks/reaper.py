@@ -5,8 +5,9 @@ generation stays in progress, or lost in a queue, forever.
   `worker_lost` after VIDEOGEN_MAX_ATTEMPTS runs.
 - A hosted job whose poll was lost is re-armed (polled again), never run again: that would
   submit it to the provider twice.
-- Rows saved but never enqueued, and queued rows whose task is no longer in the broker, are
-  enqueued again (brokerscan.py says which are still waiting).
+- Queued rows whose task is no longer in the broker are enqueued again (brokerscan.py says
+  which are still waiting); then the waiting lines are released (core/fairshare.py), in
+  case no dispatcher thread is alive to do it.
 
 It also records the worker heartbeat that /healthz reports, forgets expired Idempotency-Key
 records and sends the webhook retries that are due."""
@@ -21,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.conf import Conf
 
-from generations.core import idempotency, lifecycle, submissions, webhooks
+from generations.core import fairshare, idempotency, lifecycle, webhooks
 from generations.models import Generation
 from generations.ops import health
 from generations.rendering import registry
@@ -52,24 +53,24 @@ def reap_stale() -> str:
                 failed += 1
             continue
         if lifecycle.requeue(generation=gen, now=now):
-            submissions.generation_enqueue(generation=gen)
+            fairshare.enqueue(generation=gen)
             requeued += 1
     requeued += _requeue_lost(now)
+    released = fairshare.release()
     idempotency.forget_expired()
     webhooks.deliver_due()
-    return f"requeued {requeued}, re-armed {rearmed} polls, failed {failed}"
+    return f"requeued {requeued}, released {released}, re-armed {rearmed} polls, failed {failed}"
 
 
 def _requeue_lost(now: datetime) -> int:
-    """Rows saved but never enqueued (the web process died between commit and enqueue, or the
-    broker was down), and queued rows whose task is no longer in the broker (Redis restarted,
-    a cluster SIGKILLed with tasks prefetched): enqueued again, once per grace period."""
-    pending = settings.VIDEOGEN_PENDING_GRACE_S
+    """Queued rows whose task is no longer in the broker (Redis restarted, a cluster
+    SIGKILLed with tasks prefetched, a dispatcher killed between taking a row and sending
+    it): enqueued again, once per grace period. (Rows still `pending` are not lost: they
+    wait for their turn, core/fairshare.py.)"""
     queued = settings.VIDEOGEN_QUEUED_GRACE_S
     candidates = list(
         Generation.objects.filter(
-            Q(status=Generation.Status.PENDING, created_at__lt=now - timedelta(seconds=pending))
-            | Q(status=Generation.Status.IN_QUEUE, queued_at__lt=now - timedelta(seconds=queued))
+            Q(status=Generation.Status.IN_QUEUE, queued_at__lt=now - timedelta(seconds=queued))
         ).values_list("pk", "status")
     )
     if not candidates:
@@ -81,7 +82,7 @@ def _requeue_lost(now: datetime) -> int:
             continue  # still in line: a long backlog, not a lost task
         gen = Generation.objects.get(pk=pk)
         Generation.objects.filter(pk=pk).update(queued_at=now)
-        submissions.generation_enqueue(generation=gen)
+        fairshare.enqueue(generation=gen)
         requeued += 1
     if requeued:
         log.warning("re-enqueued %d generations whose task was lost", requeued)

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.db import connection
 
 from generations import catalog
-from generations.core import lifecycle
+from generations.core import fairshare, lifecycle
 from generations.errors import DATABASE_DOWN
 from generations.models import Generation
 from generations.rendering import registry
@@ -25,6 +25,7 @@ def generation_run(pk: int) -> str:
     claim = lifecycle.claim(pk)
     if claim is None:
         return "skipped: not claimable"
+    fairshare.release_quietly()  # its place in the queue is free: let the next one in
     gen = Generation.objects.select_related("team").get(pk=pk)
     model = catalog.get_model(gen.model)
     engine_name = registry.engine_name_for(model, test_mode=gen.test_mode) if model else None

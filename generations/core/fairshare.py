@@ -1,0 +1,226 @@
+"""Fair share: which waiting generation goes to the workers next.
+
+A submit does not put its task in the broker. Its rows wait in the database (`pending`), as
+their team's waiting line, and this dispatcher hands them to the broker a few at a time:
+each worker queue (the main cluster's, the GPU cluster's) holds at most
+VIDEOGEN_QUEUE_AHEAD tasks not yet taken by a worker. So the broker stays shallow, and the
+order in which work starts is decided here, where the teams are known:
+
+- teams take turns: each free place goes to the team with the fewest generations in flight
+  (handed over or running on a worker), ties to the team whose oldest waiting item is
+  oldest. With every worker busy on team A's batch, team B's next generation is handed over
+  as soon as one place frees, ahead of A's waiting items;
+- within a team, a single generation (someone at a screen) before the items of a batch
+  (vocabulary.Lane), then oldest first;
+- a team that paused its queue is skipped: its waiting items stay waiting.
+
+Who calls it: a submit once its transaction commits (so an idle worker starts at once);
+a run as soon as it claims its row (its place in the broker is free again); a thread in
+every main-cluster worker twice a second (tasks/dispatch.py); the reaper every minute.
+Several may run at once: each row is taken by a conditional UPDATE (lifecycle.mark_queued),
+so none is handed over twice, and a task handed over twice would still run once (the run
+claims its row). A broker that refuses a task (Redis down) gets the row put back
+(lifecycle.hold). Nothing is lost in between either: a row taken but never sent is a queued
+row whose task is not in the broker, which the reaper enqueues again (tasks/reaper.py)."""
+
+from __future__ import annotations
+
+import contextvars
+import heapq
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Min, Q
+from django_q.conf import Conf
+from django_q.tasks import async_task
+
+from generations.core import lifecycle
+from generations.models import Generation
+from generations.vocabulary import Status
+
+log = logging.getLogger(__name__)
+
+# The django-q2 task that runs a generation (generations/tasks/__init__.py). Named, not
+# imported: the jobs call into this layer, not the other way round.
+RUN_TASK = "generations.tasks.generation_run"
+
+# Set while this thread releases: a task run inline (the broker's sync mode, in tests) that
+# claims its row does not start a release of its own inside this one.
+_releasing: contextvars.ContextVar[bool] = contextvars.ContextVar("releasing", default=False)
+
+
+def enqueue(*, generation: Generation) -> None:
+    """Put the generation's task in its queue's broker and mark it queued. Safe to call
+    twice: the run claims the row. (The reaper calls this for a task the broker lost.)
+
+    Named clusters: a call made inside a GPU worker must not land in the GPU queue."""
+    _send(generation)
+    lifecycle.mark_queued(generation=generation)
+
+
+def on_submit(gens: list[Generation], *, paused: bool) -> None:
+    """Called in the transaction that saves a submit's generations: what happens to them
+    once it commits. The common case costs two small reads: the queue has room and nothing
+    else is waiting in it, so this generation is the dispatcher's only choice and is handed
+    over at once (with the ORM broker, in this very transaction, so that no moment exists
+    where it is saved but neither waiting nor queued). A full queue leaves it waiting: the
+    run that next takes a task releases it. Otherwise the dispatcher picks, after commit."""
+    if Conf.SYNC:
+        transaction.on_commit(release_quietly)
+        return
+    queue = gens[0].queue
+    if paused or _handed(queue) >= settings.VIDEOGEN_QUEUE_AHEAD:
+        return
+    if len(gens) > 1 or (
+        Generation.objects.filter(status=Status.PENDING, queue=queue, team__queue_paused=False)
+        .exclude(pk=gens[0].pk)
+        .exists()
+    ):
+        transaction.on_commit(release_quietly)
+        return
+    gen = gens[0]
+    if Conf.ORM:
+        lifecycle.mark_queued(generation=gen)
+        _send(gen)
+    else:
+        transaction.on_commit(lambda: _hand_over_quietly(gen))
+
+
+def positions(team_id: int, waiting: list[Generation]) -> dict[int, int]:
+    """For each of a team's waiting generations, how many go before it, in one query: the
+    tasks already handed to the broker (every team's; queued before it, for one that is
+    itself handed over), and, for one still waiting, its own team's waiting generations
+    ahead of it in the line (interactive before batch, then oldest first). Other teams'
+    waiting work is not counted: teams take turns, so it does not stand in front."""
+    if not waiting:
+        return {}
+    counts: dict[str, Count] = {}
+    for gen in waiting:
+        if gen.status == Status.IN_QUEUE:
+            ahead = Q(status=Status.IN_QUEUE, queued_at__lt=gen.queued_at)
+        else:
+            ahead = Q(status=Status.IN_QUEUE) | Q(
+                Q(lane__lt=gen.lane) | Q(lane=gen.lane, created_at__lt=gen.created_at),
+                status=Status.PENDING,
+                team_id=team_id,
+            )
+        counts[f"c{gen.pk}"] = Count("pk", filter=ahead)
+    found = Generation.objects.filter(status__in=(Status.PENDING, Status.IN_QUEUE)).aggregate(
+        **counts
+    )
+    return {gen.pk: int(found[f"c{gen.pk}"] or 0) for gen in waiting}
+
+
+def _handed(queue: str) -> int:
+    """Tasks of this queue in the broker that no worker has taken yet."""
+    return Generation.objects.filter(status=Status.IN_QUEUE, queue=queue).count()
+
+
+def _hand_over_quietly(gen: Generation) -> None:
+    if not lifecycle.mark_queued(generation=gen):
+        return
+    try:
+        _send(gen)
+    except Exception:
+        lifecycle.hold(generation=gen)
+        log.warning("the broker refused generation %s; it waits and is released later",
+                    gen.generation_id, exc_info=True)  # fmt: skip
+
+
+def release_quietly() -> int:
+    """release(), for callers that must not fail because the broker is down (a submit that
+    already committed, a run that already claimed): the work waits and a later round
+    releases it."""
+    try:
+        return release()
+    except Exception:
+        log.warning("the broker refused work; it waits and is released later", exc_info=True)
+        return 0
+
+
+def release(*, ahead: int | None = None) -> int:
+    """Hand waiting generations to the broker, teams taking turns, until each queue holds
+    `ahead` (VIDEOGEN_QUEUE_AHEAD) tasks no worker has taken yet; how many were handed over.
+    In the broker's sync mode (tests) everything waiting is run, in the same order."""
+    if _releasing.get():
+        return 0
+    token = _releasing.set(True)
+    try:
+        return _release(settings.VIDEOGEN_QUEUE_AHEAD if ahead is None else ahead)
+    finally:
+        _releasing.reset(token)
+
+
+def _release(ahead: int) -> int:
+    waiting: dict[str, dict[int, datetime]] = {}
+    for queue, team_id, oldest in (
+        Generation.objects.filter(status=Status.PENDING, team__queue_paused=False)
+        .values_list("queue", "team_id")
+        .annotate(oldest=Min("created_at"))
+        .order_by()
+    ):
+        waiting.setdefault(queue, {})[team_id] = oldest
+    if not waiting:
+        return 0
+    handed = dict(
+        Generation.objects.filter(status=Status.IN_QUEUE, queue__in=list(waiting))
+        .values_list("queue")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    teams = {team_id for line in waiting.values() for team_id in line}
+    in_flight = dict(
+        Generation.objects.filter(
+            team_id__in=teams,
+            status__in=(Status.IN_QUEUE, Status.IN_PROGRESS),
+            next_poll_at__isnull=True,  # a job waiting on its provider holds no worker
+        )
+        .values_list("team_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    released = 0
+    for queue, line in waiting.items():
+        free = 10**9 if Conf.SYNC else ahead - handed.get(queue, 0)
+        released += _release_queue(queue, line, in_flight, free)
+    return released
+
+
+def _release_queue(
+    queue: str, line: dict[int, datetime], in_flight: dict[int, int], free: int
+) -> int:
+    turns = [(in_flight.get(team_id, 0), oldest, team_id) for team_id, oldest in line.items()]
+    heapq.heapify(turns)
+    released = 0
+    while turns and released < free:
+        flying, oldest, team_id = heapq.heappop(turns)
+        gen = (
+            Generation.objects.filter(status=Status.PENDING, team_id=team_id, queue=queue)
+            .order_by("lane", "created_at", "pk")
+            .first()
+        )
+        if gen is None:
+            continue  # the team's line emptied meanwhile (canceled, or another dispatcher)
+        if lifecycle.mark_queued(generation=gen):
+            try:
+                _send(gen)
+            except Exception:
+                lifecycle.hold(generation=gen)
+                raise
+            released += 1
+            flying += 1
+            in_flight[team_id] = flying
+        heapq.heappush(turns, (flying, oldest, team_id))
+    return released
+
+
+def _send(gen: Generation) -> None:
+    async_task(
+        RUN_TASK,
+        gen.pk,
+        task_name=f"generation {gen.generation_id}",
+        group="generations",
+        cluster=gen.queue or Conf.PREFIX,
+    )
