@@ -17,6 +17,13 @@ from generations import catalog
 from generations.api import framepack, idempotency, openai, videogenapi
 from generations.api.common import public_url
 from generations.api.openai import DEFAULT_SIZE, PRO_SIZES
+from generations.api.openapi_batches import batch_paths, batch_schemas
+from generations.api.openapi_parts import JSON
+from generations.api.openapi_parts import errors as _errors
+from generations.api.openapi_parts import json_answer as _json
+from generations.api.openapi_parts import op as _op
+from generations.api.openapi_parts import query as _query
+from generations.api.openapi_parts import ref as _ref
 from generations.core.idempotency import KEEP_FOR, abandoned_after
 from generations.core.validation import (
     MAX_PROMPT_CHARS,
@@ -28,7 +35,6 @@ from generations.core.validation import (
 from generations.core.webhooks import MAX_URL_CHARS as MAX_WEBHOOK_URL_CHARS
 from generations.vocabulary import Status
 
-JSON = "application/json"
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 T = TypeVar("T")
 
@@ -59,18 +65,6 @@ def _durations() -> list[int]:
 def _max_frames() -> int:
     """build_spec takes up to the model's longest duration at its fps."""
     return max(m.max_duration * m.fps for m in catalog.MODELS)
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-def _errors(schema: str) -> dict[str, Any]:
-    return {"default": _json(_ref(schema), "An error, naming the field where one is to blame")}
 
 
 def _nullable(kind: str) -> dict[str, Any]:
@@ -186,6 +180,7 @@ def _components(fields: dict[str, Any]) -> dict[str, Any]:
             "Generation": _generation(),
             "Video": _video_object(),
             "FramepackAnswer": _framepack_answer(),
+            **batch_schemas(fields),
             "GenerateRequest": {
                 "type": "object",
                 "required": ["prompt"],
@@ -324,6 +319,7 @@ VIDEO_ID = {"name": "video_id", "in": "path", "required": True, "schema": {"type
 def _videogenapi_paths() -> dict[str, Any]:
     return {
         "/api/v1/generate": {"post": _generate_operation()},
+        **batch_paths(_idempotency()),
         **_generation_paths(),
         **_account_paths(),
         **_file_paths(),
@@ -341,18 +337,6 @@ def _generate_operation() -> dict[str, Any]:
                         "content": {JSON: {"schema": _ref("GenerateRequest")}}},
         "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
     }  # fmt: skip
-
-
-def _op(
-    summary: str, operation_id: str, ok: dict[str, Any], errors: str = "Error", **extra: object
-) -> dict[str, Any]:
-    """An operation: its 200 answer, and its errors in the surface's shape."""
-    return {"summary": summary, "operationId": operation_id, **extra,
-            "responses": {"200": ok, **_errors(errors)}}  # fmt: skip
-
-
-def _query(name: str, **schema: Any) -> dict[str, Any]:
-    return {"name": name, "in": "query", "schema": schema}
 
 
 def _generation_paths() -> dict[str, Any]:

@@ -134,8 +134,9 @@ def plan(data: Mapping[str, object], *, test_mode: bool) -> BatchPlan:
             try:
                 first = build_spec(item, test_mode=test_mode)
             except ApiError as exc:
-                if model is not None and exc.field in ("model", "image_url", "duration",
-                                                       "resolution", "aspect_ratio"):  # fmt: skip
+                if model is not None and exc.field == "model":
+                    exc.field = "models"  # the model at fault came from the list
+                elif model is not None:
                     exc.message = f"{exc.message} (`models` lists {model!r}.)"
                 raise
             for seed in seeds:

@@ -129,12 +129,12 @@ def _hand_over_quietly(gen: Generation) -> None:
                     gen.generation_id, exc_info=True)  # fmt: skip
 
 
-def release_quietly() -> int:
+def release_quietly(*, ahead: int | None = None) -> int:
     """release(), for callers that must not fail because the broker is down (a submit that
     already committed, a run that already claimed): the work waits and a later round
     releases it."""
     try:
-        return release()
+        return release(ahead=ahead)
     except Exception:
         log.warning("the broker refused work; it waits and is released later", exc_info=True)
         return 0
