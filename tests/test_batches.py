@@ -60,6 +60,12 @@ def test_compare_models_is_one_prompt_on_several_models(tester: Account) -> None
     ]  # fmt: skip
 
 
+def test_a_given_seed_is_kept_for_every_prompt(owner: Account) -> None:
+    body = make(owner, prompt=None, prompts=["a kite", "a boat"], seed=5).json()
+    items = Generation.objects.filter(batch__batch_id=body["batch_id"])
+    assert sorted(items.values_list("seed", flat=True)) == [5, 5]
+
+
 def test_count_makes_variations_with_fresh_seeds(owner: Account) -> None:
     body = make(owner, count=5).json()
     seeds = list(Generation.objects.filter(batch__batch_id=body["batch_id"]).values_list(

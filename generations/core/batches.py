@@ -140,8 +140,10 @@ def plan(data: Mapping[str, object], *, test_mode: bool) -> BatchPlan:
                     exc.message = f"{exc.message} (`models` lists {model!r}.)"
                 raise
             for seed in seeds:
-                chosen = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
-                specs.append(dataclasses.replace(first, seed=chosen))
+                if seed is None and len(seeds) > 1:
+                    seed = secrets.randbelow(MAX_SEED + 1)  # `count`: a fresh seed per take
+                # One seed per item: the request's own `seed` (or build_spec's random one).
+                specs.append(first if seed is None else dataclasses.replace(first, seed=seed))
     return BatchPlan(specs=specs)
 
 
