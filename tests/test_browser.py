@@ -463,6 +463,7 @@ def test_takes_make_a_batch_that_plays_in_sync_and_keeps_its_pick(
     page.get_by_label("Resolution").select_option("480p")
     page.get_by_text("Takes: variations").click()
     page.get_by_label("Takes", exact=True).fill("4")
+    shot(page, "generate-takes")
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url("**/batches/bat_*")
     batch = Batch.objects.get()
@@ -493,7 +494,7 @@ def test_takes_make_a_batch_that_plays_in_sync_and_keeps_its_pick(
                      "v => !v.seeking && Math.abs(v.currentTime - 0.5) < 0.05)")  # fmt: skip
 
     with page.expect_navigation():
-        page.get_by_role("button", name="Mark take 2 as the pick").click()
+        page.get_by_role("button", name="Mark as pick: take 2").click()
     picked = page.locator(".take.picked")
     assert picked.count() == 1 and picked.get_attribute("data-take") == items[1].generation_id
     page.reload()

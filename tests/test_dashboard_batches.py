@@ -182,6 +182,10 @@ def test_the_pick_is_kept_and_shown_in_history_and_the_batch(owner: Account) -> 
     history = client.get("/generations/").content.decode()
     assert history.count('<span class="badge pick">Pick</span>') == 1
     assert history.count(f'href="/batches/{batch.batch_id}"') == 3
+    batch.items.update(status=Status.COMPLETED)
+    gallery = client.get("/gallery").content.decode()
+    assert gallery.count('<span class="tag pick">Pick</span>') == 1
+    assert gallery.count(f'class="batch-link" href="/batches/{batch.batch_id}"') == 3
     # Not a take of this batch: refused, the pick stays.
     other = _made(owner, 1).items.get()
     client.post(f"/batches/{batch.batch_id}/pick", {"generation_id": other.generation_id})
