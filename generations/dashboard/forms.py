@@ -16,10 +16,10 @@ from generations.dashboard import throttle
 from generations.dashboard.takes import (
     MAX_TAKES,
     TakesList,
+    batch_requests,
     lines,
     parse_csv,
     parse_seeds,
-    requests,
 )
 from generations.models import User
 from generations.rendering import registry
@@ -215,7 +215,7 @@ class GenerateForm(forms.Form):
         """The batch request(s) this form makes (core/batches.plan's input), or None for
         a single generation."""
         models = list(self.cleaned_data.get("compare_models") or [])
-        return requests(data, self.cleaned_data.get("takes") or 1, models,
+        return batch_requests(data, self.cleaned_data.get("takes") or 1, models,
                               self.takes_list)  # fmt: skip
 
     def request_data(self) -> dict[str, object]:

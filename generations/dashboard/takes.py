@@ -126,7 +126,7 @@ def _words(message: str) -> str:
     return message
 
 
-def requests(
+def batch_requests(
     data: Mapping[str, object], takes: int, models: list[str], found: TakesList
 ) -> list[dict[str, object]] | None:
     """The batch request(s) for plan(), or None for a single generation (no list field
