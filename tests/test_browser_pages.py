@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from generations import tasks
-from generations.core import accounts, apikeys, library, submissions, webhooks
+from generations.core import accounts, apikeys, batches, fairshare, library, submissions, webhooks
 from generations.core.validation import build_spec
 from generations.models import Generation, Team, User
 from tests.test_browser import ARGS, CHROMIUM, SCREENSHOTS
@@ -62,9 +62,26 @@ def _studio() -> dict[str, str]:
     _, invite = accounts.invitation_create(
         team=team, email="newcomer@example.com", role="member", invited_by=user
     )
+    # Takes in the personal team (the one the member works in): a finished batch of two
+    # with its pick, and a paused queue with a generation waiting in it.
+    specs = [build_spec({"model": "local", "prompt": "Lanterns over a harbour at dusk",
+                         "duration": 1, "resolution": "480p", "seed": seed},
+                        test_mode=False) for seed in (1, 2)]  # fmt: skip
+    batch, takes, _ = batches.batch_create(team=personal, user=user, specs=specs,
+                                           source="dashboard")  # fmt: skip
+    for take in takes:
+        assert tasks.generation_run(take.pk) == "completed"
+    batches.batch_pick(batch=batch, generation=takes[1])
+    fairshare.team_queue_pause(team=personal, paused=True)
+    waiting = build_spec({"model": "local", "prompt": "A night train crossing a bridge",
+                          "duration": 1, "resolution": "480p"}, test_mode=False)  # fmt: skip
+    submissions.generation_create(team=personal, user=user, spec=waiting, source="dashboard")
     gen.refresh_from_db()
     team.refresh_from_db()
     return {
+        "batches": "/batches/",
+        "batch": f"/batches/{batch.batch_id}",
+        "queue": "/queue",
         "invitation": f"/invite/{invite}",
         "generate": "/generate",
         "history": "/generations/",

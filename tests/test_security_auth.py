@@ -73,6 +73,9 @@ DASHBOARD_IDOR = {
     "team-member-role": "POST",
     "team-member-remove": "POST",
     "webhook-endpoint-remove": "POST",
+    "batch": "GET",
+    "batch-pick": "POST",
+    "batch-cancel": "POST",
 }
 # API routes with an object id: method, tried with the outsider's key.
 API_IDOR = {
@@ -221,6 +224,7 @@ def test_every_dashboard_post_without_a_csrf_token_is_403(owner: Account) -> Non
     values = {
         "generation_id": gen.generation_id, "pk": owner.key.pk, "code": owner.team.code,
         "user_id": owner.user.pk, "token": "t", "kind": "video.mp4", "slug": "s", "uidb64": "x",
+        "batch_id": "bat_x",
     }  # fmt: skip
     routes = {
         name: route
@@ -253,7 +257,11 @@ def test_prompts_and_team_names_are_escaped_everywhere_they_are_shown(
     team = accounts.team_create(name=XSS, owner=owner.user)
     apikeys.api_key_create(team=team, user=owner.user, name=XSS, test=False)
     key, raw = apikeys.api_key_create(team=team, user=owner.user, name="k", test=False)
-    gen = _queued(Account(user=owner.user, team=team, key=key, raw_key=raw), prompt=XSS)
+    in_team = Account(user=owner.user, team=team, key=key, raw_key=raw)
+    gen = _queued(in_team, prompt=XSS)
+    made = in_team.client().post("/api/v1/batches", {"model": "local", "prompt": XSS,
+                                                     "duration": 1, "count": 2})  # fmt: skip
+    batch_id = made.json()["batch_id"]
     Generation.objects.filter(pk=gen.pk).update(
         status=Generation.Status.COMPLETED, share_token="tok" + "x" * 30
     )
@@ -267,7 +275,8 @@ def test_prompts_and_team_names_are_escaped_everywhere_they_are_shown(
     pages = [
         "/generate", "/generations/", f"/generations/{gen.generation_id}", "/gallery",
         "/teams", f"/teams/{team.code}", "/keys", "/usage", "/webhooks",
-        f"/s/{'tok' + 'x' * 30}", f"/g/{team.gallery_slug}",
+        f"/s/{'tok' + 'x' * 30}", f"/g/{team.gallery_slug}", "/batches/",
+        f"/batches/{batch_id}", "/queue",
     ]  # fmt: skip
     for page in pages:
         response = session.get(page)

@@ -37,7 +37,7 @@ from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from generations.core import lifecycle
-from generations.models import Generation
+from generations.models import Generation, Team
 from generations.vocabulary import Status
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,17 @@ def on_submit(gens: list[Generation], *, paused: bool) -> None:
         _send(gen)
     else:
         transaction.on_commit(lambda: _hand_over_quietly(gen))
+
+
+def team_queue_pause(*, team: Team, paused: bool) -> None:
+    """Pause or resume a team's waiting line. While paused, its waiting generations stay
+    waiting (release() skips the team) and those already handed over or running finish; on
+    resume the dispatcher runs at once (after commit), so the work starts again without
+    waiting for the next tick."""
+    Team.objects.filter(pk=team.pk).update(queue_paused=paused)
+    team.queue_paused = paused
+    if not paused:
+        transaction.on_commit(release_quietly)
 
 
 def positions(team_id: int, waiting: list[Generation]) -> dict[int, int]:

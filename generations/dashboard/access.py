@@ -11,7 +11,7 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from generations.core import accounts
-from generations.models import Generation, Membership, Team, User
+from generations.models import Batch, Generation, Membership, Team, User
 
 # The session key holding the code of the team the user switched to.
 CURRENT_TEAM_KEY = "videogen_team"
@@ -79,6 +79,24 @@ def team_generation_or_404(request: HttpRequest, generation_id: str) -> Generati
     return gen
 
 
+def team_batch_or_404(request: HttpRequest, batch_id: str) -> Batch:
+    """The batch if it belongs to one of the user's teams (switching to that team, as
+    team_generation_or_404 does); anyone else gets a 404."""
+    team = current_team(request)
+    batch = Batch.objects.filter(team=team, batch_id=batch_id).select_related("pick").first()
+    if batch is None:
+        batch = (
+            Batch.objects.select_related("team", "pick")
+            .filter(batch_id=batch_id, team__memberships__user=request_user(request))
+            .first()
+        )
+        if batch is None:
+            raise Http404("No such batch")
+        current_team_set(request, batch.team)
+        messages.info(request, f"Switched to {batch.team.name}, the team this batch is in.")
+    return batch
+
+
 def membership_or_404(request: HttpRequest, code: object) -> Membership:
     """The user's membership of the team with this code; a 404 when they are not in it."""
     try:
@@ -106,7 +124,9 @@ def same_site_path(request: HttpRequest, target: str | None) -> str | None:
 
 
 # The pages that show the current team's things and mean the same after a switch.
-TEAM_PAGES = frozenset({"generate", "history", "gallery", "usage", "api-keys", "webhooks", "teams"})
+TEAM_PAGES = frozenset(
+    {"generate", "history", "gallery", "usage", "api-keys", "webhooks", "teams", "batches", "queue"}
+)
 
 
 def team_switcher(request: HttpRequest) -> dict[str, object]:

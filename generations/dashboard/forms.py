@@ -10,8 +10,17 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.files.uploadedfile import UploadedFile
 
 from generations import catalog
+from generations.core.batches import MAX_ITEMS
 from generations.core.validation import MAX_PROMPT_CHARS
 from generations.dashboard import throttle
+from generations.dashboard.takes import (
+    MAX_TAKES,
+    TakesList,
+    batch_requests,
+    lines,
+    parse_csv,
+    parse_seeds,
+)
 from generations.models import User
 from generations.rendering import registry
 
@@ -58,12 +67,17 @@ def models_by_availability() -> tuple[list[catalog.ModelInfo], list[catalog.Mode
 MAX_LISTED_DURATIONS = 8
 
 
+# The fields that make more than one take; not part of any one generation's request.
+TAKES_FIELDS = ("takes", "compare_models", "prompt_list", "seed_list", "list_file")
+
+
 class GenerateForm(forms.Form):
     """The fields and labels of the dashboard's generate form; choices follow the model."""
 
     prompt = forms.CharField(
         label="Prompt",
         max_length=MAX_PROMPT_CHARS,
+        required=False,  # a prompt list or CSV may stand in for it (clean())
         widget=forms.Textarea(
             attrs={
                 "rows": 3,
@@ -99,6 +113,22 @@ class GenerateForm(forms.Form):
         widget=forms.RadioSelect,
     )
 
+    # Takes (dashboard/takes.py): more than one item makes a batch.
+    takes = forms.IntegerField(label="Takes", required=False, initial=1, min_value=1,
+                               max_value=MAX_TAKES)  # fmt: skip
+    compare_models = forms.MultipleChoiceField(
+        label="Compare models", required=False, widget=forms.CheckboxSelectMultiple
+    )
+    prompt_list = forms.CharField(
+        label="Prompt list", required=False, max_length=MAX_ITEMS * (MAX_PROMPT_CHARS + 1),
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "One prompt per line"}),
+    )  # fmt: skip
+    seed_list = forms.CharField(
+        label="Seed sweep", required=False, max_length=MAX_ITEMS * 12,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "One seed per line"}),
+    )  # fmt: skip
+    list_file = forms.FileField(label="CSV file", required=False)
+
     def __init__(self, *args: Any, model_key: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.available_models, self.unavailable_models = models_by_availability()
@@ -132,6 +162,10 @@ class GenerateForm(forms.Form):
         assert isinstance(aspect, forms.ChoiceField)
         aspect.choices = [(a, a) for a in info.aspect_ratios]
         aspect.initial = "16:9"
+        compare = self.fields["compare_models"]
+        assert isinstance(compare, forms.MultipleChoiceField)
+        compare.choices = [(m.key, m.name) for m in self.available_models]
+        self.takes_list = TakesList()
 
     def clean_model(self) -> str:
         # Greyed out in the picker; one sent anyway (by hand, or from a page open while an
@@ -145,16 +179,49 @@ class GenerateForm(forms.Form):
             )
         return chosen.key
 
+    def clean_prompt_list(self) -> list[str] | None:
+        return lines(self.cleaned_data.get("prompt_list") or "") or None
+
+    def clean_seed_list(self) -> list[int] | None:
+        found = lines(self.cleaned_data.get("seed_list") or "")
+        return parse_seeds(found, "Line") if found else None
+
+    def clean_list_file(self) -> TakesList | None:
+        upload: UploadedFile | None = self.cleaned_data.get("list_file")
+        return parse_csv(upload) if upload is not None else None
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data
         if cleaned.get("image") and cleaned.get("image_url"):
             self.add_error("image", "Give an image file or an image URL, not both.")
+        found: TakesList = cleaned.get("list_file") or TakesList()
+        if cleaned.get("prompt_list"):
+            if found.prompts is not None or found.rows:
+                self.add_error("list_file", "Give a prompt list or a CSV file of prompts, "
+                                            "not both.")  # fmt: skip
+            found.prompts = cleaned["prompt_list"]
+        if cleaned.get("seed_list"):
+            if found.seeds is not None or found.rows:
+                self.add_error("list_file", "Give a seed sweep or a CSV file of seeds, "
+                                            "not both.")  # fmt: skip
+            found.seeds = cleaned["seed_list"]
+        self.takes_list = found
+        no_prompt = not cleaned.get("prompt") and found.prompts is None and not found.rows
+        if no_prompt and "prompt" not in self.errors:
+            self.add_error("prompt", forms.Field.default_error_messages["required"])
         return cleaned
+
+    def takes_requests(self, data: dict[str, object]) -> list[dict[str, object]] | None:
+        """The batch request(s) this form makes (core/batches.plan's input), or None for
+        a single generation."""
+        models = list(self.cleaned_data.get("compare_models") or [])
+        return batch_requests(data, self.cleaned_data.get("takes") or 1, models,
+                              self.takes_list)  # fmt: skip
 
     def request_data(self) -> dict[str, object]:
         """The cleaned form as a request body for specs.build_spec (an upload becomes a
         data: URL, so it is checked exactly like one sent over the API)."""
-        skip = ("image", "image_url", "remix_of", "source_image")
+        skip = ("image", "image_url", "remix_of", "source_image", *TAKES_FIELDS)
         data: dict[str, object] = {k: v for k, v in self.cleaned_data.items() if k not in skip}
         upload: UploadedFile | None = self.cleaned_data.get("image")
         if upload is not None:

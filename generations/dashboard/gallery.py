@@ -27,7 +27,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
     # Videos whose files the retention policy deleted stay in the history, not here.
     rows = Generation.objects.filter(
         team=team, status=Generation.Status.COMPLETED, files_purged_at__isnull=True
-    )
+    ).select_related("batch")
     model = request.GET.get("model", "")
     if model:
         rows = rows.filter(model=model)

@@ -1,4 +1,5 @@
-"""The generate form (also for remixing a video) and its model-dependent fields fragment."""
+"""The generate form (also for remixing a video) and its model-dependent fields fragment.
+A request that makes several takes (dashboard/takes.py) becomes a batch."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from generations import catalog
-from generations.core import quotas, reports, submissions, validation
+from generations.core import batches, quotas, reports, submissions, validation
+from generations.dashboard import takes
 from generations.dashboard.access import current_team, request_user, team_generation_or_404
 from generations.dashboard.forms import GenerateForm
 from generations.errors import ApiError
-from generations.models import Generation, Team
+from generations.models import Batch, Generation, Team
 from generations.rendering import registry
 
 
@@ -107,19 +110,30 @@ def generate(request: HttpRequest) -> HttpResponse:
                                     "with, or keep it.")  # fmt: skip
             return _render_generate(request, form, status=400, remix_source=source)
     try:
-        spec = validation.build_spec(data, test_mode=False)
-        if image is None and spec.image_url:
-            image = submissions.input_image_load(spec.image_url)
+        bodies = form.takes_requests(data)
+        if bodies is None:
+            specs = [validation.build_spec(data, test_mode=False)]
+        else:
+            specs = takes.plan(bodies, csv_used=form.takes_list.from_csv)
+        if image is None and specs[0].image_url:
+            image = submissions.input_image_load(specs[0].image_url)
+        if len(specs) > 1:
+            batch, _, _ = batches.batch_create(
+                team=current_team(request), user=request_user(request), specs=specs,
+                source="dashboard", input_image=image,
+                public_base=f"{request.scheme}://{request.get_host()}",
+            )  # fmt: skip
+            return _batch_made(request, batch)
         gen, _ = submissions.generation_create(
             team=current_team(request),
             user=request_user(request),
-            spec=spec,
+            spec=specs[0],
             source="dashboard",
             input_image=image,
             remixed_from=source,
             public_base=f"{request.scheme}://{request.get_host()}",
         )
-    except ApiError as exc:
+    except (ApiError, takes.PlanError) as exc:
         field = exc.field if exc.field in form.fields else None
         if field == "image_url":
             field = "image"
@@ -130,6 +144,14 @@ def generate(request: HttpRequest) -> HttpResponse:
         card = render_to_string("_queue_card.html", {"g": gen}, request=request)
         return JsonResponse({"generation_id": gen.generation_id, "card": card}, status=201)
     return redirect("generation", generation_id=gen.generation_id)
+
+
+def _batch_made(request: HttpRequest, batch: Batch) -> HttpResponse:
+    """Takes go to their batch page (with JavaScript too: generate.js follows `url`)."""
+    url = reverse("batch", args=[batch.batch_id])
+    if _wants_json(request):
+        return JsonResponse({"batch_id": batch.batch_id, "url": url}, status=201)
+    return redirect(url)
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -76,7 +76,9 @@ def generation_retry(request: HttpRequest, generation_id: str) -> HttpResponse:
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
     team = current_team(request)
-    rows = Generation.objects.filter(team=team).select_related("user").order_by("-created_at")
+    rows = (
+        Generation.objects.filter(team=team).select_related("user", "batch").order_by("-created_at")
+    )
     status = request.GET.get("status", "")
     model = request.GET.get("model", "")
     member = request.GET.get("member", "")

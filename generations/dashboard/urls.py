@@ -13,11 +13,13 @@ from django.urls import path
 
 from generations.dashboard import (
     accounts,
+    batches,
     gallery,
     generate,
     home,
     keys,
     library,
+    queue,
     teams,
     usage,
     webhooks,
@@ -25,6 +27,7 @@ from generations.dashboard import (
 
 GENERATION = "generations/<str:generation_id>"
 MEMBER = "teams/<uuid:code>/members/<int:user_id>"
+BATCH = "batches/<str:batch_id>"
 
 # URL name: (route, view). Grouped by page.
 ROUTES: dict[str, tuple[str, Callable[..., HttpResponseBase]]] = {
@@ -43,6 +46,13 @@ ROUTES: dict[str, tuple[str, Callable[..., HttpResponseBase]]] = {
     "generation-retry": (f"{GENERATION}/retry", library.generation_retry),
     "generation-share": (f"{GENERATION}/share", library.generation_share),
     "generation-delete": (f"{GENERATION}/delete", library.generation_delete),
+    # Takes: the team's batches, one batch's grid, its pick; the team's queue.
+    "batches": ("batches/", batches.batch_list),
+    "batch": (BATCH, batches.batch),
+    "batch-pick": (f"{BATCH}/pick", batches.batch_pick),
+    "batch-cancel": (f"{BATCH}/cancel", batches.batch_cancel),
+    "queue": ("queue", queue.queue),
+    "queue-pause": ("queue/pause", queue.queue_pause),
     # Galleries: the team's own, its public one, and a shared video's pages.
     "gallery": ("gallery", gallery.gallery),
     "gallery-publish": ("gallery/publish", gallery.gallery_publish),

@@ -73,7 +73,8 @@ document.addEventListener("DOMContentLoaded", () => {
   update();
 
   // Generate without leaving the page: each submit adds a card to the queue strip, with its
-  // live status; the form keeps its values for the next take. Anything but a created
+  // live status; the form keeps its values for the next take. Several takes at once go to
+  // their batch's page. Anything but a created
   // generation (a refused field, a limit) is submitted the ordinary way, to show why.
   const queue = document.getElementById("queue");
   const cards = queue.querySelector(".queue-cards");
@@ -92,6 +93,11 @@ document.addEventListener("DOMContentLoaded", () => {
       });
       if (response.status === 201) {
         const made = await response.json();
+        if (made.url) {
+          // Several takes: a batch, shown on its own page.
+          window.location.assign(made.url);
+          return;
+        }
         cards.insertAdjacentHTML("afterbegin", made.card);
         queue.hidden = false;
         document.dispatchEvent(new Event("videogen:live"));
