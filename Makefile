@@ -44,8 +44,14 @@ test: install-dev
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -n 2
 
+# Submit throughput is also compared with this commit's code (the last before fair share),
+# as a ratio to the authenticated read on each (bench/compare.py); empty skips it.
+BENCH_BEFORE ?= 1e53f17
+
 bench: install-dev
 	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.fairshare
+	$(if $(BENCH_BEFORE),$(BIN)/python -m bench.compare --rev $(BENCH_BEFORE) --against status --only submit)
 	$(BIN)/python -m bench.local_engine
 	$(BIN)/python -m bench.diffusers_engine
 	$(BIN)/python -m bench.load

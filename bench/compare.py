@@ -1,6 +1,10 @@
 """The API's hot paths on two checkouts, in one run: did a change make them slower?
 
     .venv/bin/python -m bench.compare /path/to/other/checkout [--rounds 5]
+    .venv/bin/python -m bench.compare --rev 1e53f17 --against status --only submit
+
+(--rev: that commit of this repository, exported with `git archive` to a temporary
+directory; --against status: the authenticated read, not the bare view, is the baseline.)
 
 Both checkouts are served side by side (uvicorn, the production ASGI app, each on a data dir
 of its own, with this venv), and measured in alternating rounds, so that drift on a shared
@@ -9,8 +13,9 @@ machine (other processes, CPU frequency) hits both alike. Status polls first, th
 bare JSON view behind the API handler, then the endpoint. What compares is the endpoint's
 req/s over the bare view's just before it, on the same server (the median of those
 per-round ratios), and, since both are measured in the same rounds, its req/s over the
-other checkout's in each round. Nothing here asserts on time: the tables say how far apart
-the two are.
+other checkout's in each round. (--against status: the baseline is a status poll, the
+authenticated read, measured the same way just before the submits.) Nothing here asserts
+on time: the tables say how far apart the two are.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SUBMIT = json.dumps(
     {"model": "local", "prompt": "bench", "duration": 1, "resolution": "480p"}
 ).encode()
+BASELINES = {"bare": "bare view", "status": "authenticated read (status)"}
 
 
 @dataclass
@@ -45,10 +52,21 @@ class Served:
     rps: dict[str, list[float]] = field(default_factory=dict)
 
 
-def serve(name: str, tree: Path) -> Served:
+def export(rev: str) -> Path:
+    """That commit of this repository in a temporary directory (git archive: no worktree
+    is registered, nothing in the repository changes)."""
+    tree = Path(tempfile.mkdtemp(prefix=f"videogen-compare-{rev[:12]}-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def serve(name: str, tree: Path, extra_env: dict[str, str]) -> Served:
     data_dir = Path(tempfile.mkdtemp(prefix=f"videogen-compare-{name}-"))
     env = {
         **os.environ,
+        **extra_env,
         "VIDEOGEN_DATA_DIR": str(data_dir),
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "VIDEOGEN_DEFAULT_RATE_LIMIT": "1000000000",  # measure the path, not the 429s
@@ -79,16 +97,17 @@ def serve(name: str, tree: Path) -> Served:
     return Served(name, tree, port, auth, f"/api/v1/status/{gen_id}", process)
 
 
-def measure(served: Served, endpoint: str, count: int) -> None:
-    """One round on one checkout: the bare view, then `endpoint` ("status" or "submit")."""
+def measure(served: Served, endpoint: str, count: int, against: str = "bare") -> None:
+    """One round on one checkout: the baseline (the bare view, or a status poll), then
+    `endpoint` ("status" or "submit")."""
     port, auth = served.port, served.auth
     requests = {
-        f"bare-{endpoint}": ("GET", "/api/bench/bare", {}, None),
+        "bare": ("GET", "/api/bench/bare", {}, None),
         "status": ("GET", served.status_path, auth, None),
         "submit": ("POST", "/api/v1/generate", auth, SUBMIT),
     }
-    for name in (f"bare-{endpoint}", endpoint):
-        method, path, headers, body = requests[name]
+    for name in (f"{against}-{endpoint}", endpoint):
+        method, path, headers, body = requests[name.split("-")[0]]
         result = load(port, method, path, headers, body, count, CLIENTS)
         assert result["errors"] == 0, f"{served.name} {name}: {result['errors']} errors"
         served.rps.setdefault(name, []).append(result["rps"])
@@ -96,41 +115,60 @@ def measure(served: Served, endpoint: str, count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("other", type=Path, help="the checkout to compare this one with")
+    parser.add_argument("other", type=Path, nargs="?", help="the checkout to compare this one with")
+    parser.add_argument("--rev", help="compare with this commit of this repository instead")
+    parser.add_argument(
+        "--against", choices=("bare", "status"), default="bare",
+        help="the baseline each endpoint's req/s is divided by: the bare JSON view, or the "
+             "authenticated read (a status poll; then only submit is measured)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="an environment variable for both servers (say, VIDEOGEN_QUEUE_AHEAD=1000000)",
+    )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=2000, help="per round, bare and status")
     parser.add_argument("--submits", type=int, default=400, help="per round")
     parser.add_argument("--only", choices=("status", "submit"), help="measure one endpoint")
     args = parser.parse_args()
-    trees = [serve("other", args.other.resolve()), serve("this", ROOT)]
+    if (args.other is None) == (args.rev is None):
+        parser.error("name the other checkout, or --rev")
+    other_tree = export(args.rev) if args.rev else args.other.resolve()
+    extra_env = dict(item.split("=", 1) for item in args.set)
+    against = args.against
+    trees: list[Served] = []
     try:
+        trees += [serve("other", other_tree, extra_env), serve("this", ROOT, extra_env)]
         for served in trees:  # warm both: compiled queries, connections, caches
             measure(served, "status", 400)
             measure(served, "submit", 100)
             served.rps.clear()
         plan = [("status", args.requests), ("submit", args.submits)]
         plan = [(endpoint, count) for endpoint, count in plan if args.only in (None, endpoint)]
+        if against == "status":
+            plan = [(endpoint, count) for endpoint, count in plan if endpoint != "status"]
         for endpoint, count in plan:
             for _ in range(args.rounds):
                 for served in trees:
-                    measure(served, endpoint, count)
+                    measure(served, endpoint, count, against)
         rows = []
         ratios: dict[str, dict[str, float]] = {}
         for served in trees:
             ratios[served.name] = {}
             for name, _ in plan:
-                bare = served.rps[f"bare-{name}"]
+                bare = served.rps[f"{against}-{name}"]
                 per_round = [v / b for v, b in zip(served.rps[name], bare, strict=True)]
                 ratios[served.name][name] = statistics.median(per_round)
-                rows.append([served.name, str(served.tree), name,
+                tree = args.rev if args.rev and served.name == "other" else str(served.tree)
+                rows.append([served.name, tree, name,
                              f"{statistics.median(served.rps[name]):.0f}",
                              f"{statistics.median(bare):.0f}", f"{ratios[served.name][name]:.3f}",
                              " ".join(f"{v:.2f}" for v in per_round)])  # fmt: skip
         table(
             f"Two checkouts, {args.rounds} alternating rounds each, {CLIENTS} keep-alive clients, "
-            f"uvicorn --workers {WEB_WORKERS} each; ratio: median over rounds of req/s over the "
-            "bare view's just before",
-            ["checkout", "tree", "endpoint", "req/s", "bare req/s", "ratio", "per round"],
+            f"uvicorn --workers {WEB_WORKERS} each{''.join(f', {s}' for s in args.set)}; ratio: "
+            f"median over rounds of req/s over the {BASELINES[against]}'s just before",
+            ["checkout", "tree", "endpoint", "req/s", f"{against} req/s", "ratio", "per round"],
             rows,
         )
         this, other = trees[1].rps, trees[0].rps
@@ -139,7 +177,8 @@ def main() -> None:
             return statistics.median(a / b for a, b in zip(this[name], other[name], strict=True))
 
         table(
-            "This checkout against the other: its ratio to the bare view over the other's, and "
+            f"This checkout against the other: its ratio to the {BASELINES[against]} over the "
+            "other's, and "
             "its req/s over the other's in the same round (median of the rounds)",
             ["endpoint", "ratio / ratio", "req/s / req/s"],
             [[name, f"{ratios['this'][name] / ratios['other'][name]:.3f}",
@@ -153,6 +192,8 @@ def main() -> None:
                 served.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 served.process.kill()
+        if args.rev:
+            shutil.rmtree(other_tree, ignore_errors=True)
 
 
 if __name__ == "__main__":
