@@ -71,13 +71,11 @@ def on_submit(gens: list[Generation], *, paused: bool) -> None:
         transaction.on_commit(release_quietly)
         return
     queue = gens[0].queue
-    if paused or _handed(queue) >= settings.VIDEOGEN_QUEUE_AHEAD:
+    ahead = settings.VIDEOGEN_QUEUE_AHEAD
+    if paused or _handed(queue, ahead) >= ahead:
         return
-    if len(gens) > 1 or (
-        Generation.objects.filter(status=Status.PENDING, queue=queue, team__queue_paused=False)
-        .exclude(pk=gens[0].pk)
-        .exists()
-    ):
+    others = Generation.objects.filter(status=Status.PENDING, queue=queue).exclude(pk=gens[0].pk)
+    if len(gens) > 1 or others.exists():
         transaction.on_commit(release_quietly)
         return
     gen = gens[0]
@@ -124,9 +122,10 @@ def positions(team_id: int, waiting: list[Generation]) -> dict[int, int]:
     return {gen.pk: int(found[f"c{gen.pk}"] or 0) for gen in waiting}
 
 
-def _handed(queue: str) -> int:
-    """Tasks of this queue in the broker that no worker has taken yet."""
-    return Generation.objects.filter(status=Status.IN_QUEUE, queue=queue).count()
+def _handed(queue: str, ahead: int) -> int:
+    """Tasks of this queue in the broker that no worker has taken yet, counted up to
+    `ahead` (all a submit needs to know is whether there is room)."""
+    return Generation.objects.filter(status=Status.IN_QUEUE, queue=queue)[:ahead].count()
 
 
 def _hand_over_quietly(gen: Generation) -> None:
@@ -165,38 +164,48 @@ def release(*, ahead: int | None = None) -> int:
 
 
 def _release(ahead: int) -> int:
-    waiting: dict[str, dict[int, datetime]] = {}
-    for queue, team_id, oldest in (
-        Generation.objects.filter(status=Status.PENDING, team__queue_paused=False)
-        .values_list("queue", "team_id")
-        .annotate(oldest=Min("created_at"))
-        .order_by()
-    ):
-        waiting.setdefault(queue, {})[team_id] = oldest
-    if not waiting:
-        return 0
+    # Each query reads the `gen_line` index (status, queue, team, lane, created_at) only.
     handed = dict(
-        Generation.objects.filter(status=Status.IN_QUEUE, queue__in=list(waiting))
+        Generation.objects.filter(status=Status.IN_QUEUE)
         .values_list("queue")
         .annotate(n=Count("pk"))
         .order_by()
     )
-    teams = {team_id for line in waiting.values() for team_id in line}
+    if Conf.SYNC:
+        room = dict.fromkeys(queues(), 10**9)
+    else:
+        room = {queue: ahead - handed.get(queue, 0) for queue in queues()}
+    open_queues = [queue for queue, free in room.items() if free > 0]
+    if not open_queues:
+        return 0  # the usual round under load: every queue is full, one small read
+    paused = set(Team.objects.filter(queue_paused=True).values_list("pk", flat=True))
+    waiting: dict[str, dict[int, datetime]] = {}
+    for queue, team_id, oldest in (
+        Generation.objects.filter(status=Status.PENDING, queue__in=open_queues)
+        .values_list("queue", "team_id")
+        .annotate(oldest=Min("created_at"))
+        .order_by()
+    ):
+        if team_id not in paused:
+            waiting.setdefault(queue, {})[team_id] = oldest
+    if not waiting:
+        return 0
     in_flight = dict(
-        Generation.objects.filter(
-            team_id__in=teams,
-            status__in=(Status.IN_QUEUE, Status.IN_PROGRESS),
-            next_poll_at__isnull=True,  # a job waiting on its provider holds no worker
-        )
+        Generation.objects.filter(status__in=(Status.IN_QUEUE, Status.IN_PROGRESS))
         .values_list("team_id")
-        .annotate(n=Count("pk"))
+        # A job waiting on its provider (a poll scheduled) holds no worker.
+        .annotate(n=Count("pk", filter=Q(next_poll_at__isnull=True)))
         .order_by()
     )
     released = 0
     for queue, line in waiting.items():
-        free = 10**9 if Conf.SYNC else ahead - handed.get(queue, 0)
-        released += _release_queue(queue, line, in_flight, free)
+        released += _release_queue(queue, line, in_flight, room[queue])
     return released
+
+
+def queues() -> tuple[str, ...]:
+    """The worker queues: the main cluster's ("") and the GPU cluster's (read per call)."""
+    return ("", settings.VIDEOGEN_GPU_CLUSTER)
 
 
 def _release_queue(

@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='generation',
-            index=models.Index(condition=models.Q(('status', generations.vocabulary.Status['PENDING'])), fields=['team', 'lane', 'created_at'], name='gen_waiting'),
+            index=models.Index(fields=['status', 'queue', 'team', 'lane', 'created_at'], name='gen_line'),
         ),
         migrations.AddIndex(
             model_name='generation',

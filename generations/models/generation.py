@@ -114,12 +114,10 @@ class Generation(models.Model):
         indexes = [
             models.Index(fields=["team", "-created_at"], name="gen_team_recent"),
             models.Index(fields=["status", "heartbeat_at"], name="gen_status_heartbeat"),
-            # The waiting line the fair-share dispatcher reads: per team, by lane, oldest first.
-            models.Index(
-                fields=["team", "lane", "created_at"],
-                name="gen_waiting",
-                condition=models.Q(status=Status.PENDING),
-            ),
+            # The lines the fair-share dispatcher reads (core/fairshare.py): per status and
+            # queue, per team, by lane, oldest first. Not a partial index: SQLite uses one
+            # only when the query spells its condition as a literal, never a bound parameter.
+            models.Index(fields=["status", "queue", "team", "lane", "created_at"], name="gen_line"),
             models.Index(fields=["batch", "status"], name="gen_batch_status"),
         ]
 
