@@ -219,6 +219,7 @@ def _release_queue(
         gen = (
             Generation.objects.filter(status=Status.PENDING, team_id=team_id, queue=queue)
             .order_by("lane", "created_at", "pk")
+            .only("pk", "generation_id", "queue", "status", "queued_at")
             .first()
         )
         if gen is None:

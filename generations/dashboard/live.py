@@ -24,8 +24,9 @@ from generations.models import Generation, User
 from generations.vocabulary import FINAL_STATUSES, STATUS_CHOICES, WAITING_STATUSES
 from generations.web.dbthreads import run_in_db_thread
 
-# The most generations one poll asks about (a page of History is 20).
-MAX_IDS = 50
+# The most generations one poll asks about (a page of History is 20; a batch page holds up
+# to 64 takes, core/batches.MAX_ITEMS).
+MAX_IDS = 64
 LABELS = dict(STATUS_CHOICES)
 # A model's typical time is the same for every poll in this window (one query, not one per
 # poll of every open dashboard).
