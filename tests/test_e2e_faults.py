@@ -11,21 +11,23 @@ runs every minute); skipped elsewhere, saying why."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from tests import dbservers
-from tests.servers import free_port, manage, start, wait_ready, web_command, worker_command
+from tests.cluster_helpers import (
+    DONE_WITHIN_S,
+    Cluster,
+    assert_each_charged_once,
+    cluster_env,
+)
+from tests.servers import manage
 
 pytestmark = [
     pytest.mark.e2e,
@@ -36,110 +38,11 @@ pytestmark = [
     pytest.mark.skipif(dbservers.missing() is not None, reason=str(dbservers.missing())),
 ]
 # Short enough that a test sees recovery within minutes: a run silent for 10 s is lost; a row
-# queued (or saved) 10 s ago whose task is not in the broker is enqueued again.
+# queued 10 s ago whose task is not in the broker is enqueued again.
 FAST_RECOVERY = {
     "VIDEOGEN_STALE_AFTER": "10",
     "VIDEOGEN_QUEUED_GRACE_S": "10",
-    "VIDEOGEN_PENDING_GRACE_S": "10",
 }
-DONE_WITHIN_S = 420  # the reaper runs every minute: a few of its rounds
-
-
-@dataclass
-class Row:
-    generation_id: str
-    status: str
-    attempts: int
-    charges: int
-    settles: int
-    refunds: int
-
-
-class Cluster:
-    def __init__(self, env: dict[str, str], log: Path, pg: dbservers.Postgres,
-                 redis: dbservers.Redis) -> None:  # fmt: skip
-        self.env, self.log, self.pg, self.redis = env, log, pg, redis
-        self.web_ports = [free_port(), free_port()]
-        self.bases = [f"http://127.0.0.1:{port}" for port in self.web_ports]
-        self.web: list[subprocess.Popen[bytes] | None] = [None, None]
-        self.workers: list[subprocess.Popen[bytes] | None] = [None, None]
-
-    # --- processes ------------------------------------------------------------------------
-
-    def start_web(self, n: int) -> None:
-        proc = self.web[n] = start(web_command(self.web_ports[n]), self.env, self.log)
-        wait_ready(self.bases[n], proc, self.log)
-
-    def start_worker(self, n: int) -> None:
-        self.workers[n] = start(worker_command(), self.env, self.log)
-
-    @staticmethod
-    def _kill(proc: subprocess.Popen[bytes] | None) -> None:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, no goodbyes
-            proc.wait()
-
-    def kill_web(self, n: int) -> None:
-        self._kill(self.web[n])
-
-    def kill_worker(self, n: int) -> None:
-        self._kill(self.workers[n])
-
-    def close(self) -> None:
-        for proc in self.web + self.workers:
-            self._kill(proc)
-
-    # --- what the tests look at --------------------------------------------------------------
-
-    def account(self, email: str) -> str:
-        out = manage(self.env, "create_api_key", "--email", email, "--create-user",
-                     "--monthly-limit", "100000")  # fmt: skip
-        return out.strip().splitlines()[-1]
-
-    def sql(self, query: str, *params: object) -> list[tuple[Any, ...]]:
-        import psycopg
-
-        with psycopg.connect(self.pg.url, connect_timeout=5) as conn:
-            return list(conn.execute(query, params).fetchall())
-
-    def rows(self, email: str) -> list[Row]:
-        """Every generation of this user, with its ledger, straight from the database."""
-        return [Row(*r) for r in self.sql(
-            "SELECT g.generation_id, g.status, g.attempts,"
-            " (SELECT count(*) FROM generations_usageevent u"
-            "   WHERE u.generation_id = g.id AND u.kind = 'charge'),"
-            " (SELECT count(*) FROM generations_usageevent u"
-            "   WHERE u.generation_id = g.id AND u.kind = 'settle'),"
-            " (SELECT count(*) FROM generations_usageevent u"
-            "   WHERE u.generation_id = g.id AND u.kind = 'refund')"
-            " FROM generations_generation g JOIN generations_user us ON us.id = g.user_id"
-            " WHERE us.email = %s", email)]  # fmt: skip
-
-    def wait_completed(self, email: str, expected: int) -> list[Row]:
-        deadline = time.monotonic() + DONE_WITHIN_S
-        while True:
-            rows = self.rows(email)
-            bad = [r for r in rows if r.status in ("failed", "canceled")]
-            assert not bad, f"{bad}\n{self.tail()}"
-            if len(rows) == expected and all(r.status == "completed" for r in rows):
-                return rows
-            statuses = sorted(r.status for r in rows)
-            assert time.monotonic() < deadline, f"{len(rows)} rows: {statuses}\n{self.tail()}"
-            time.sleep(1)
-
-    def count(self, status: str) -> int:
-        return int(self.sql("SELECT count(*) FROM generations_generation WHERE status = %s",
-                            status)[0][0])  # fmt: skip
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-6000:]
-
-
-def assert_each_charged_once(rows: list[Row]) -> None:
-    ledger = {(r.charges, r.settles, r.refunds) for r in rows}
-    assert ledger == {(1, 1, 0)}, [
-        r for r in rows if (r.charges, r.settles, r.refunds) != (1, 1, 0)
-    ]
 
 
 def report(line: str) -> None:
@@ -157,17 +60,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     data_dir = tmp_path_factory.mktemp("faults")
     pg = dbservers.Postgres()
     redis = dbservers.Redis(data_dir)
-    env = {
-        **os.environ,
-        **FAST_RECOVERY,
-        "DATABASE_URL": pg.url,
-        "REDIS_URL": redis.url,
-        "VIDEOGEN_DATA_DIR": str(data_dir),
-        "VIDEOGEN_WORKERS": "2",
-        "DJANGO_SETTINGS_MODULE": "videogen_site.settings",
-    }
-    env.pop("VIDEOGEN_Q_SYNC", None)
-    env.pop("VIDEOGEN_STORAGE_URL", None)
+    env = cluster_env(data_dir, pg, redis, **FAST_RECOVERY, VIDEOGEN_WORKERS="2")
     manage(env, "migrate", "--noinput", "-v", "0")
     made = Cluster(env, data_dir / "cluster.log", pg, redis)
     try:
