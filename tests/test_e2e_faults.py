@@ -1,9 +1,10 @@
 """Faults against a real cluster (issue 9): PostgreSQL and Redis of this module's own, two
 uvicorn web processes and two worker clusters, all on loopback; then the faults production
 sees. A worker cluster SIGKILLed 5 times during 100 generations; a web process SIGKILLed with
-requests in flight; Redis restarted (its queue lost) with work queued; PostgreSQL stopped for
-a few seconds. Every generation must end `completed`, charged exactly once, with nothing
-half-made, and the service must come back without a manual step.
+requests in flight; Redis restarted (its queue lost) with work waiting; a cluster killed and
+Redis restarted during a batch; PostgreSQL stopped for a few seconds. Every generation must
+end `completed`, charged exactly once, with nothing half-made, and the service must come back
+without a manual step.
 
 Runs in CI's PostgreSQL + Redis pass (a few minutes: recovery waits for the reaper, which
 runs every minute); skipped elsewhere, saying why."""
@@ -186,6 +187,12 @@ def test_a_web_process_sigkilled_mid_request_leaves_nothing_half_made(cluster: C
 def test_redis_restarted_mid_run_queued_work_is_recovered_from_the_database(
     cluster: Cluster,
 ) -> None:
+    """With fair share the broker is shallow on purpose: the waiting work is `pending` rows in
+    the database, and only VIDEOGEN_QUEUE_AHEAD tasks are handed over at a time (most often
+    already taken off the Redis list by a cluster's pusher). Redis restarted without
+    persistence loses whatever is in its list; meanwhile the dispatchers' hand-overs fail
+    and their rows go back to waiting; submits are saved and charged. All of it completes
+    once Redis is back."""
     email = "redis@example.com"
     headers = {"Authorization": f"Bearer {cluster.account(email)}"}
 
@@ -197,23 +204,82 @@ def test_redis_restarted_mid_run_queued_work_is_recovered_from_the_database(
         assert [r.status_code for r in pool.map(submit, range(60))] == [200] * 60
     while cluster.count("completed") == 0 or cluster.count("in_progress") == 0:
         time.sleep(0.2)
-    queued = cluster.count("in_queue")
-    assert queued > 10, "the queue drained before the restart"
+    waiting = cluster.count("pending") + cluster.count("in_queue")
+    assert waiting > 10, "the waiting work drained before the restart"
+    handed = cluster.sql("SELECT generation_id FROM generations_generation"
+                         " WHERE status = 'in_queue'")  # fmt: skip
+    in_list = cluster.redis.client().llen("django_q:videogen:q")  # type: ignore[attr-defined]
 
     cluster.redis.kill()  # without persistence: the broker's list is gone
-    # While it is down the API keeps taking work: saved, charged, enqueued later.
+    # While it is down the API keeps taking work: saved, charged, handed over later.
     during = [submit(100 + i) for i in range(5)]
     assert [r.status_code for r in during] == [200] * 5
     assert {r.json()["status"] for r in during} <= {"pending", "queued"}
     time.sleep(2)
+    held = cluster.count("pending")  # hand-overs refused while it was down wait here
     cluster.redis.start()
     assert cluster.redis.client().llen("django_q:videogen:q") == 0  # type: ignore[attr-defined]
 
     back = time.monotonic()
     rows = cluster.wait_completed(email, 65)
     assert_each_charged_once(rows)
-    report(f"Redis restart: {queued} queued tasks lost, 5 submits during the outage; all 65 "
-           f"completed {time.monotonic() - back:.0f} s after Redis was back")  # fmt: skip
+    done = {r.generation_id for r in rows if r.status == "completed"}
+    assert {gen_id for (gen_id,) in handed} <= done  # the handed-over tasks, lost or not
+    report(f"Redis restart: {waiting} generations waiting ({len(handed)} handed to the "
+           f"broker, {in_list} of them still in its list and lost; {held} pending while it "
+           f"was down), 5 submits during the outage; all 65 completed "
+           f"{time.monotonic() - back:.0f} s after Redis was back")  # fmt: skip
+
+
+@pytest.mark.timeout(DONE_WITHIN_S + 180)
+def test_a_worker_cluster_sigkilled_then_redis_restarted_during_a_batch(cluster: Cluster) -> None:
+    """A batch of 30: with every worker busy on it, a worker cluster is SIGKILLed (its running
+    items with it) and started again; a few items later Redis is restarted (its list lost).
+    Both faults in one batch, so that their recoveries overlap (the reaper's minute is the
+    long wait). Every item completes once, and the batch reads as completed."""
+    email = "batch-faults@example.com"
+    headers = {"Authorization": f"Bearer {cluster.account(email)}"}
+    take = {**body(0), "prompt": "kites over a dune", "count": 30}
+    made = requests.post(f"{cluster.bases[0]}/api/v1/batches", json=take, headers=headers,
+                         timeout=60)  # fmt: skip
+    assert made.status_code == 200 and made.json()["total"] == 30, made.text
+
+    def count(status: str) -> int:
+        return sum(r.status == status for r in cluster.rows(email))
+
+    deadline = time.monotonic() + 60
+    while count("in_progress") < 3:  # at least one running on the cluster about to die
+        assert time.monotonic() < deadline, cluster.tail()
+        time.sleep(0.1)
+    at_kill = 30 - count("completed")
+    cluster.kill_worker(0)
+    cluster.start_worker(0)
+    killed = time.monotonic()
+
+    # The batch goes on (the other cluster, the restarted one); then Redis goes.
+    done_before = count("completed")
+    while count("completed") < done_before + 2:
+        assert time.monotonic() < killed + 60, cluster.tail()
+        time.sleep(0.2)
+    at_restart = 30 - count("completed")
+    assert at_restart > 0, "the batch finished before Redis was restarted"
+    cluster.redis.kill()
+    time.sleep(2)
+    cluster.redis.start()
+    back = time.monotonic()
+
+    rows = cluster.wait_completed(email, 30)
+    assert_each_charged_once(rows)
+    rerun = sum(r.attempts >= 2 for r in rows)
+    assert rerun >= 1  # the kill took running items with it: they were started again
+    shown = requests.get(f"{cluster.bases[1]}/api/v1/batches/{made.json()['batch_id']}",
+                         headers=headers, timeout=30).json()  # fmt: skip
+    assert shown["counts"]["completed"] == shown["total"] == shown["done"] == 30, shown
+    assert shown["finished_at"], shown
+    report(f"batch of 30: a cluster killed with {at_kill} unfinished, Redis restarted with "
+           f"{at_restart} unfinished; all 30 completed, each charged once, {rerun} started "
+           f"again; the last done {time.monotonic() - killed:.0f} s after the kill, "
+           f"{time.monotonic() - back:.0f} s after Redis was back")  # fmt: skip
 
 
 @pytest.mark.timeout(DONE_WITHIN_S + 180)
