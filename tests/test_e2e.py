@@ -178,6 +178,44 @@ def test_sixty_concurrent_submissions_with_twenty_left_accept_exactly_twenty(
     assert listed["total"] == 20
 
 
+def test_ten_concurrent_batches_of_five_with_twenty_left_admit_exactly_four(
+    site: dict[str, str],
+) -> None:
+    """A batch is admitted or refused as a whole (CONTRACT 7), atomically under the same race:
+    4 batches of 5 fit in the 20 left, the other 6 are refused with nothing created."""
+    env = {**os.environ, "VIDEOGEN_DATA_DIR": site["data_dir"]}
+    raw = manage(env, "create_api_key", "--email", "batch-race@example.com", "--create-user",
+                 "--monthly-limit", "20").strip().splitlines()[-1]  # fmt: skip
+    headers = {"Authorization": f"Bearer {raw}"}
+    body = {"model": "local", "prompt": "race", "duration": 1, "resolution": "480p", "count": 5}
+
+    def submit(_: int) -> requests.Response:
+        return requests.post(
+            f"{site['base']}/api/v1/batches", json=body, headers=headers, timeout=60
+        )
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(submit, range(10)))
+    assert sorted(r.status_code for r in answers) == [200] * 4 + [429] * 6
+    refused = {r.json()["error"]["code"] for r in answers if r.status_code == 429}
+    assert refused == {"monthly_limit_exceeded"}
+    admitted = [r.json() for r in answers if r.status_code == 200]
+    assert [b["total"] for b in admitted] == [5] * 4
+    listed = requests.get(
+        f"{site['base']}/api/v1/generations", params={"limit": 100}, headers=headers, timeout=10
+    ).json()
+    assert listed["total"] == 20
+    assert {g["generation_id"] for g in listed["generations"]} == {
+        gen_id for b in admitted for gen_id in b["generations"]
+    }
+    user = requests.get(f"{site['base']}/api/v1/user", headers=headers, timeout=10).json()
+    assert user["usage"]["current_month_usage"] == 20
+    # Nothing to render: the other tests' work goes first (canceling refunds each item).
+    for b in admitted:
+        requests.post(f"{site['base']}/api/v1/batches/{b['batch_id']}/cancel", headers=headers,
+                      timeout=30)  # fmt: skip
+
+
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (CI's second run)")
 def test_web_processes_share_one_rate_limit_through_redis(site: dict[str, str]) -> None:
     env = {**os.environ, "VIDEOGEN_DATA_DIR": site["data_dir"]}

@@ -3,8 +3,9 @@ worker clusters and S3-compatible object storage (moto's server), all started he
 
 Runs in CI's second pass, where `.ci/run` provides PostgreSQL and Redis (DATABASE_URL,
 REDIS_URL); skipped elsewhere, saying why. 200 generations submitted by 32 concurrent
-clients spread over both web processes must all complete, each exactly once in the ledger,
-with every file in the bucket; and both web processes must count one rate limit."""
+clients spread over both web processes, and a batch of 10 among them, must all complete, each
+exactly once in the ledger, with every file in the bucket; and both web processes must count
+one rate limit."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ pytestmark = [
     ),  # fmt: skip
 ]
 GENERATIONS = 200
+BATCH = 10  # a batch submitted among them (its items wait in line with the rest)
 CLIENTS = 32
 BUCKET = "videogen-cluster"
 TIMEOUT_S = 600
@@ -102,11 +104,23 @@ def test_200_generations_over_two_web_processes_and_two_clusters(
                                  headers=headers, timeout=60)  # fmt: skip
         return response.status_code, response.json().get("generation_id", "")
 
+    def submit_batch() -> dict[str, Any]:
+        body = {"model": "local", "prompt": "kites at dusk", "duration": 1, "count": BATCH,
+                "resolution": "480p", "aspect_ratio": "1:1"}  # fmt: skip
+        response = requests.post(f"{bases[1]}/api/v1/batches", json=body, headers=headers,
+                                 timeout=60)  # fmt: skip
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        batch = pool.submit(submit_batch)
         results = list(pool.map(submit, range(GENERATIONS)))
+        made = batch.result()
     assert [code for code, _ in results] == [200] * GENERATIONS
     ids = {gen_id for _, gen_id in results}
     assert len(ids) == GENERATIONS
+    assert made["total"] == BATCH and len(set(made["generations"]) - ids) == BATCH
+    ids |= set(made["generations"])
 
     end = time.monotonic() + TIMEOUT_S
     pending = set(ids)
@@ -114,7 +128,7 @@ def test_200_generations_over_two_web_processes_and_two_clusters(
         log = cluster["log"].read_text()[-5000:]
         assert time.monotonic() < end, f"{len(pending)} not finished\n{log}"
         statuses: dict[str, str] = {}
-        for n in (1, 2):
+        for n in (1, 2, 3):
             page = requests.get(f"{bases[n % 2]}/api/v1/generations?limit=100&page={n}",
                                 headers=headers, timeout=30).json()  # fmt: skip
             statuses |= {g["generation_id"]: g["status"] for g in page["generations"]}
@@ -132,11 +146,16 @@ def test_200_generations_over_two_web_processes_and_two_clusters(
     )
     out = subprocess.run([sys.executable, "-c", code], env=cluster["env"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.split("\n")[-2]  # fmt: skip
-    assert out == f"{2 * GENERATIONS} {2 * GENERATIONS} 1 ['charge', 'settle']"
+    everything = GENERATIONS + BATCH
+    assert out == f"{2 * everything} {2 * everything} 1 ['charge', 'settle']"
     keys = [o["Key"] for p in cluster["s3"].get_paginator("list_objects_v2").paginate(
         Bucket=BUCKET) for o in p.get("Contents", [])]  # fmt: skip
-    assert sum(k.startswith("media/videos/") for k in keys) == GENERATIONS
-    assert sum(k.startswith("media/posters/") for k in keys) == GENERATIONS
+    assert sum(k.startswith("media/videos/") for k in keys) == everything
+    assert sum(k.startswith("media/posters/") for k in keys) == everything
+    # The batch reads as completed, its items with their links.
+    shown = requests.get(made["status_url"], headers=headers, timeout=30).json()
+    assert shown["counts"]["completed"] == shown["total"] == shown["done"] == BATCH, shown
+    assert shown["finished_at"] and all(item["video_url"] for item in shown["items"])
     # The public link streams from the bucket through either web process, with Range.
     one = sorted(ids)[0]
     ranged = requests.get(f"{bases[1]}/api/v1/video/{one}", headers={"Range": "bytes=0-99"},

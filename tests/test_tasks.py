@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from generations import spec, tasks
+from generations.core import lifecycle
 from generations.models import Generation, UsageEvent
 from generations.rendering import registry
 from generations.rendering.base import EngineError, RenderContext
@@ -75,6 +76,56 @@ def test_the_reaper_requeues_a_job_whose_worker_died(owner: Account, sync_tasks:
     tasks.reap_stale()  # sync mode: the re-enqueued run happens right here
     gen.refresh_from_db()
     assert gen.status == "completed" and gen.attempts == 2
+
+
+def test_a_job_canceled_while_running_whose_worker_died_ends_canceled_and_refunded(
+    owner: Account,
+) -> None:
+    """Canceled while running (the flag waits for its run's next frame), then the worker died
+    with it. The reaper must not queue it again: no run may claim a row asked to stop, so it
+    would stay `in_queue` forever, never refunded, holding its queue's place in the broker
+    (core/fairshare.py hands out nothing more while it counts as handed over)."""
+    gen = submit(owner)
+    Generation.objects.filter(pk=gen.pk).update(
+        status="in_progress", heartbeat_at=timezone.now(), claim="dying", attempts=1
+    )
+    canceled = owner.client().post(f"/api/v1/generations/{gen.generation_id}/cancel", {})
+    assert canceled.status_code == 200, canceled.json()
+    Generation.objects.filter(pk=gen.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    tasks.reap_stale()
+    gen.refresh_from_db()
+    assert gen.status == "canceled" and gen.finished_at
+    kinds = sorted(UsageEvent.objects.filter(generation=gen).values_list("kind", flat=True))
+    assert kinds == ["charge", "refund"]
+
+
+def test_a_cancel_that_lands_while_the_reaper_looks_keeps_the_row_from_the_queue(
+    owner: Account,
+) -> None:
+    """The reaper read the silent row, then a cancel set its flag: the requeue does not
+    happen; the next round stops it."""
+    gen = submit(owner)
+    Generation.objects.filter(pk=gen.pk).update(
+        status="in_progress", heartbeat_at=timezone.now() - timedelta(minutes=10), claim="dead"
+    )
+    gen.refresh_from_db()
+    Generation.objects.filter(pk=gen.pk).update(cancel_requested=True)
+    assert not lifecycle.requeue(generation=gen, now=timezone.now())
+    tasks.reap_stale()
+    gen.refresh_from_db()
+    assert gen.status == "canceled"
+
+
+def test_a_queued_row_asked_to_stop_is_canceled_not_enqueued_again(owner: Account) -> None:
+    """Such a row (left by a reaper that queued canceled work again) is canceled, refunded."""
+    gen = submit(owner)
+    Generation.objects.filter(pk=gen.pk).update(
+        status="in_queue", queued_at=timezone.now() - timedelta(minutes=10), cancel_requested=True
+    )
+    assert tasks.reap_stale().startswith("requeued 0,")
+    gen.refresh_from_db()
+    assert gen.status == "canceled"
+    assert UsageEvent.objects.filter(generation=gen, kind="refund").count() == 1
 
 
 def test_the_reaper_fails_a_job_that_keeps_killing_workers_and_refunds(owner: Account) -> None:

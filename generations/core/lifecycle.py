@@ -115,10 +115,13 @@ def claim(pk: int) -> str | None:
 
 def requeue(*, generation: Generation, now: datetime) -> bool:
     """in_progress -> in_queue for a run that went silent, conditional on nobody having
-    touched the row since the reaper looked at it."""
+    touched the row since the reaper looked at it, and on no cancel waiting for it (a run
+    never claims a row asked to stop: queued, it would wait forever)."""
     return bool(
         Generation.objects.filter(
-            _leaving(REQUEUE, generation.pk), heartbeat_at=generation.heartbeat_at
+            _leaving(REQUEUE, generation.pk),
+            heartbeat_at=generation.heartbeat_at,
+            cancel_requested=False,
         ).update(status=REQUEUE.target, queued_at=now, claim="")
     )
 

@@ -2,7 +2,8 @@
 generation stays in progress, or lost in a queue, forever.
 
 - A local run whose heartbeat went stale (its worker died) is queued again, or failed with
-  `worker_lost` after VIDEOGEN_MAX_ATTEMPTS runs.
+  `worker_lost` after VIDEOGEN_MAX_ATTEMPTS runs, or canceled when a cancel was waiting for
+  it.
 - A hosted job whose poll was lost is re-armed (polled again), never run again: that would
   submit it to the provider twice.
 - Queued rows whose task is no longer in the broker are enqueued again (brokerscan.py says
@@ -43,6 +44,11 @@ def reap_stale() -> str:
         if registry.is_hosted(gen.engine):
             rearmed += _rearm_poll(gen, now)
             continue
+        if gen.cancel_requested:
+            # Canceled while running, and its run died before it saw the flag: stopped here,
+            # as that run would have (refunded). Queued again, no run could claim it.
+            lifecycle.stop(generation=gen, claim=gen.claim)
+            continue
         if gen.attempts >= settings.VIDEOGEN_MAX_ATTEMPTS:
             if lifecycle.fail(
                 generation=gen,
@@ -71,13 +77,19 @@ def _requeue_lost(now: datetime) -> int:
     candidates = list(
         Generation.objects.filter(
             Q(status=Generation.Status.IN_QUEUE, queued_at__lt=now - timedelta(seconds=queued))
-        ).values_list("pk", "status")
+        ).values_list("pk", "status", "cancel_requested")
     )
     if not candidates:
         return 0
     waiting = brokerscan.waiting_generation_pks({Conf.PREFIX, settings.VIDEOGEN_GPU_CLUSTER})
     requeued = 0
-    for pk, status in candidates:
+    for pk, status, cancel_requested in candidates:
+        if cancel_requested:
+            # Queued again by an older reaper after a cancel (reap_stale no longer does
+            # that): no run claims a row asked to stop, so it would hold its queue's place
+            # forever. Canceled here, refunded.
+            lifecycle.cancel(generation=Generation.objects.get(pk=pk))
+            continue
         if status == Generation.Status.IN_QUEUE and waiting is not None and pk in waiting:
             continue  # still in line: a long backlog, not a lost task
         gen = Generation.objects.get(pk=pk)
