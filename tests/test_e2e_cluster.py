@@ -150,8 +150,10 @@ def test_200_generations_over_two_web_processes_and_two_clusters(
     assert out == f"{2 * everything} {2 * everything} 1 ['charge', 'settle']"
     keys = [o["Key"] for p in cluster["s3"].get_paginator("list_objects_v2").paginate(
         Bucket=BUCKET) for o in p.get("Contents", [])]  # fmt: skip
-    assert sum(k.startswith("media/videos/") for k in keys) == everything
-    assert sum(k.startswith("media/posters/") for k in keys) == everything
+    # (By name: CI's earlier e2e modules share this database, so a generation they left
+    # waiting may be rendered by these workers into this bucket too.)
+    assert {f"media/videos/{gen_id}.mp4" for gen_id in ids} <= set(keys)
+    assert sum(k.startswith("media/posters/") and k[14:-4] in ids for k in keys) == everything
     # The batch reads as completed, its items with their links.
     shown = requests.get(made["status_url"], headers=headers, timeout=30).json()
     assert shown["counts"]["completed"] == shown["total"] == shown["done"] == BATCH, shown
