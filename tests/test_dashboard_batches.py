@@ -14,7 +14,7 @@ from generations.core import accounts, batches, fairshare
 from generations.core.validation import build_spec
 from generations.models import Batch, Generation, Membership
 from generations.vocabulary import Status
-from tests.conftest import Account
+from tests.conftest import Account, make_account
 from tests.test_dashboard import form, logged_in
 
 
@@ -247,3 +247,18 @@ def test_only_owners_and_admins_pause_the_queue(owner: Account, outsider: Accoun
     member.post("/queue/pause", {"paused": "1"})
     team.refresh_from_db()
     assert not team.queue_paused
+
+
+def test_a_viewer_sees_a_batch_but_cannot_pick_or_cancel(owner: Account) -> None:
+    batch = _made(owner)
+    vic = make_account("vic@example.com")
+    Membership.objects.create(team=owner.team, user=vic.user, role=Membership.Role.VIEWER)
+    client = logged_in(vic)
+    client.post("/teams/switch", {"team": str(owner.team.code)})
+    assert client.get(f"/batches/{batch.batch_id}").status_code == 200
+    chosen = batch.items.order_by("pk")[0].generation_id
+    client.post(f"/batches/{batch.batch_id}/pick", {"generation_id": chosen})
+    client.post(f"/batches/{batch.batch_id}/cancel", {"confirm": "yes"})
+    batch.refresh_from_db()
+    assert batch.pick is None
+    assert not batch.items.filter(status=Status.CANCELED).exists()

@@ -11,9 +11,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from generations.core import batches
-from generations.dashboard.access import current_team, team_batch_or_404
+from generations.core import accounts, batches
+from generations.dashboard.access import current_team, request_user, team_batch_or_404
 from generations.dashboard.confirm import ask_first
+from generations.errors import ApiError
 from generations.models import Batch, Generation
 from generations.vocabulary import FINAL_STATUSES, Status
 
@@ -63,6 +64,8 @@ def batch(request: HttpRequest, batch_id: str) -> HttpResponse:
 def batch_pick(request: HttpRequest, batch_id: str) -> HttpResponse:
     """Marks the take `generation_id` as the pick; an empty one clears it."""
     found = team_batch_or_404(request, batch_id)
+    if (refused := _viewer_refused(request, found, "choosing the pick")) is not None:
+        return refused
     chosen = request.POST.get("generation_id", "")
     gen = None
     if chosen:
@@ -79,6 +82,8 @@ def batch_pick(request: HttpRequest, batch_id: str) -> HttpResponse:
 @require_POST
 def batch_cancel(request: HttpRequest, batch_id: str) -> HttpResponse:
     found = team_batch_or_404(request, batch_id)
+    if (refused := _viewer_refused(request, found, "canceling takes")) is not None:
+        return refused
     unfinished = found.items.exclude(status__in=FINAL_STATUSES).count()
     asked = ask_first(request, f"Cancel the {unfinished} takes of this batch that have not "
                                "finished? Each is refunded.", "Cancel the rest")  # fmt: skip
@@ -87,3 +92,14 @@ def batch_cancel(request: HttpRequest, batch_id: str) -> HttpResponse:
     canceled = batches.batch_cancel(batch=found)
     messages.info(request, f"Canceled {canceled} takes; each was refunded.")
     return redirect("batch", batch_id=found.batch_id)
+
+
+def _viewer_refused(request: HttpRequest, found: Batch, action: str) -> HttpResponse | None:
+    """Viewers look; members and up choose and cancel. The refusal, or None."""
+    try:
+        accounts.require_role(team=found.team, user=request_user(request),
+                              roles=accounts.CREATORS, action=action)  # fmt: skip
+    except ApiError as exc:
+        messages.error(request, exc.message)
+        return redirect("batch", batch_id=found.batch_id)
+    return None
