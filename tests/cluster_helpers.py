@@ -13,9 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests import dbservers
 from tests.servers import free_port, manage, start, wait_ready, web_command, worker_command
 
+# Modules that start PostgreSQL and Redis of their own: CI's second pass runs them.
+OWN_SERVERS = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+        reason="runs in CI's PostgreSQL + Redis pass (with servers of its own)",
+    ),
+    pytest.mark.skipif(dbservers.missing() is not None, reason=str(dbservers.missing())),
+]
 DONE_WITHIN_S = 420  # the reaper runs every minute: a few of its rounds
 
 

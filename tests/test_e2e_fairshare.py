@@ -8,7 +8,6 @@ Runs in CI's PostgreSQL + Redis pass (about a minute); skipped elsewhere, saying
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,17 +16,10 @@ import pytest
 import requests
 
 from tests import dbservers
-from tests.cluster_helpers import Cluster, assert_each_charged_once, cluster_env
+from tests.cluster_helpers import OWN_SERVERS, Cluster, assert_each_charged_once, cluster_env
 from tests.servers import manage
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-        reason="runs in CI's PostgreSQL + Redis pass (with servers of its own)",
-    ),
-    pytest.mark.skipif(dbservers.missing() is not None, reason=str(dbservers.missing())),
-]
+pytestmark = OWN_SERVERS
 BATCH = 20
 RENDER = {"model": "local", "duration": 3, "resolution": "480p", "aspect_ratio": "16:9"}
 

@@ -11,7 +11,6 @@ runs every minute); skipped elsewhere, saying why."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,20 +23,14 @@ import requests
 from tests import dbservers
 from tests.cluster_helpers import (
     DONE_WITHIN_S,
+    OWN_SERVERS,
     Cluster,
     assert_each_charged_once,
     cluster_env,
 )
 from tests.servers import manage
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-        reason="runs in CI's PostgreSQL + Redis pass (with servers of its own that it stops)",
-    ),
-    pytest.mark.skipif(dbservers.missing() is not None, reason=str(dbservers.missing())),
-]
+pytestmark = OWN_SERVERS
 # Short enough that a test sees recovery within minutes: a run silent for 10 s is lost; a row
 # queued 10 s ago whose task is not in the broker is enqueued again.
 FAST_RECOVERY = {

@@ -13,9 +13,11 @@ from generations.api.common import (
     api_endpoint,
     authenticate,
     json_body,
+    page_param,
     public_url,
     submit_checks,
     videogen_error,
+    wire_time,
 )
 from generations.api.idempotency import idempotent
 from generations.core import batches, webhooks
@@ -26,10 +28,6 @@ from generations.vocabulary import FINAL_STATUSES
 endpoint = api_endpoint
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-
-
-def _when(value: Any) -> str | None:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
 
 
 def _team_batch(key: ApiKey, batch_id: str) -> Batch:
@@ -63,8 +61,8 @@ def batch_body(request: HttpRequest, batch: Batch, *, with_items: bool = True) -
     body: dict[str, Any] = {
         "batch_id": batch.batch_id,
         "title": batch.title,
-        "created_at": _when(batch.created_at),
-        "finished_at": _when(batch.finished_at),
+        "created_at": wire_time(batch.created_at),
+        "finished_at": wire_time(batch.finished_at),
         "total": sum(counts.values()),
         "done": sum(n for status, n in counts.items() if status in FINAL_STATUSES),
         "counts": counts,
@@ -121,19 +119,9 @@ def batches_view(request: HttpRequest) -> HttpResponseBase:
     return idempotent(request, key, create, respond)
 
 
-def _page(request: HttpRequest, name: str, default: int, maximum: int) -> int:
-    raw = request.GET.get(name) or ""
-    if not raw:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise ApiError(400, "invalid_parameter",
-                       f"`{name}` must be an integer between 1 and {maximum}.", name)  # fmt: skip
-    return int(raw)
-
-
 def _list(request: HttpRequest, key: ApiKey) -> HttpResponse:
-    page = _page(request, "page", 1, 10**6)
-    limit = _page(request, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    page = page_param(request, "page", 1, 10**6)
+    limit = page_param(request, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     rows = (
         Batch.objects.filter(team_id=key.team_id)
         .select_related("pick")
@@ -149,7 +137,7 @@ def _list(request: HttpRequest, key: ApiKey) -> HttpResponse:
     for batch in rows[offset : offset + limit]:
         listed.append({
             "batch_id": batch.batch_id, "title": batch.title,
-            "created_at": _when(batch.created_at), "finished_at": _when(batch.finished_at),
+            "created_at": wire_time(batch.created_at), "finished_at": wire_time(batch.finished_at),
             "total": batch.n_items, "done": batch.n_done,
             "pick": batch.pick.generation_id if batch.pick else None,
             "status_url": public_url(request, reverse("api-batch", args=[batch.batch_id])),

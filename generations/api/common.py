@@ -183,3 +183,22 @@ def submit_checks(
     webhook_url = webhooks.validate_url(data.get("webhook_url"))
     image = submissions.input_image_load(image_url) if image_url else None
     return webhook_url, image
+
+
+def wire_time(value: Any) -> str | None:
+    """A time as the VideoGenAPI surface writes it ("2026-12-04 23:13:51", UTC)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
+
+
+def page_param(request: HttpRequest, name: str, default: int, maximum: int) -> int:
+    """A positive integer query parameter (`page`, `limit`), 400 naming it otherwise."""
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"`{name}` must be an integer.", name) from None
+    if not 1 <= value <= maximum:
+        raise ApiError(400, "invalid_parameter", f"`{name}` must be between 1 and {maximum}.", name)
+    return value

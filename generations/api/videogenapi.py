@@ -12,9 +12,11 @@ from generations.api.common import (
     api_endpoint,
     authenticate,
     json_body,
+    page_param,
     public_url,
     submit,
     videogen_error,
+    wire_time,
 )
 from generations.api.idempotency import idempotent
 from generations.core import lifecycle, quotas
@@ -85,10 +87,6 @@ _TEAM_GENERATION = PreparedQuery(
 )
 
 
-def _when(value: Any) -> str | None:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
-
-
 def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     body: dict[str, Any] = {
         "success": True,
@@ -109,9 +107,9 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
         "seed": gen.seed,
         "camera_fixed": gen.camera_fixed,
         "add_audio": gen.add_audio,
-        "created_at": _when(gen.created_at),
+        "created_at": wire_time(gen.created_at),
         "processing_time": gen.processing_time,
-        "completed_at": _when(gen.finished_at)
+        "completed_at": wire_time(gen.finished_at)
         if gen.status == Generation.Status.COMPLETED
         else None,
         "status_url": public_url(request, reverse("api-status", args=[gen.generation_id])),
@@ -124,7 +122,7 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     if gen.files_purged_at is not None:
         # Retention (generations/retention.py): the record stays, the files are gone.
         body["files_expired"] = True
-        body["files_expired_at"] = _when(gen.files_purged_at)
+        body["files_expired_at"] = wire_time(gen.files_purged_at)
     elif gen.status == Generation.Status.COMPLETED:
         body["video_url"] = public_url(request, reverse("api-video", args=[gen.generation_id]))
         body["thumbnail_url"] = public_url(
@@ -188,19 +186,6 @@ def status(request: HttpRequest, generation_id: str) -> HttpResponse:
     return JsonResponse(generation_body(request, _team_generation(key, generation_id)))
 
 
-def _page_param(request: HttpRequest, name: str, default: int, maximum: int) -> int:
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"`{name}` must be an integer.", name) from None
-    if not 1 <= value <= maximum:
-        raise ApiError(400, "invalid_parameter", f"`{name}` must be between 1 and {maximum}.", name)
-    return value
-
-
 @endpoint(("POST",), videogen_error)
 def cancel(request: HttpRequest, generation_id: str) -> HttpResponse:
     """Queued: never starts. Running: stops at its next frame. Refunded either way."""
@@ -218,8 +203,8 @@ def cancel(request: HttpRequest, generation_id: str) -> HttpResponse:
 @endpoint(("GET",), videogen_error)
 def generations(request: HttpRequest) -> HttpResponse:
     key = authenticate(request)
-    page = _page_param(request, "page", 1, 10**6)
-    limit = _page_param(request, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    page = page_param(request, "page", 1, 10**6)
+    limit = page_param(request, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     rows = Generation.objects.filter(team=key.team).order_by("-created_at", "-pk")
     total = rows.count()
     offset = (page - 1) * limit
@@ -253,7 +238,7 @@ def user(request: HttpRequest) -> HttpResponse:
                 "user": {
                     "email": key.user.email,
                     "name": key.user.name,
-                    "joined_at": _when(key.user.date_joined),
+                    "joined_at": wire_time(key.user.date_joined),
                 },
                 "team": {"id": str(team.code), "name": team.name, "personal": team.personal},
                 "api_key": {"name": key.name, "key": key.display, "test": key.is_test},

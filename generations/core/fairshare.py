@@ -80,8 +80,7 @@ def on_submit(gens: list[Generation], *, paused: bool) -> None:
         return
     gen = gens[0]
     if Conf.ORM:
-        lifecycle.mark_queued(generation=gen)
-        _send(gen)
+        _hand_over(gen)
     else:
         transaction.on_commit(lambda: _hand_over_quietly(gen))
 
@@ -128,13 +127,24 @@ def _handed(queue: str, ahead: int) -> int:
     return Generation.objects.filter(status=Status.IN_QUEUE, queue=queue)[:ahead].count()
 
 
-def _hand_over_quietly(gen: Generation) -> None:
+def _hand_over(gen: Generation) -> bool:
+    """Take the waiting row (only one dispatcher wins it) and send its task; False when
+    another took it first. A broker that refuses gets the row put back, and the error
+    raised."""
     if not lifecycle.mark_queued(generation=gen):
-        return
+        return False
     try:
         _send(gen)
     except Exception:
         lifecycle.hold(generation=gen)
+        raise
+    return True
+
+
+def _hand_over_quietly(gen: Generation) -> None:
+    try:
+        _hand_over(gen)
+    except Exception:
         log.warning("the broker refused generation %s; it waits and is released later",
                     gen.generation_id, exc_info=True)  # fmt: skip
 
@@ -224,12 +234,7 @@ def _release_queue(
         )
         if gen is None:
             continue  # the team's line emptied meanwhile (canceled, or another dispatcher)
-        if lifecycle.mark_queued(generation=gen):
-            try:
-                _send(gen)
-            except Exception:
-                lifecycle.hold(generation=gen)
-                raise
+        if _hand_over(gen):
             released += 1
             flying += 1
             in_flight[team_id] = flying

@@ -4,8 +4,10 @@ personal team) and the lookups of a team's things that answer 404 to everyone el
 from __future__ import annotations
 
 import uuid
+from typing import TypeVar
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,6 +17,8 @@ from generations.models import Batch, Generation, Membership, Team, User
 
 # The session key holding the code of the team the user switched to.
 CURRENT_TEAM_KEY = "videogen_team"
+# What a team owns and a page shows by its id.
+Owned = TypeVar("Owned", Generation, Batch)
 
 
 def request_user(request: HttpRequest) -> User:
@@ -64,37 +68,34 @@ def team_generation_or_404(request: HttpRequest, generation_id: str) -> Generati
     One of another of the user's teams than the current one (a link from before a switch,
     or shared by a teammate) is theirs as much: the user is switched to its team, and told
     so, so that what they see next (History, the Gallery, Generate) is that team's."""
-    team = current_team(request)
-    gen = Generation.objects.filter(team=team, generation_id=generation_id).first()
-    if gen is None:
-        gen = (
-            Generation.objects.select_related("team")
-            .filter(generation_id=generation_id, team__memberships__user=request_user(request))
-            .first()
-        )
-        if gen is None:
-            raise Http404("No such generation")
-        current_team_set(request, gen.team)
-        messages.info(request, f"Switched to {gen.team.name}, the team this generation is in.")
-    return gen
+    return _in_my_teams_or_404(
+        request, Generation.objects.filter(generation_id=generation_id), "generation"
+    )
 
 
 def team_batch_or_404(request: HttpRequest, batch_id: str) -> Batch:
     """The batch if it belongs to one of the user's teams (switching to that team, as
     team_generation_or_404 does); anyone else gets a 404."""
-    team = current_team(request)
-    batch = Batch.objects.filter(team=team, batch_id=batch_id).select_related("pick").first()
-    if batch is None:
-        batch = (
-            Batch.objects.select_related("team", "pick")
-            .filter(batch_id=batch_id, team__memberships__user=request_user(request))
+    return _in_my_teams_or_404(
+        request, Batch.objects.filter(batch_id=batch_id).select_related("pick"), "batch"
+    )
+
+
+def _in_my_teams_or_404(request: HttpRequest, rows: QuerySet[Owned], what: str) -> Owned:
+    """The row of `rows` in the current team, or else in another of the user's teams (then
+    switching to it, and saying so); a 404 for anyone else."""
+    found = rows.filter(team=current_team(request)).first()
+    if found is None:
+        found = (
+            rows.select_related("team")
+            .filter(team__memberships__user=request_user(request))
             .first()
         )
-        if batch is None:
-            raise Http404("No such batch")
-        current_team_set(request, batch.team)
-        messages.info(request, f"Switched to {batch.team.name}, the team this batch is in.")
-    return batch
+        if found is None:
+            raise Http404(f"No such {what}")
+        current_team_set(request, found.team)
+        messages.info(request, f"Switched to {found.team.name}, the team this {what} is in.")
+    return found
 
 
 def membership_or_404(request: HttpRequest, code: object) -> Membership:
