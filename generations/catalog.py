@@ -39,6 +39,25 @@ class ModelInfo:
     price_per_second: Decimal = Decimal("1")
     notes: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # Shots (CONTRACT 6): the model can end on a given last frame (`end_image_url`), and can
+    # extend a clip itself (otherwise extension continues from the last frame, image-to-video).
+    end_frame: bool = False
+    native_extend: bool = False
+
+    @property
+    def can_extend(self) -> bool:
+        """A clip can be continued: natively, or from its last frame as image-to-video."""
+        return self.native_extend or I2V in self.modes
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        """What the model can do, as `GET /api/v1/models` lists it."""
+        names = [str(mode) for mode in self.modes]
+        if self.end_frame:
+            names.append("end-frame")
+        if self.can_extend:
+            names.append("extend")
+        return tuple(names)
 
     @property
     def default_duration(self) -> int:
@@ -93,6 +112,7 @@ MODELS: tuple[ModelInfo, ...] = (
         (T2V, I2V),
         _upto("1080p"),
         _span(5, 10),
+        end_frame=True,
     ),
     ModelInfo(
         "veo_3",
@@ -142,6 +162,8 @@ MODELS: tuple[ModelInfo, ...] = (
         (8,),
         premium=True,
         price_per_second=Decimal("4"),
+        end_frame=True,
+        native_extend=True,
     ),
     ModelInfo(
         "seedance",
@@ -160,6 +182,7 @@ MODELS: tuple[ModelInfo, ...] = (
         (T2V, I2V),
         _upto("1080p"),
         _span(1, 30),
+        end_frame=True,
     ),
     ModelInfo(
         "framepack",
@@ -170,6 +193,7 @@ MODELS: tuple[ModelInfo, ...] = (
         ("480p", "720p"),
         _span(1, 60),
         aspect_ratios=("16:9", "9:16", "1:1"),
+        end_frame=True,
     ),
     ModelInfo(
         "local",
@@ -185,6 +209,7 @@ MODELS: tuple[ModelInfo, ...] = (
         engine="local",
         procedural=True,
         style="procedural",
+        end_frame=True,
     ),
 )
 

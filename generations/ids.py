@@ -23,6 +23,10 @@ def new_batch_id() -> str:
     return "bat_" + random_base62(24)
 
 
+def new_sequence_id() -> str:
+    return "seq_" + random_base62(24)
+
+
 def digest(secret: str) -> str:
     """What is stored of a secret shown once (an API key, an invitation token)."""
     return hashlib.sha256(secret.encode()).hexdigest()

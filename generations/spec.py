@@ -31,3 +31,5 @@ class GenerationSpec:
     cfg_scale: float | None
     guidance_scale: float | None
     enable_safety_checker: bool
+    # The last frame (keyframes): as the client gave it, like image_url ("" for none).
+    end_image_url: str = ""

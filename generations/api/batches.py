@@ -91,10 +91,11 @@ def batches_view(request: HttpRequest) -> HttpResponseBase:
 
     def create() -> Batch:
         plan = batches.plan(data, test_mode=key.is_test)
-        webhook_url, image = submit_checks(data, plan.specs[0].image_url)
+        webhook_url, image, end_image = submit_checks(data, plan.specs[0])
         batch, _, used = batches.batch_create(
             team=key.team, user=key.user, api_key=key, specs=plan.specs, source="api",
-            input_image=image, webhook_url=webhook_url, public_base=public_url(request, ""),
+            input_image=image, end_image=end_image, webhook_url=webhook_url,
+            public_base=public_url(request, ""),
         )  # fmt: skip
         usage.append(used)
         return batch

@@ -17,6 +17,7 @@ from generations.api import ratelimit
 from generations.core import apikeys, submissions, validation, webhooks
 from generations.errors import ApiError
 from generations.models import ApiKey, Generation
+from generations.spec import GenerationSpec
 from generations.web.dbthreads import run_in_db_thread
 
 View = Callable[..., HttpResponseBase]
@@ -168,21 +169,23 @@ def submit(
 ) -> tuple[Generation, int]:
     """What every create endpoint does: validate, fetch the image, create. (gen, usage)"""
     spec = validation.build_spec(data, test_mode=key.is_test, default_model=default_model)
-    webhook_url, image = submit_checks(data, spec.image_url)
+    webhook_url, image, end_image = submit_checks(data, spec)
     return submissions.generation_create(
         team=key.team, user=key.user, api_key=key, spec=spec, source=source, input_image=image,
-        webhook_url=webhook_url, public_base=public_url(request, ""),
+        end_image=end_image, webhook_url=webhook_url, public_base=public_url(request, ""),
     )  # fmt: skip
 
 
 def submit_checks(
-    data: dict[str, Any], image_url: str
-) -> tuple[str, submissions.InputImage | None]:
+    data: dict[str, Any], spec: GenerationSpec
+) -> tuple[str, submissions.InputImage | None, submissions.InputImage | None]:
     """The checks of a create request past its fields: the webhook URL, then the input
-    image fetched (SSRF-safe) and decoded. (webhook_url, image)"""
+    images fetched (SSRF-safe) and decoded. (webhook_url, image, end image)"""
     webhook_url = webhooks.validate_url(data.get("webhook_url"))
-    image = submissions.input_image_load(image_url) if image_url else None
-    return webhook_url, image
+    image = submissions.input_image_load(spec.image_url) if spec.image_url else None
+    end = spec.end_image_url
+    end_image = submissions.input_image_load(end, "end_image_url") if end else None
+    return webhook_url, image, end_image
 
 
 def wire_time(value: Any) -> str | None:

@@ -152,6 +152,8 @@ def _create(request: HttpRequest, key: ApiKey) -> Generation:
     }
     if reference:
         data["image_url"] = reference
+    if fields.get("end_image_url") is not None:
+        data["end_image_url"] = fields["end_image_url"]  # the SDK's extra_body (CONTRACT 6)
     if fields.get("webhook_url"):
         data["webhook_url"] = fields["webhook_url"]
     gen, _ = submit(request, key, data, source="openai")

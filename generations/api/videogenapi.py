@@ -62,6 +62,7 @@ def model_entry(info: catalog.ModelInfo) -> dict[str, Any]:
         "unavailable_reason": registry.unavailable_reason(info),
         "engine": registry.engine_name_for(info, test_mode=False),
         "available_modes": registry.available_modes(info),
+        "capabilities": list(info.capabilities),
         "procedural": info.procedural,
         "notes": info.notes,
         **({"parameters": parameters} if (parameters := registry.parameter_use(info)) else {}),
@@ -74,6 +75,7 @@ BODY_FIELDS = (
     "resolution", "style", "fps", "aspect_ratio", "width", "height", "seed", "camera_fixed",
     "add_audio", "created_at", "started_at", "finished_at", "image_url", "error_code",
     "error_message", "test_mode", "preview", "spritesheet", "files_purged_at", "engine_handle",
+    "end_image_url", "extended_from", "sequence", "shot_index",
 )  # fmt: skip
 
 
@@ -116,6 +118,16 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     }
     if gen.image_url:
         body["image_url"] = gen.image_url
+    if gen.end_image_url:
+        body["end_image_url"] = gen.end_image_url
+    if gen.extended_from_id is not None:
+        source_id = Generation.objects.filter(pk=gen.extended_from_id).values_list(
+            "generation_id", flat=True
+        )
+        body["extended_from"] = source_id.first()
+    if gen.sequence_id is not None:
+        body["sequence_id"] = gen.sequence.sequence_id
+        body["shot_index"] = gen.shot_index
     queue_position = HostedState.load(gen.engine_handle).queue_position
     if gen.status == Generation.Status.IN_PROGRESS and isinstance(queue_position, int):
         body["queue_position"] = queue_position  # jobs ahead of this one at the provider

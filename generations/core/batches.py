@@ -155,6 +155,7 @@ def batch_create(
     api_key: ApiKey | None = None,
     source: str = "api",
     input_image: InputImage | None = None,
+    end_image: InputImage | None = None,
     webhook_url: str = "",
     public_base: str = "",
     title: str = "",
@@ -180,8 +181,9 @@ def batch_create(
         for spec in specs
     ]
     usage = submissions.admit(
-        team=team, user=user, items=items, input_image=input_image, batch=batch
-    )
+        team=team, user=user, items=items, input_image=input_image, batch=batch,
+        end_image=end_image,
+    )  # fmt: skip
     return batch, [gen for gen, _ in items], usage
 
 

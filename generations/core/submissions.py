@@ -42,10 +42,10 @@ class InputImage:
     extension: str
 
 
-def input_image_load(image_url: str) -> InputImage:
+def input_image_load(image_url: str, field: str = "image_url") -> InputImage:
     """Fetch (SSRF-safe) or decode the client's image and check it is an image we accept.
 
-    Runs in the request so that a bad image is a 400 naming `image_url`, not a failed job."""
+    Runs in the request so that a bad image is a 400 naming the field, not a failed job."""
     try:
         if image_url[:5].lower() == DATA_URL_MARK:
             data = fetch.parse_data_url(image_url, max_bytes=settings.VIDEOGEN_MAX_IMAGE_BYTES)
@@ -58,20 +58,22 @@ def input_image_load(image_url: str) -> InputImage:
             )
         images.load_image(data)  # decodes fully: bombs and truncated files fail here
     except (fetch.FetchError, images.ImageError) as exc:
-        raise ApiError(400, exc.code, exc.message, "image_url") from None
+        raise ApiError(400, exc.code, exc.message, field) from None
     return InputImage(
         data=data, extension=images.image_extension(images.sniff_format(data) or "PNG")
     )
 
 
-def input_image_of(generation: Generation) -> InputImage | None:
-    """The image a generation was made from, as stored with it (None for text-to-video):
-    what a retry or a remix starts from again, never the client's URL fetched anew."""
-    if not generation.input_image:
+def input_image_of(generation: Generation, field: str = "input_image") -> InputImage | None:
+    """The image a generation was made from, as stored with it (None for text-to-video;
+    `field="end_image"`: its last frame): what a retry or a remix starts from again, never
+    the client's URL fetched anew."""
+    stored = getattr(generation, field)
+    if not stored:
         return None
-    with generation.input_image.open("rb") as fh:
+    with stored.open("rb") as fh:
         data = fh.read()
-    return InputImage(data=data, extension="." + generation.input_image.name.rsplit(".", 1)[-1])
+    return InputImage(data=data, extension="." + stored.name.rsplit(".", 1)[-1])
 
 
 def generation_create(
@@ -82,7 +84,9 @@ def generation_create(
     api_key: ApiKey | None = None,
     source: str = "api",
     input_image: InputImage | None = None,
+    end_image: InputImage | None = None,
     remixed_from: Generation | None = None,
+    extended_from: Generation | None = None,
     webhook_url: str = "",
     public_base: str = "",
 ) -> tuple[Generation, int]:
@@ -93,7 +97,10 @@ def generation_create(
         team=team, user=user, spec=spec, api_key=api_key, source=source,
         remixed_from=remixed_from, webhook_url=webhook_url, public_base=public_base,
     )  # fmt: skip
-    usage = admit(team=team, user=user, items=[(gen, charged)], input_image=input_image)
+    gen.extended_from = extended_from
+    usage = admit(
+        team=team, user=user, items=[(gen, charged)], input_image=input_image, end_image=end_image
+    )
     return gen, usage
 
 
@@ -149,7 +156,10 @@ def prepare(
     model = catalog.get_model(spec.model)
     assert model is not None  # build_spec checked it
     cost = Decimal(0) if test_mode else catalog.credits_for(model, spec.duration, spec.resolution)
-    values = dataclasses.asdict(spec) | {"image_url": shorten_image_url(spec.image_url)}
+    values = dataclasses.asdict(spec) | {
+        "image_url": shorten_image_url(spec.image_url),
+        "end_image_url": shorten_image_url(spec.end_image_url),
+    }
     gen = Generation(
         team=team, user=user, api_key=api_key, source=source, test_mode=test_mode,
         remixed_from=remixed_from, webhook_url=webhook_url, public_base=public_base[:300],
@@ -166,6 +176,7 @@ def admit(
     items: list[tuple[Generation, Decimal]],
     input_image: InputImage | None = None,
     batch: Batch | None = None,
+    end_image: InputImage | None = None,
 ) -> int:
     """Save the prepared generations, all or none: each row with its charge, the usage of
     all of them reserved at once (a 429 or 402 rolls everything back). They join their
@@ -174,12 +185,18 @@ def admit(
     the team's usage this month, these included."""
     month = quotas.current_month()
     test_mode = items[0][0].test_mode
-    if input_image is not None:
-        # Written before the transaction: the writer lock is held only for the rows.
-        for gen, _ in items:
+    # Written before the transaction: the writer lock is held only for the rows.
+    for gen, _ in items:
+        if input_image is not None:
             gen.input_image.save(
                 f"{gen.generation_id}{input_image.extension}",
                 ContentFile(input_image.data),
+                save=False,
+            )
+        if end_image is not None:
+            gen.end_image.save(
+                f"{gen.generation_id}-end{end_image.extension}",
+                ContentFile(end_image.data),
                 save=False,
             )
     try:
@@ -218,8 +235,9 @@ def admit(
                 usage = quotas.reserve(team, user, month, total, units=len(items)).usage
     except BaseException:
         for gen, _ in items:
-            if gen.input_image:
-                gen.input_image.delete(save=False)  # refused (e.g. 429): no orphan file
+            for stored in (gen.input_image, gen.end_image):
+                if stored:
+                    stored.delete(save=False)  # refused (e.g. 429): no orphan file
         raise
     return usage
 
@@ -240,6 +258,7 @@ def generation_again(
         spec = dataclasses.replace(spec, prompt=prompt)
     gen, _ = generation_create(
         team=generation.team, user=user, api_key=api_key, spec=spec, source=source,
-        input_image=image, remixed_from=generation if prompt is not None else None,
+        input_image=image, end_image=input_image_of(generation, "end_image"),
+        remixed_from=generation if prompt is not None else None,
     )  # fmt: skip
     return gen

@@ -136,15 +136,8 @@ def build_spec(
     if not prompt:
         raise invalid("prompt", "`prompt` is required.", "missing_parameter")
 
-    image_url = _str(data, "image_url", max_chars=len(str(data.get("image_url") or "")))
+    image_url = _image_url(data, "image_url")
     mode = I2V if image_url else T2V
-    if image_url:
-        lowered = image_url[:8].lower()
-        is_data = lowered.startswith(DATA_URL_MARK)
-        if not (is_data or lowered.startswith(("http://", "https://"))):
-            raise invalid("image_url", "`image_url` must be an http(s) URL or a data: URL.")
-        if not is_data and len(image_url) > MAX_URL_CHARS:
-            raise invalid("image_url", f"`image_url` must be at most {MAX_URL_CHARS} characters.")
     if mode not in model.modes:
         need = "requires an `image_url`" if mode == T2V else "does not take an image"
         raise invalid("image_url", f"Model {model.key!r} {need} ({', '.join(model.modes)} only).")
@@ -155,6 +148,16 @@ def build_spec(
             f"{'image-to-video' if mode == T2V else 'text-to-video'} only.",
             "model_unavailable",
         )
+
+    end_image_url = _image_url(data, "end_image_url")
+    if end_image_url and not registry.takes_end_frame(model, test_mode=test_mode, mode=mode):
+        if not model.end_frame:
+            why = "cannot end on a given frame (it has no `end-frame` capability)"
+        elif mode == T2V and registry.takes_end_frame(model, test_mode=test_mode, mode=I2V):
+            why = "takes an end frame only with a first frame: send `image_url` too"
+        else:
+            why = "cannot end on a given frame as served here"
+        raise invalid("end_image_url", f"Model {model.key!r} {why}.")
 
     fps = model.fps
     num_frames = _int(data, "num_frames")
@@ -217,7 +220,21 @@ def build_spec(
         cfg_scale=_float(data, "cfg_scale"),
         guidance_scale=_float(data, "guidance_scale"),
         enable_safety_checker=_bool(data, "enable_safety_checker", True),
+        end_image_url=end_image_url,
     )
+
+
+def _image_url(data: Mapping[str, object], name: str) -> str:
+    """An image given as an http(s) URL or a data: URL ("" for none)."""
+    url = _str(data, name, max_chars=len(str(data.get(name) or "")))
+    if url:
+        lowered = url[:8].lower()
+        is_data = lowered.startswith(DATA_URL_MARK)
+        if not (is_data or lowered.startswith(("http://", "https://"))):
+            raise invalid(name, f"`{name}` must be an http(s) URL or a data: URL.")
+        if not is_data and len(url) > MAX_URL_CHARS:
+            raise invalid(name, f"`{name}` must be at most {MAX_URL_CHARS} characters.")
+    return url
 
 
 def _check_route_limits(

@@ -15,7 +15,7 @@ from generations.models.accounts import (
     UserManager,
     default_plan_id,
 )
-from generations.models.generation import Batch, Generation, WorkerHeartbeat
+from generations.models.generation import Batch, Export, Generation, Sequence, WorkerHeartbeat
 from generations.models.idempotency import IdempotencyRecord
 from generations.models.usage import MemberMonthlyUsage, MonthlyUsage, UsageEvent
 from generations.models.webhooks import WebhookDelivery, WebhookEndpoint
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_PLAN_NAME",
     "ApiKey",
     "Batch",
+    "Export",
     "Generation",
     "IdempotencyRecord",
     "Invitation",
@@ -31,6 +32,7 @@ __all__ = [
     "Membership",
     "MonthlyUsage",
     "Plan",
+    "Sequence",
     "Team",
     "UsageEvent",
     "User",

@@ -10,7 +10,7 @@ from typing import ClassVar
 from django.db import models
 from django.utils import timezone
 
-from generations.ids import new_batch_id, new_generation_id
+from generations.ids import new_batch_id, new_generation_id, new_sequence_id
 from generations.models.accounts import ApiKey, Team, User
 from generations.spec import GenerationSpec
 from generations.vocabulary import (
@@ -30,7 +30,7 @@ class Generation(models.Model):
     FINAL_STATUSES: ClassVar[frozenset[str]] = FINAL_STATUSES
     # The stored files of a generation (deleted with it, or by the retention policy).
     FILE_FIELDS: ClassVar[tuple[str, ...]] = (
-        "video", "poster", "preview", "spritesheet", "input_image"
+        "video", "poster", "preview", "spritesheet", "input_image", "end_image"
     )  # fmt: skip
 
     generation_id = models.CharField(max_length=40, unique=True, default=new_generation_id)
@@ -54,6 +54,15 @@ class Generation(models.Model):
     # The worker cluster whose queue runs it (the main one, or the GPU one for diffusers
     # engines): fixed at submit, so the dispatcher keeps each queue shallow on its own.
     queue = models.CharField(max_length=100, blank=True)
+    # Shots (CONTRACT 6): the generation this one extends (its video is that one's frames
+    # followed by this one's), and the sequence this one is a shot of, at `shot_index`.
+    extended_from = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="extensions"
+    )
+    sequence = models.ForeignKey(
+        "Sequence", models.SET_NULL, null=True, blank=True, related_name="shots"
+    )
+    shot_index = models.PositiveSmallIntegerField(null=True, blank=True)
 
     # The request, as validated.
     mode = models.CharField(max_length=20, choices=MODE_CHOICES)
@@ -62,6 +71,9 @@ class Generation(models.Model):
     negative_prompt = models.TextField(blank=True)
     image_url = models.TextField(blank=True)
     input_image = models.FileField(upload_to="inputs/", blank=True)
+    # The last frame (keyframes): as given (data: URLs shortened), and the stored copy.
+    end_image_url = models.TextField(blank=True)
+    end_image = models.FileField(upload_to="inputs/", blank=True)
     duration = models.PositiveIntegerField()
     resolution = models.CharField(max_length=8)
     aspect_ratio = models.CharField(max_length=8)
@@ -167,6 +179,118 @@ class Batch(models.Model):
 
     def __str__(self) -> str:
         return self.batch_id
+
+
+class Sequence(models.Model):
+    """Shots in order, rendered as generations (`shots`) and stitched into one video with
+    a transition between neighbours (core/sequences.py). Charged shot by shot; the stitch
+    is free. Its status reads like a generation's."""
+
+    class Transition(models.TextChoices):
+        CUT = "cut"
+        CROSSFADE = "crossfade"  # neighbours overlap by CROSSFADE_S
+        CONTINUE = "continue"  # each shot starts on the previous one's last frame
+
+    Status = Status
+    FILE_FIELDS: ClassVar[tuple[str, ...]] = ("video", "poster", "preview", "spritesheet")
+
+    sequence_id = models.CharField(max_length=40, unique=True, default=new_sequence_id)
+    team = models.ForeignKey(Team, models.CASCADE, related_name="sequences")
+    user = models.ForeignKey(User, models.SET_NULL, null=True, related_name="sequences")
+    api_key = models.ForeignKey(ApiKey, models.SET_NULL, null=True, blank=True)
+    source = models.CharField(max_length=20, default="api")
+    test_mode = models.BooleanField(default=False)
+    title = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=40)
+    resolution = models.CharField(max_length=8)
+    aspect_ratio = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    fps = models.PositiveIntegerField()
+    transition = models.CharField(max_length=12, choices=Transition.choices)
+    add_audio = models.BooleanField(default=False)
+    public_base = models.CharField(max_length=300, blank=True)
+
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The stitch's run: who holds it (a token) and since when (a stale one is run again).
+    stitch_claim = models.CharField(max_length=32, blank=True)
+    stitch_started_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    failed_shot = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    # The stitched result, and where each shot starts in it (seconds, in shot order).
+    video = models.FileField(upload_to="videos/", blank=True)
+    poster = models.FileField(upload_to="posters/", blank=True)
+    preview = models.FileField(upload_to="previews/", blank=True)
+    spritesheet = models.FileField(upload_to="spritesheets/", blank=True)
+    video_size = models.PositiveBigIntegerField(default=0)
+    num_frames = models.PositiveIntegerField(default=0)
+    has_audio = models.BooleanField(default=False)
+    markers = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="seq_team_recent"),
+            models.Index(fields=["status", "stitch_started_at"], name="seq_status_stitch"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sequence_id
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps if self.fps else 0.0
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class Export(models.Model):
+    """Another form of a finished video (an animated GIF, a WebM, a seamless loop), made
+    by a worker on first request and kept (core/exports.py)."""
+
+    class Format(models.TextChoices):
+        GIF = "gif"
+        WEBM = "webm"
+        LOOP = "loop"
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+        FAILED = "failed"
+
+    generation = models.ForeignKey(
+        Generation, models.CASCADE, null=True, blank=True, related_name="exports"
+    )
+    sequence = models.ForeignKey(
+        Sequence, models.CASCADE, null=True, blank=True, related_name="exports"
+    )
+    format = models.CharField(max_length=8, choices=Format.choices)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    file = models.FileField(upload_to="exports/", blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "format"], name="export_gen_format"),
+            models.UniqueConstraint(fields=["sequence", "format"], name="export_seq_format"),
+            models.CheckConstraint(
+                condition=models.Q(generation__isnull=False) ^ models.Q(sequence__isnull=False),
+                name="export_one_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.generation_id or self.sequence_id}.{self.format}"
 
 
 class WorkerHeartbeat(models.Model):

@@ -40,6 +40,8 @@ class RenderContext:
     should_stop: Callable[[], bool]
     # The decoded, validated input image for image-to-video (a stored copy), or None.
     input_image: Path | None = None
+    # The decoded, validated last frame (spec.end_image_url set), or None.
+    end_image: Path | None = None
 
 
 @dataclass(frozen=True)

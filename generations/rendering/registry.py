@@ -60,6 +60,33 @@ def unavailable_reason(model: ModelInfo) -> str | None:
     return f"Served by a hosted provider once its key is set: {keys}."
 
 
+def takes_end_frame(model: ModelInfo, *, test_mode: bool, mode: str) -> bool:
+    """Whatever serves this model (and mode) here can end the clip on a given last frame:
+    the `local` engine, FramePack's `last_image`, a hosted route that sends one upstream."""
+    if not model.end_frame:
+        return False
+    name = engine_name_for(model, test_mode=test_mode, mode=mode)
+    if name is None:
+        return False
+    if name == LOCAL:
+        return True
+    if name == DIFFUSERS:
+        found = diffusers_config.pipeline_for(model.key, mode)
+        return found is not None and found.family == diffusers_config.FAMILY_FRAMEPACK
+    route = providers.route_for(model.key, mode)
+    return route is not None and route.takes("end_image")
+
+
+def extends_natively(model: ModelInfo, *, test_mode: bool) -> bool:
+    """Whatever serves this model here extends a clip itself (Veo's video extension);
+    otherwise an extension continues from the clip's last frame as image-to-video."""
+    if not model.native_extend or test_mode:
+        return False
+    route = providers.route_for(model.key, None)
+    serving = engine_name_for(model, test_mode=False)
+    return route is not None and serving == route.provider and route.takes("source_video")
+
+
 def is_hosted(engine_name: str) -> bool:
     """True for a hosted provider's engine (submit and poll), False for one that renders."""
     return engine_name in providers.PROVIDERS

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from django.db import connection
+from django.db.models.fields.files import FieldFile
 
 from generations import catalog
 from generations.core import fairshare, lifecycle
@@ -44,20 +45,26 @@ def generation_run(pk: int) -> str:
     return _render(gen, claim, engine_name)
 
 
+def _local_copy(stored: FieldFile, folder: Path) -> Path | None:
+    """A stored input (the first or the last frame) copied into the run's folder."""
+    if not stored:
+        return None
+    path = folder / Path(stored.name).name
+    with stored.open("rb") as src, path.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return path
+
+
 def _render(gen: Generation, claim: str, engine_name: str) -> str:
     folder = work_dir(gen, claim)
     reporter = Reporter(gen.pk, claim)
     try:
-        input_path: Path | None = None
-        if gen.input_image:
-            input_path = folder / Path(gen.input_image.name).name
-            with gen.input_image.open("rb") as src, input_path.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
         ctx = RenderContext(
             output_dir=folder,
             progress=reporter.progress,
             should_stop=reporter.should_stop,
-            input_image=input_path,
+            input_image=_local_copy(gen.input_image, folder),
+            end_image=_local_copy(gen.end_image, folder),
         )
         result = registry.get_engine(engine_name).render(gen.spec(), ctx)
         return store_result(gen, claim, result)

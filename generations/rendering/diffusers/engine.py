@@ -83,6 +83,8 @@ PARAMETER_USE: dict[str, str] = {
     "aspect_ratio": "used: with resolution, the exact frame size",
     "mode": "used: picks the text-to-video or the image-to-video pipeline of the model",
     "image_url": "used (image-to-video): the first frame, cover-cropped to the generated size",
+    "end_image_url": "used by FramePack (its `last_image`): the last frame, cover-cropped; the "
+    "other pipelines have none and refuse it",
     "guidance_scale": "used: the pipeline's guidance_scale (FramePack: the distilled guidance "
     "embedding; LTX-Video and Wan: classifier-free guidance)",
     "cfg_scale": "used: FramePack's true_cfg_scale (real classifier-free guidance; above 1 it "

@@ -73,6 +73,12 @@ class Route:
     resolutions: tuple[str, ...] = ()
     aspect_ratios: tuple[str, ...] = ()
 
+    def takes(self, name: str) -> bool:
+        """True when the route sends our field `name` upstream (`end_image`: the route can
+        end on a given frame; `source_video`: it extends a clip natively)."""
+        fields = (e.split("|")[0].strip() for e in self.input.values() if isinstance(e, str))
+        return name in fields
+
 
 @dataclass(frozen=True)
 class Job:
