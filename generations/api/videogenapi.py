@@ -125,7 +125,7 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
             "generation_id", flat=True
         )
         body["extended_from"] = source_id.first()
-    if gen.sequence_id is not None:
+    if gen.sequence is not None:
         body["sequence_id"] = gen.sequence.sequence_id
         body["shot_index"] = gen.shot_index
     queue_position = HostedState.load(gen.engine_handle).queue_position

@@ -47,7 +47,7 @@ def generation_run(pk: int) -> str:
 
 def _local_copy(stored: FieldFile, folder: Path) -> Path | None:
     """A stored input (the first or the last frame) copied into the run's folder."""
-    if not stored:
+    if not stored or not stored.name:
         return None
     path = folder / Path(stored.name).name
     with stored.open("rb") as src, path.open("wb") as dst:
