@@ -2,13 +2,19 @@ from __future__ import annotations
 
 from django.urls import path
 
-from generations.api import batches, videogenapi
+from generations.api import batches, extend, sequences, videogenapi
 
 urlpatterns = [
     path("generate", videogenapi.generate, name="api-generate"),
     path("status/<str:generation_id>", videogenapi.status, name="api-status"),
     path("generations", videogenapi.generations, name="api-generations"),
     path("generations/<str:generation_id>/cancel", videogenapi.cancel, name="api-cancel"),
+    path("generations/<str:generation_id>/extend", extend.extend, name="api-extend"),
+    path("sequences", sequences.sequences_view, name="api-sequences"),
+    path("sequences/<str:sequence_id>", sequences.sequence, name="api-sequence"),
+    path(
+        "sequences/<str:sequence_id>/cancel", sequences.sequence_cancel, name="api-sequence-cancel"
+    ),
     path("batches", batches.batches_view, name="api-batches"),
     path("batches/<str:batch_id>", batches.batch, name="api-batch"),
     path("batches/<str:batch_id>/cancel", batches.cancel, name="api-batch-cancel"),

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from django.urls import reverse
 
 from generations import catalog
+from generations.api import sequences
 from generations.api.common import (
     api_endpoint,
     authenticate,
@@ -22,7 +23,7 @@ from generations.api.idempotency import idempotent
 from generations.core import lifecycle, quotas
 from generations.db.prepared import PreparedQuery
 from generations.errors import ApiError
-from generations.models import ApiKey, Generation
+from generations.models import ApiKey, Generation, Sequence
 from generations.rendering import registry
 from generations.rendering.hosted.state import HostedState
 from generations.web.files import serve_file
@@ -31,6 +32,7 @@ endpoint = api_endpoint
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 SUBMITTED = "Video generation request submitted successfully."
+SEQUENCE_PREFIX = "seq_"
 
 
 def model_summary(key: str) -> dict[str, str]:
@@ -297,8 +299,18 @@ def _completed(generation_id: str) -> Generation:
 
 @endpoint(("GET", "HEAD"), videogen_error)
 def video(request: HttpRequest, generation_id: str) -> HttpResponseBase:
-    """Public: the generation id is the unguessable capability, as in the reference."""
+    """Public: the generation id is the unguessable capability, as in the reference. A
+    sequence's id gives its stitched video; `format` one of its exports (CONTRACT 6)."""
+    fmt = request.GET.get("format")
+    if generation_id.startswith(SEQUENCE_PREFIX):
+        seq = sequences.completed_sequence(generation_id)
+        if fmt:
+            return sequences.export_response(request, fmt, sequence=seq)
+        return serve_file(request, seq.video, "video/mp4", etag=f"{seq.sequence_id}-v",
+                          download_name=f"{seq.sequence_id}.mp4")  # fmt: skip
     gen = _completed(generation_id)
+    if fmt:
+        return sequences.export_response(request, fmt, generation=gen)
     return serve_file(
         request,
         gen.video,
@@ -317,14 +329,18 @@ IMAGE_TYPES = {
 
 
 def _public_image(request: HttpRequest, generation_id: str, field: str) -> HttpResponseBase:
-    gen = _completed(generation_id)
+    gen: Generation | Sequence
+    if generation_id.startswith(SEQUENCE_PREFIX):
+        gen = sequences.completed_sequence(generation_id)
+    else:
+        gen = _completed(generation_id)
     stored = getattr(gen, field)
     if not stored:
         raise ApiError(404, "not_found", f"This generation has no {field}.")
     suffix = "." + stored.name.rsplit(".", 1)[-1].lower()
     return serve_file(
         request, stored, IMAGE_TYPES.get(suffix, "application/octet-stream"),
-        etag=f"{gen.generation_id}-{field}",
+        etag=f"{generation_id}-{field}",
     )  # fmt: skip
 
 

@@ -46,6 +46,11 @@ log = logging.getLogger(__name__)
 # imported: the jobs call into this layer, not the other way round.
 RUN_TASK = "generations.tasks.generation_run"
 
+# The queue of a waiting row that must not start yet: a sequence shot that continues from
+# the previous shot's last frame (core/sequences.py). No worker queue has this name, so the
+# dispatcher never hands it over; `unhold` moves it into its real queue when it may start.
+HELD = "~held"
+
 # Set while this thread releases: a task run inline (the broker's sync mode, in tests) that
 # claims its row does not start a release of its own inside this one.
 _releasing: contextvars.ContextVar[bool] = contextvars.ContextVar("releasing", default=False)
@@ -83,6 +88,17 @@ def on_submit(gens: list[Generation], *, paused: bool) -> None:
         _hand_over(gen)
     else:
         transaction.on_commit(lambda: _hand_over_quietly(gen))
+
+
+def unhold(*, generation: Generation, queue: str) -> bool:
+    """A held waiting row joins its worker queue's line (the dispatcher runs after commit)."""
+    moved = Generation.objects.filter(pk=generation.pk, status=Status.PENDING, queue=HELD).update(
+        queue=queue
+    )
+    if moved:
+        generation.queue = queue
+        transaction.on_commit(release_quietly)
+    return bool(moved)
 
 
 def team_queue_pause(*, team: Team, paused: bool) -> None:

@@ -21,6 +21,7 @@ also takes back an in_progress row whose run went silent (its heartbeat is stale
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,12 +30,19 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_q.conf import Conf
+from django_q.tasks import async_task
 
 from generations.core import quotas, webhooks
 from generations.models import Generation, UsageEvent
 from generations.vocabulary import FINAL_STATUSES, WAITING_STATUSES, Status
 
+log = logging.getLogger(__name__)
+
 LIVE_STATUSES = frozenset(Status) - FINAL_STATUSES
+# The job that moves a sequence on when one of its shots becomes final (tasks/shots.py):
+# named, not imported, like the dispatcher's run task.
+SEQUENCE_TASK = "generations.tasks.sequence_advance"
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,20 @@ def _final(generation: Generation) -> None:
     webhooks.notify(generation)
     if generation.batch_id is not None:
         webhooks.notify_batch_if_done(generation.batch_id)
+    if generation.sequence_id is not None:
+        sequence_id = generation.sequence_id
+        transaction.on_commit(lambda: advance_sequence(sequence_id))
+
+
+def advance_sequence(sequence_pk: int) -> None:
+    """After a shot became final: its sequence starts its next shot, stitches, or fails.
+    A broker that refuses leaves it to the reaper (it finds sequences that stand still)."""
+    try:
+        async_task(SEQUENCE_TASK, sequence_pk, task_name=f"sequence {sequence_pk}",
+                   group="sequences", cluster=Conf.PREFIX)  # fmt: skip
+    except Exception:
+        log.warning("the broker refused sequence %s's next step; the reaper retries it",
+                    sequence_pk, exc_info=True)  # fmt: skip
 
 
 # --- the ledger ----------------------------------------------------------------------------

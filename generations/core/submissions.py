@@ -24,6 +24,7 @@ from generations.models import (
     Batch,
     Generation,
     IdempotencyRecord,
+    Sequence,
     Team,
     UsageEvent,
     User,
@@ -177,6 +178,8 @@ def admit(
     input_image: InputImage | None = None,
     batch: Batch | None = None,
     end_image: InputImage | None = None,
+    images: list[InputImage | None] | None = None,
+    sequence: Sequence | None = None,
 ) -> int:
     """Save the prepared generations, all or none: each row with its charge, the usage of
     all of them reserved at once (a 429 or 402 rolls everything back). They join their
@@ -185,13 +188,13 @@ def admit(
     the team's usage this month, these included."""
     month = quotas.current_month()
     test_mode = items[0][0].test_mode
-    # Written before the transaction: the writer lock is held only for the rows.
-    for gen, _ in items:
-        if input_image is not None:
+    # Written before the transaction: the writer lock is held only for the rows. `images`:
+    # each item's own first frame (a sequence's shots), else `input_image` for all.
+    for index, (gen, _) in enumerate(items):
+        first = images[index] if images is not None else input_image
+        if first is not None:
             gen.input_image.save(
-                f"{gen.generation_id}{input_image.extension}",
-                ContentFile(input_image.data),
-                save=False,
+                f"{gen.generation_id}{first.extension}", ContentFile(first.data), save=False
             )
         if end_image is not None:
             gen.end_image.save(
@@ -202,13 +205,15 @@ def admit(
     try:
         with sqlite_write_lock(), transaction.atomic():
             record = idempotency.current_record.get()
+            if sequence is not None:
+                sequence.save()
             if batch is not None:
                 batch.save()
                 if record is not None:
                     IdempotencyRecord.objects.filter(pk=record).update(batch=batch)
             for gen, _ in items:
                 gen.save()
-            if record is not None and batch is None:
+            if record is not None and batch is None and sequence is None:
                 IdempotencyRecord.objects.filter(pk=record).update(generation=items[0][0])
             if not test_mode:
                 UsageEvent.objects.bulk_create(

@@ -16,7 +16,7 @@ from django.conf import settings
 from generations.core import webhooks
 from generations.models import Generation
 from generations.ops import retention
-from generations.tasks import hosted, reaper, run
+from generations.tasks import hosted, reaper, run, shots
 
 
 def generation_run(pk: int) -> str:
@@ -30,6 +30,16 @@ def generation_poll(pk: int, claim: str) -> str:
     if gen is None or gen.status != Generation.Status.IN_PROGRESS or gen.claim != claim:
         return "skipped: no longer ours"
     return hosted.step(gen)
+
+
+def sequence_advance(pk: int) -> str:
+    """A shot of this sequence became final: start the next, stitch, or fail it."""
+    return shots.sequence_advance(pk)
+
+
+def export_make(pk: int) -> str:
+    """Make an export (GIF, WebM, loop) asked for the first time."""
+    return shots.export_make(pk)
 
 
 def reap_stale() -> str:

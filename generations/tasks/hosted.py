@@ -26,6 +26,7 @@ from generations.rendering.base import Canceled, EngineError
 from generations.rendering.hosted import ingest, providers, routes
 from generations.rendering.hosted.base import Done, RemoteEngine, ResultGone, Transient
 from generations.rendering.hosted.state import HostedState
+from generations.tasks import shots
 from generations.tasks.dispatch import backoff_delay
 from generations.tasks.results import Reporter, store_result, work_dir
 
@@ -170,6 +171,8 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
             source, gen.spec(), folder, progress=reporter.progress,
             should_stop=reporter.should_stop,
         )  # fmt: skip
+        if gen.extended_from_id is not None:
+            result = shots.join_extension(gen, result, folder)
         return store_result(gen, gen.claim, result)
     except ResultGone as exc:
         state.result_gone += 1

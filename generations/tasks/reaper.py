@@ -11,7 +11,8 @@ generation stays in progress, or lost in a queue, forever.
   case no dispatcher thread is alive to do it.
 
 It also records the worker heartbeat that /healthz reports, forgets expired Idempotency-Key
-records and sends the webhook retries that are due."""
+records, sends the webhook retries that are due, and moves on the sequences whose next step
+was lost (core/sequences.py: stalled)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.conf import Conf
 
-from generations.core import fairshare, idempotency, lifecycle, webhooks
+from generations.core import fairshare, idempotency, lifecycle, sequences, webhooks
 from generations.models import Generation
 from generations.ops import health
 from generations.rendering import registry
@@ -62,6 +63,8 @@ def reap_stale() -> str:
             fairshare.enqueue(generation=gen)
             requeued += 1
     requeued += _requeue_lost(now)
+    for pk in sequences.stalled(now):
+        lifecycle.advance_sequence(pk)  # a sequence's next step that was lost
     released = fairshare.release()
     idempotency.forget_expired()
     webhooks.deliver_due()

@@ -16,7 +16,7 @@ from generations.errors import DATABASE_DOWN
 from generations.models import Generation
 from generations.rendering import registry
 from generations.rendering.base import Canceled, EngineError, RenderContext
-from generations.tasks import hosted
+from generations.tasks import hosted, shots
 from generations.tasks.results import Reporter, store_result, work_dir
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,11 @@ def generation_run(pk: int) -> str:
         return "failed: model unavailable"
     Generation.objects.filter(pk=pk, claim=claim).update(engine=engine_name)
     gen.engine, gen.claim = engine_name, claim
+    try:
+        shots.ensure_start_frame(gen)  # an extension, a `continue` shot: the frame before
+    except EngineError as exc:
+        lifecycle.fail(generation=gen, code=exc.code, message=exc.message, claim=claim)
+        return f"failed: {exc.code}"
     if registry.is_hosted(engine_name):
         return hosted.step(gen)
     return _render(gen, claim, engine_name)
@@ -67,6 +72,8 @@ def _render(gen: Generation, claim: str, engine_name: str) -> str:
             end_image=_local_copy(gen.end_image, folder),
         )
         result = registry.get_engine(engine_name).render(gen.spec(), ctx)
+        if gen.extended_from_id is not None:
+            result = shots.join_extension(gen, result, folder)
         return store_result(gen, claim, result)
     except Canceled:
         lifecycle.stop(generation=gen, claim=claim)
