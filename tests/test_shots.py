@@ -59,8 +59,11 @@ def error(response: Any) -> tuple[int, str | None]:
 def test_models_list_their_capabilities(owner: Account) -> None:
     models = {m["key"]: m for m in owner.client().get("/api/v1/models").json()["models"]}
     assert models["local"]["capabilities"] == [
-        "text-to-video", "image-to-video", "end-frame", "extend"
-    ]  # fmt: skip
+        "text-to-video",
+        "image-to-video",
+        "end-frame",
+        "extend",
+    ]
     assert "end-frame" not in models["sora-2"]["capabilities"]
     assert "extend" not in models["higgsfield_v1"]["capabilities"]  # text-to-video only
 
@@ -68,34 +71,53 @@ def test_models_list_their_capabilities(owner: Account) -> None:
 def test_an_end_frame_on_every_surface(owner: Account, sync_tasks: None) -> None:
     client = owner.client()
     first, last = data_url((200, 40, 40)), data_url((40, 40, 200))
-    answer = client.post("/api/v1/generate", {**BASE, "prompt": "a door opens", "duration": 1,
-                                              "image_url": first, "end_image_url": last})  # fmt: skip
+    answer = client.post(
+        "/api/v1/generate",
+        {
+            **BASE,
+            "prompt": "a door opens",
+            "duration": 1,
+            "image_url": first,
+            "end_image_url": last,
+        },
+    )
     assert answer.status_code == 200, answer.content
     gen = Generation.objects.get(generation_id=answer.json()["generation_id"])
     assert gen.status == "completed" and gen.end_image and gen.end_image_url.startswith("data:")
     # Text-to-video ending on a frame, on the Framepack surface and the OpenAI one.
-    answer = client.post("/v1/generate-video", {"model": "local", "prompt": "dusk",
-                                                "duration": 1, "end_image_url": last})  # fmt: skip
+    answer = client.post(
+        "/v1/generate-video",
+        {"model": "local", "prompt": "dusk", "duration": 1, "end_image_url": last},
+    )
     assert answer.status_code == 200, answer.content
-    answer = client.post("/v1/videos", {"model": "local", "prompt": "dusk", "seconds": "1",
-                                        "size": "854x480", "end_image_url": last})  # fmt: skip
+    answer = client.post(
+        "/v1/videos",
+        {
+            "model": "local",
+            "prompt": "dusk",
+            "seconds": "1",
+            "size": "854x480",
+            "end_image_url": last,
+        },
+    )
     assert answer.status_code == 200, answer.content
     video = Generation.objects.get(generation_id=answer.json()["id"])
     assert video.end_image
 
 
 def test_a_model_without_end_frames_refuses_one_naming_the_field(tester: Account) -> None:
-    answer = tester.client().post("/api/v1/generate", {"model": "sora-2", "prompt": "x",
-                                                       "end_image_url": data_url((1, 2, 3))})  # fmt: skip
+    answer = tester.client().post(
+        "/api/v1/generate", {"model": "sora-2", "prompt": "x", "end_image_url": data_url((1, 2, 3))}
+    )
     assert error(answer) == (400, "end_image_url")
     assert "end-frame" in answer.json()["error"]["message"]
 
 
 def test_a_bad_end_image_is_a_400_naming_it(owner: Account) -> None:
-    for bad in ("ftp://example.com/a.png", "data:image/png;base64,AAAA",
-                "http://127.0.0.1/a.png"):  # fmt: skip
-        answer = owner.client().post("/api/v1/generate", {**BASE, "prompt": "x",
-                                                          "end_image_url": bad})  # fmt: skip
+    for bad in ("ftp://example.com/a.png", "data:image/png;base64,AAAA", "http://127.0.0.1/a.png"):
+        answer = owner.client().post(
+            "/api/v1/generate", {**BASE, "prompt": "x", "end_image_url": bad}
+        )
         assert error(answer) == (400, "end_image_url"), bad
     assert not Generation.objects.exists()
 
@@ -105,8 +127,10 @@ def test_a_bad_end_image_is_a_400_naming_it(owner: Account) -> None:
 
 def test_extend_three_seconds_by_two(owner: Account, sync_tasks: None) -> None:
     client = owner.client()
-    made = client.post("/api/v1/generate", {**BASE, "prompt": "waves on a beach at dusk",
-                                            "duration": 3, "add_audio": True})  # fmt: skip
+    made = client.post(
+        "/api/v1/generate",
+        {**BASE, "prompt": "waves on a beach at dusk", "duration": 3, "add_audio": True},
+    )
     source_id = made.json()["generation_id"]
     used = quotas.month_usage(owner.team)
     answer = client.post(f"/api/v1/generations/{source_id}/extend", {"duration": 2})
@@ -152,8 +176,9 @@ def test_extend_needs_a_completed_generation_of_ones_team(
     assert error(answer) == (400, "duration")
     answer = owner.client().post(f"/api/v1/generations/{gen_id}/extend", {})
     assert error(answer) == (400, "duration")
-    answer = owner.client().post(f"/api/v1/generations/{gen_id}/extend",
-                                 {"duration": 1, "model": "sora-2"})  # fmt: skip
+    answer = owner.client().post(
+        f"/api/v1/generations/{gen_id}/extend", {"duration": 1, "model": "sora-2"}
+    )
     assert error(answer) == (400, "model")
 
 
@@ -212,13 +237,17 @@ def test_a_three_shot_sequence(owner: Account, sync_tasks: None, transition: str
 
 def test_continue_shots_wait_for_the_shot_before(owner: Account) -> None:
     made = sequence(owner, "continue", THREE).json()
-    shots = list(Generation.objects.filter(sequence__sequence_id=made["sequence_id"]).order_by(
-        "shot_index"))  # fmt: skip
+    shots = list(
+        Generation.objects.filter(sequence__sequence_id=made["sequence_id"]).order_by("shot_index")
+    )
     assert [s.queue for s in shots] == ["", "~held", "~held"]
     assert [s.mode for s in shots] == ["text-to-video", "image-to-video", "image-to-video"]
     cut = sequence(owner, "cut", THREE).json()
-    assert set(Generation.objects.filter(sequence__sequence_id=cut["sequence_id"]).values_list(
-        "queue", flat=True)) == {""}  # fmt: skip
+    assert set(
+        Generation.objects.filter(sequence__sequence_id=cut["sequence_id"]).values_list(
+            "queue", flat=True
+        )
+    ) == {""}
 
 
 def test_a_failed_shot_fails_the_sequence_and_refunds_the_rest(
@@ -251,14 +280,26 @@ def test_a_failed_shot_fails_the_sequence_and_refunds_the_rest(
         ({"transition": "wipe"}, "transition"),
         ({"shots": [THREE[0], {"prompt": "x", "duration": 0}]}, "shots[1].duration"),
         ({"shots": [THREE[0], {"duration": 1}]}, "shots[1].prompt"),
-        ({"shots": [THREE[0], {"prompt": "x", "duration": 1, "model": "sora-2"}]},
-         "shots[1].model"),
-        ({"shots": [THREE[0], {"prompt": "x", "duration": 1, "image_url": data_url((0, 0, 0))}],
-          "transition": "continue"}, "shots[1].image_url"),
-        ({"shots": [THREE[0], {"prompt": "x", "duration": 1, "image_url": "http://10.0.0.1/a"}]},
-         "shots[1].image_url"),
+        (
+            {"shots": [THREE[0], {"prompt": "x", "duration": 1, "model": "sora-2"}]},
+            "shots[1].model",
+        ),
+        (
+            {
+                "shots": [
+                    THREE[0],
+                    {"prompt": "x", "duration": 1, "image_url": data_url((0, 0, 0))},
+                ],
+                "transition": "continue",
+            },
+            "shots[1].image_url",
+        ),
+        (
+            {"shots": [THREE[0], {"prompt": "x", "duration": 1, "image_url": "http://10.0.0.1/a"}]},
+            "shots[1].image_url",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_sequences_are_400s_naming_the_field(
     owner: Account, change: dict[str, Any], field: str
 ) -> None:
