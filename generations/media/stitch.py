@@ -3,8 +3,8 @@
 `stitch` joins contract MP4s (encode.py's: H.264 yuv420p BT.709, one size and frame rate) with
 a cut, a continue (both: back to back, every frame kept) or a crossfade (neighbours overlap by
 `crossfade_s`), and writes the video, its poster, preview and spritesheet as an engine does.
-Clips stream through one at a time: only a crossfade's overlap frames are ever held, so a
-20-shot 4K sequence needs no more memory than one shot's worth of overlap.
+Clips stream through one at a time: only a crossfade's overlap frames are ever held (15 at
+30 fps), so a 20-shot 4K sequence needs no more memory than a short one.
 
 Two ways to write the video, chosen per call:
 
@@ -14,13 +14,20 @@ Two ways to write the video, chosen per call:
   encoded again. Every frame decodes bit-identical to its clip's, and no time goes to x264.
   Every clip Mp4Writer makes at one size and frame rate has the same extradata, so this is
   the usual case, and the one `extend` needs: the source's frames must come back unchanged.
-* **Re-encode** (crossfades, and clips from different encoders): frames are decoded and
-  written through Mp4Writer at STITCH_CRF. Measured (2 cores, 720p, 60 frames): a clip made
-  at CRF 20 and encoded again at CRF 20 decodes at a per-frame PSNR (Y'CbCr) against its
-  first decoding of at least 52.8 dB for the local engine's smooth scenes, but only 42.5 dB
-  for a panning multi-scale texture (41.7 dB with grain); at CRF 16 44.4 dB, at CRF 14
-  46.1 dB (45.3 dB with grain), at CRF 12 47.6 dB, for about 40 % more bytes at 14 than at
-  20 and the same encoding time. CRF 14 keeps even re-encoded shots close to their source.
+* **Re-encode** (crossfades, and clips from different encoders: x264's PPS carries the CRF,
+  so even a clip made at another CRF has other extradata): frames are decoded and written
+  through Mp4Writer at STITCH_CRF. Measured (2 cores, 720p, 60 frames), per-frame PSNR
+  (Y'CbCr) of a CRF 20 clip encoded again against its first decoding: the local engine's
+  smooth scenes keep at least 52.8 dB at CRF 20, but a panning multi-scale texture only
+  42.5 dB (41.7 dB with grain); at CRF 16 44.4 dB, at CRF 14 46.1 dB (45.3 dB with grain),
+  at CRF 12 47.6 dB, for about 40 % more bytes at 14 than at 20 and the same encoding time.
+  CRF 14 keeps even a re-encoded source above 45 dB (the tests' 320x180 texture: 49.8 dB).
+
+Extend (`stitch([source, continuation], transition="continue")`) thus gives the source's
+frames back bit-identical when both came from Mp4Writer with one setting, and otherwise at
+the re-encode's 45 dB or more (45.3 dB the worst measured). Cost (bench/stitch.py, 10 x 5 s
+720p shots with sound, 2 cores): a copied cut 3.1 s (decoding for the previews is most of
+it), a crossfade 11.3 s, against 8.7 s for Mp4Writer encoding the same frames alone.
 
 Audio (`audio=True`) is one AAC track exactly as long as the video. Clips without sound
 contribute silence. At a cut or continue the outgoing clip fades out and the next fades in
