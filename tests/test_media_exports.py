@@ -133,3 +133,11 @@ def test_an_unusable_input_is_refused(tmp_path, export):
     with pytest.raises(ValueError):
         export(junk, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("frames", [30, 90])
+def test_a_webm_keeps_every_frame_of_clips_longer_than_the_encoders_lookahead(tmp_path, frames):
+    # VP9 holds frames back (lag-in-frames); they must come out in time order, not bunched.
+    source = make_clip(tmp_path / "long.mp4", frames, 1)
+    info = probe(export_webm(source, tmp_path / "long.webm"))
+    assert info["frame_count"] == frames and info["duration"] == pytest.approx(frames / 30)

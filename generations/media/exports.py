@@ -204,7 +204,10 @@ def export_webm(src: Path, dest: Path, *, crf: int = WEBM_CRF, speed: int = WEBM
             assert isinstance(video, VideoStream)
             video.width, video.height = info.width, info.height
             video.pix_fmt = "yuv420p"
-            video.time_base = Fraction(1) / info.fps
+            # Kept apart: the muxer replaces the stream's time base (1/1000 in WebM) once
+            # it writes the header, and frames stamped with that would bunch up.
+            frame_rate_base = Fraction(1) / info.fps
+            video.time_base = frame_rate_base
             ctx = video.codec_context
             ctx.time_base = video.time_base
             ctx.color_primaries = ctx.color_trc = ctx.colorspace = _BT709
@@ -242,7 +245,7 @@ def export_webm(src: Path, dest: Path, *, crf: int = WEBM_CRF, speed: int = WEBM
                         # A decoded frame keeps its type; an I would force a VP9 keyframe.
                         frame.pict_type = av.video.frame.PictureType.NONE
                         frame.pts = frames
-                        frame.time_base = video.time_base
+                        frame.time_base = frame_rate_base
                         out.mux(video.encode(frame))
                         frames += 1
                     elif isinstance(frame, av.AudioFrame) and resampler is not None:
