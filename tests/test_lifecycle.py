@@ -81,9 +81,20 @@ def test_a_refund_is_given_once_however_often_it_is_asked(owner: Account) -> Non
     assert ledger(gen) == ["charge", "refund"]
 
 
+SEQUENCES = ROOT / "generations/core/sequences.py"
+
+
+def _root_name(node: ast.AST) -> str:
+    """The name a call chain starts from (`Sequence` in `Sequence.objects.filter().update`)."""
+    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else ""
+
+
 def test_only_the_lifecycle_writes_a_generation_status() -> None:
     """No `status=` of the shared vocabulary in a write (update, create...) and no
-    `gen.status =` assignment anywhere in generations/ but core/lifecycle.py."""
+    `gen.status =` assignment anywhere in generations/ but core/lifecycle.py (and a
+    Sequence row's own status in core/sequences.py, whose shots move through lifecycle)."""
     writes = ("update", "create", "get_or_create", "update_or_create", "bulk_update")
     found = []
     for path in (ROOT / "generations").rglob("*.py"):
@@ -93,6 +104,8 @@ def test_only_the_lifecycle_writes_a_generation_status() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in writes:
                 for keyword in node.keywords:
                     if keyword.arg == "status" and _names_a_generation_status(keyword.value):
+                        if path == SEQUENCES and _root_name(node.func) == "Sequence":
+                            continue  # a sequence's own status, moved only there
                         found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
             if isinstance(node, ast.Assign | ast.AugAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]

@@ -66,6 +66,7 @@ def step(gen: Generation) -> str:
         gen.spec(),
         _input_image(gen) if not submitted else None,
         end_image=_stored_image(gen.end_image) if not submitted else None,
+        source_video=shots.native_source(gen, route) if not submitted else None,
     )
 
     if gen.cancel_requested:
@@ -178,9 +179,11 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
     try:
         source = folder / "upstream.bin"
         ingest.download(done.video_url, done.headers, source, settings.VIDEOGEN_REMOTE_MAX_BYTES)
+        route = providers.route_for(gen.model, gen.mode)
+        skip_s = shots.native_skip_s(gen, route, folder) if route is not None else 0.0
         result = ingest.make_ours(
             source, gen.spec(), folder, progress=reporter.progress,
-            should_stop=reporter.should_stop,
+            should_stop=reporter.should_stop, skip_s=skip_s,
         )  # fmt: skip
         if gen.extended_from_id is not None:
             result = shots.join_extension(gen, result, folder)

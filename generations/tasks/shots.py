@@ -24,9 +24,11 @@ from PIL import Image
 
 from generations.core import exports, sequences
 from generations.media import exports as media_exports
+from generations.media.encode import probe
 from generations.media.stitch import StitchCanceled, StitchResult, last_frame, stitch
 from generations.models import Export, Generation, Sequence
 from generations.rendering.base import Canceled, EngineError, RenderResult
+from generations.rendering.hosted import routes
 from generations.vocabulary import Status
 
 log = logging.getLogger(__name__)
@@ -74,13 +76,42 @@ def ensure_start_frame(gen: Generation) -> None:
     Generation.objects.filter(pk=gen.pk).update(input_image=gen.input_image.name)
 
 
-def join_extension(gen: Generation, result: RenderResult, folder: Path) -> RenderResult:
-    """An extension's result: the source's frames, then the continuation's (one timeline,
-    at the same size, rate and audio settings)."""
+def source_clip(gen: Generation, folder: Path) -> tuple[Generation, Path]:
+    """The generation `gen` extends and its video, copied into the run's folder (once)."""
     source = Generation.objects.filter(pk=gen.extended_from_id or 0).first()
     if source is None or not source.video:
         raise EngineError("source_unavailable", "The generation this one extends was deleted.")
-    clip = _copy(source.video, folder / "source.mp4")
+    clip = folder / "source.mp4"
+    if not clip.exists():
+        _copy(source.video, clip)
+    return source, clip
+
+
+def native_source(gen: Generation, route: routes.Route) -> routes.VideoInput | None:
+    """The clip to send upstream when `gen` extends it on a route that extends natively."""
+    if gen.extended_from_id is None or not route.takes("source_video"):
+        return None
+    source = Generation.objects.filter(pk=gen.extended_from_id).first()
+    if source is None or not source.video:
+        raise EngineError("source_unavailable", "The generation this one extends was deleted.")
+    with source.video.open("rb") as fh:
+        return routes.VideoInput(fh.read(), "video/mp4")
+
+
+def native_skip_s(gen: Generation, route: routes.Route, folder: Path) -> float:
+    """Where the continuation starts in a native extension's file: the provider returns the
+    source first (Veo: one combined video), so its length is skipped. 0 for the others."""
+    if gen.extended_from_id is None or not route.takes("source_video"):
+        return 0.0
+    _, clip = source_clip(gen, folder)
+    info = probe(clip, count_frames=False)
+    return float(info["duration"] or 0.0)
+
+
+def join_extension(gen: Generation, result: RenderResult, folder: Path) -> RenderResult:
+    """An extension's result: the source's frames, then the continuation's (one timeline,
+    at the same size, rate and audio settings)."""
+    source, clip = source_clip(gen, folder)
     out = folder / "joined"
     out.mkdir(exist_ok=True)
     try:
