@@ -184,3 +184,25 @@ def test_files_no_generation_names_are_swept_a_day_later(old: Generation) -> Non
 def test_the_command_needs_something_to_do() -> None:
     with pytest.raises(CommandError, match="--orphans"):
         call_command("purge_media")
+
+
+@pytest.mark.django_db
+def test_the_sweep_keeps_sequences_and_exports_and_purges_take_exports_along(
+    old: Generation,
+) -> None:
+    """A sequence's stitched video and an export are named by their own rows, not by a
+    generation: the sweep keeps them. Purging a generation's files takes its exports."""
+    from generations.models import Export, Sequence
+
+    video = _orphan("videos/seq_stitched.mp4")
+    export = _orphan("exports/gen_old-gif.gif")
+    stray = _orphan("exports/gen_gone-webm.webm")
+    Sequence.objects.create(team=old.team, model="local", resolution="480p",
+                            aspect_ratio="16:9", width=854, height=480, fps=30,
+                            transition="cut", status="completed", video=video)  # fmt: skip
+    Export.objects.create(generation=old, format="gif", state="ready", file=export)
+    tomorrow = timezone.now() + timedelta(days=1, minutes=1)
+    assert retention.sweep_orphans(now=tomorrow).names == [stray]
+    assert default_storage.exists(video) and default_storage.exists(export)
+    retention.generation_purge_files(generation=old)
+    assert not default_storage.exists(export) and not Export.objects.exists()

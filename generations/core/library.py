@@ -39,6 +39,8 @@ def generation_delete(*, generation: Generation) -> None:
         stored = getattr(generation, name)
         if stored:
             stored.delete(save=False)
+    for export in generation.exports.exclude(file=""):
+        export.file.delete(save=False)  # the rows go with the generation (cascade)
     generation.delete()
 
 

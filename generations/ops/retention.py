@@ -21,7 +21,7 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from generations.models import Generation
+from generations.models import Export, Generation, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,10 @@ def generation_purge_files(
     )
     if not taken:
         return None
+    # Its exports are made from the video: they go with it.
+    exports = Export.objects.filter(generation=generation).exclude(file="")
+    names += list(exports.values_list("file", flat=True))
+    Export.objects.filter(generation=generation).delete()
     storage = generation.video.storage
     deleted = []
     for name in names:
@@ -125,7 +129,7 @@ def purge_media(
 # --- files no generation names ----------------------------------------------------------------
 
 # Where generations keep their files (the upload_to of each file field).
-MEDIA_FOLDERS = ("videos/", "posters/", "previews/", "spritesheets/", "inputs/")
+MEDIA_FOLDERS = ("videos/", "posters/", "previews/", "spritesheets/", "inputs/", "exports/")
 # A run saves its files just before the commit that names them on the row, and a submit its
 # input image just before its transaction: anything younger may still be claimed.
 ORPHAN_MIN_AGE = timedelta(hours=24)
@@ -148,11 +152,17 @@ def _listed(folder: str) -> list[str]:
 
 
 def _named(names: list[str]) -> set[str]:
+    """The names a row points at: a generation's files, a sequence's stitched video and
+    images, an export's file."""
     found: set[str] = set()
-    for name in FILE_FIELDS:
-        found.update(
-            Generation.objects.filter(**{f"{name}__in": names}).values_list(name, flat=True)
-        )
+    owners: tuple[tuple[type[Generation | Sequence | Export], tuple[str, ...]], ...] = (
+        (Generation, FILE_FIELDS), (Sequence, Sequence.FILE_FIELDS), (Export, ("file",))
+    )  # fmt: skip
+    for model, fields in owners:
+        for name in fields:
+            found.update(
+                model.objects.filter(**{f"{name}__in": names}).values_list(name, flat=True)
+            )
     return found
 
 
