@@ -158,6 +158,11 @@ def test_extend_three_seconds_by_two(owner: Account, sync_tasks: None) -> None:
     join = round(90 / 30 * 48_000)
     steps = np.abs(np.diff(sound, axis=1))
     assert steps[:, join - 480 : join + 480].max() <= 3 * np.percentile(steps, 99.9) + 1e-3
+    # ... and does not drop out: one bed runs on (each clip's own fades out and in).
+    level = [
+        float(np.sqrt(np.mean(sound[:, i : i + 4800] ** 2))) for i in range(0, 240_000 - 4800, 4800)
+    ]
+    assert min(level[10:40]) >= 0.2 * float(np.median(level))
     status = client.get(f"/api/v1/status/{ext.generation_id}").json()
     assert status["extended_from"] == source_id and status["video_url"]
 

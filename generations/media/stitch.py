@@ -294,8 +294,13 @@ def stitch(
     audio: bool,
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[float], None] | None = None,
+    soundtrack: Callable[[int], AudioSamples] | None = None,
 ) -> StitchResult:
     """Join `clips` into out_dir/video.mp4 (+ poster.jpg, preview.webp, spritesheet.jpg).
+
+    `soundtrack`, when given, makes the whole audio track instead of the clips' sound: it is
+    called with the track's length in samples (an extension whose sound bed runs on across
+    the join, where the clips' own beds would fade out and in there).
 
     `progress` gets percentages (0-100). ValueError: an unknown transition, no clips, a clip
     that is unreadable, of another size or frame rate, or too short for the crossfade.
@@ -334,7 +339,13 @@ def stitch(
     out = Path(out_dir)
     paths = (out / VIDEO_NAME, out / POSTER_NAME, out / PREVIEW_NAME, out / SPRITESHEET_NAME)
     job = _Job(infos, paths, width, height, fps, overlap, total, should_stop, progress)
-    sound = (lambda: _stitched_audio(infos, starts, overlap, fps, total)) if audio else None
+    sound: Callable[[], AudioSamples] | None = None
+    if soundtrack is not None:
+        audio = True
+        length = audio_samples_for(total, fps)
+        sound = lambda: soundtrack(length)  # noqa: E731
+    elif audio:
+        sound = lambda: _stitched_audio(infos, starts, overlap, fps, total)  # noqa: E731
     copy = (
         transition != CROSSFADE
         and all(i.copyable for i in infos)

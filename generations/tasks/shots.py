@@ -8,6 +8,7 @@ stored as the generation's input image, so a rerun (the reaper's) starts from th
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import shutil
@@ -24,9 +25,11 @@ from PIL import Image
 
 from generations.core import exports, sequences
 from generations.media import exports as media_exports
+from generations.media.audio import synthesize
 from generations.media.encode import probe
 from generations.media.stitch import StitchCanceled, StitchResult, last_frame, stitch
 from generations.models import Export, Generation, Sequence
+from generations.rendering import registry
 from generations.rendering.base import Canceled, EngineError, RenderResult
 from generations.rendering.hosted import routes
 from generations.vocabulary import Status
@@ -114,6 +117,12 @@ def join_extension(gen: Generation, result: RenderResult, folder: Path) -> Rende
     source, clip = source_clip(gen, folder)
     out = folder / "joined"
     out.mkdir(exist_ok=True)
+    soundtrack = None
+    if source.has_audio and source.engine == gen.engine == registry.LOCAL:
+        # Both beds are ours: one bed, the source's, runs on across the join (each clip's
+        # own would fade out and in there).
+        text = source.audio_prompt or source.prompt
+        soundtrack = functools.partial(synthesize, text, source.seed)
     try:
         joined = stitch(
             [clip, result.video_path],
@@ -123,6 +132,7 @@ def join_extension(gen: Generation, result: RenderResult, folder: Path) -> Rende
             fps=gen.fps,
             transition=Sequence.Transition.CONTINUE,
             audio=source.has_audio or result.has_audio,
+            soundtrack=soundtrack,
         )
     except StitchCanceled:
         raise Canceled() from None
