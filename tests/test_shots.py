@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -370,3 +371,18 @@ def test_the_reaper_moves_on_a_sequence_whose_next_step_was_lost(owner: Account)
     tasks.reap_stale()
     names = [task.func() for task in OrmQ.objects.all()]
     assert "generations.tasks.sequence_advance" in names
+
+
+def test_a_sequence_is_made_once_per_idempotency_key(owner: Account) -> None:
+    http = owner.client().http
+    body = json.dumps({**BASE, "transition": "cut", "shots": THREE})
+    headers = {"Authorization": f"Bearer {owner.raw_key}", "Idempotency-Key": "story-1"}
+    first = http.post("/api/v1/sequences", data=body, content_type="application/json",
+                      headers=headers)  # fmt: skip
+    again = http.post("/api/v1/sequences", data=body, content_type="application/json",
+                      headers=headers)  # fmt: skip
+    assert first.status_code == again.status_code == 200
+    assert again.json()["sequence_id"] == first.json()["sequence_id"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert Sequence.objects.count() == 1 and Generation.objects.count() == 3
+    assert quotas.month_usage(owner.team) == 3

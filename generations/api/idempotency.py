@@ -19,11 +19,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from generations.core import idempotency
 from generations.core.idempotency import HEADER
 from generations.errors import ApiError
-from generations.models import ApiKey, Batch, Generation, IdempotencyRecord
+from generations.models import ApiKey, Batch, Generation, IdempotencyRecord, Sequence
 
 # What a create endpoint makes. The request's fingerprint includes its path, so a record made
 # by one endpoint is only ever answered by the same endpoint: its kind is the one it made.
-Made = TypeVar("Made", Generation, Batch)
+Made = TypeVar("Made", Generation, Batch, Sequence)
 
 MAX_KEY_CHARS = 255
 
@@ -43,7 +43,7 @@ def idempotent(
     respond: Callable[[Made], HttpResponse],
 ) -> HttpResponseBase:
     """`respond(create())`, at most once per key: a retry gets the first answer. What
-    create makes (a generation, or a batch) is linked to the record as it is saved."""
+    create makes (a generation, a batch or a sequence) is linked to the record as it is saved."""
     value = request.headers.get(HEADER)
     if value is None:
         return respond(create())

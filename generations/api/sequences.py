@@ -17,7 +17,8 @@ from generations.api.common import (
     videogen_error,
     wire_time,
 )
-from generations.core import exports, sequences, submissions
+from generations.api.idempotency import idempotent
+from generations.core import exports, quotas, sequences, submissions
 from generations.errors import ApiError, invalid
 from generations.models import ApiKey, Export, Generation, Sequence
 from generations.vocabulary import FINAL_STATUSES, Status
@@ -111,36 +112,47 @@ def sequences_view(request: HttpRequest) -> HttpResponseBase:
             }
         )
     data = json_body(request)
-    plan = sequences.plan(data, test_mode=key.is_test)
-    shots = data["shots"]
-    images = [
-        submissions.input_image_load(url, f"shots[{i}].image_url")
-        if (url := spec.image_url)
-        else None
-        for i, spec in enumerate(plan.specs)
-    ]
-    del shots
-    seq, gens, used = sequences.sequence_create(
-        team=key.team,
-        user=key.user,
-        api_key=key,
-        plan=plan,
-        images=images,
-        source="api",
-        public_base=public_url(request, ""),
-        title=str(data.get("title") or "")[:200],
-    )
-    body: dict[str, Any] = {
-        "success": True,
-        "sequence_id": seq.sequence_id,
-        "generations": [gen.generation_id for gen in gens],
-        "status_url": public_url(request, reverse("api-sequence", args=[seq.sequence_id])),
-        "duration": round(plan.duration, 3),
-        "usage": {"current_month_usage": used, "monthly_limit": key.team.monthly_limit},
-    }
-    if seq.test_mode:
-        body["test_mode"] = True
-    return JsonResponse(body, status=200)
+    usage: list[int] = []
+
+    def create() -> Sequence:
+        plan = sequences.plan(data, test_mode=key.is_test)
+        images = [
+            submissions.input_image_load(url, f"shots[{i}].image_url")
+            if (url := spec.image_url)
+            else None
+            for i, spec in enumerate(plan.specs)
+        ]
+        seq, _, used = sequences.sequence_create(
+            team=key.team,
+            user=key.user,
+            api_key=key,
+            plan=plan,
+            images=images,
+            source="api",
+            public_base=public_url(request, ""),
+            title=str(data.get("title") or "")[:200],
+        )
+        usage.append(used)
+        return seq
+
+    def respond(seq: Sequence) -> HttpResponse:
+        shots = list(seq.shots.order_by("shot_index"))
+        body: dict[str, Any] = {
+            "success": True,
+            "sequence_id": seq.sequence_id,
+            "generations": [gen.generation_id for gen in shots],
+            "status_url": public_url(request, reverse("api-sequence", args=[seq.sequence_id])),
+            "duration": round(sequences.planned_duration(seq, shots), 3),
+            "usage": {
+                "current_month_usage": usage[0] if usage else quotas.month_usage(key.team),
+                "monthly_limit": key.team.monthly_limit,
+            },
+        }
+        if seq.test_mode:
+            body["test_mode"] = True
+        return JsonResponse(body, status=200)
+
+    return idempotent(request, key, create, respond)
 
 
 @endpoint(("GET",), videogen_error)

@@ -3,9 +3,9 @@ the HTTP side (the header, the fingerprint of the request, replayed answers).
 
 One record per API key and Idempotency-Key value, kept KEEP_FOR: it holds the fingerprint
 of the request that took it, then the answer once there is one. While the request runs,
-`current_record` names its record, so that the generation (or batch) it makes is linked to
-the record in the same transaction (core.submissions): a web process killed between that commit and
-storing the answer leaves nothing half-made."""
+`current_record` names its record, so that the generation (or batch, or sequence) it makes
+is linked to the record in the same transaction (core.submissions): a web process killed
+between that commit and storing the answer leaves nothing half-made."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generations.errors import ApiError
-from generations.models import ApiKey, Batch, Generation, IdempotencyRecord
+from generations.models import ApiKey, Batch, Generation, IdempotencyRecord, Sequence
 
 HEADER = "Idempotency-Key"  # the field that errors name
 KEEP_FOR = timedelta(hours=24)
@@ -44,7 +44,7 @@ class Claim:
     before it died unanswered (answer with it, make nothing)."""
 
     record: IdempotencyRecord
-    made: Generation | Batch | None = None
+    made: Generation | Batch | Sequence | None = None
 
 
 def claim(key: ApiKey, value: str, fingerprint: str) -> Claim | Stored:
@@ -64,7 +64,7 @@ def claim(key: ApiKey, value: str, fingerprint: str) -> Claim | Stored:
         except IntegrityError:
             pass
         earlier = (
-            IdempotencyRecord.objects.select_related("generation", "batch")
+            IdempotencyRecord.objects.select_related("generation", "batch", "sequence")
             .filter(api_key=key, key=value)
             .first()
         )
@@ -76,8 +76,9 @@ def claim(key: ApiKey, value: str, fingerprint: str) -> Claim | Stored:
                            HEADER) from None  # fmt: skip
         if earlier.response_status is not None:
             return Stored(earlier.response_status, earlier.response_body)
-        if earlier.generation is not None or earlier.batch is not None:
-            return Claim(earlier, earlier.generation or earlier.batch)
+        made = earlier.generation or earlier.batch or earlier.sequence
+        if made is not None:
+            return Claim(earlier, made)
         if earlier.created_at > timezone.now() - abandoned_after():
             raise ApiError(409, "idempotency_key_in_use",
                            f"A request with this `{HEADER}` is still being processed.",
@@ -88,6 +89,7 @@ def claim(key: ApiKey, value: str, fingerprint: str) -> Claim | Stored:
             response_status__isnull=True,
             generation__isnull=True,
             batch__isnull=True,
+            sequence__isnull=True,
         ).delete()
     raise ApiError(409, "idempotency_key_in_use",
                    f"A request with this `{HEADER}` is still being processed.", HEADER)  # fmt: skip
@@ -102,7 +104,7 @@ def release(record: IdempotencyRecord) -> None:
     """The request was refused before it saved anything: the key may be used again. (Were
     the generation saved, the record is linked to it and stays.)"""
     IdempotencyRecord.objects.filter(
-        pk=record.pk, generation__isnull=True, batch__isnull=True
+        pk=record.pk, generation__isnull=True, batch__isnull=True, sequence__isnull=True
     ).delete()
 
 

@@ -352,6 +352,14 @@ def stalled(now: datetime | None = None) -> list[int]:
     return list(candidates.values_list("pk", flat=True)[:100])
 
 
+def planned_duration(sequence: Sequence, shots: Seq[Generation]) -> float:
+    """Seconds the stitched video lasts (or will): the shots, less the crossfades' overlaps."""
+    frames = sum(shot.num_frames for shot in shots)
+    if sequence.transition == Sequence.Transition.CROSSFADE:
+        frames -= overlap_frames(sequence.fps) * (len(shots) - 1)
+    return frames / sequence.fps
+
+
 def progress_of(sequence: Sequence, shots: Seq[Generation]) -> int:
     """0-100: the shots' progress, then the stitch's share."""
     if sequence.status == Status.COMPLETED:

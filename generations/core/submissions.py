@@ -207,6 +207,8 @@ def admit(
             record = idempotency.current_record.get()
             if sequence is not None:
                 sequence.save()
+                if record is not None:
+                    IdempotencyRecord.objects.filter(pk=record).update(sequence=sequence)
             if batch is not None:
                 batch.save()
                 if record is not None:

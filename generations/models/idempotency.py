@@ -25,6 +25,10 @@ class IdempotencyRecord(models.Model):
     batch = models.OneToOneField(
         "Batch", models.SET_NULL, null=True, blank=True, related_name="idempotency_record"
     )
+    # And for a sequence (POST /api/v1/sequences).
+    sequence = models.OneToOneField(
+        "Sequence", models.SET_NULL, null=True, blank=True, related_name="idempotency_record"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
