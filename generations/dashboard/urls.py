@@ -44,6 +44,7 @@ ROUTES: dict[str, tuple[str, Callable[..., HttpResponseBase]]] = {
     "generation-input": (f"{GENERATION}/input", library.generation_input),
     "generation-cancel": (f"{GENERATION}/cancel", library.generation_cancel),
     "generation-retry": (f"{GENERATION}/retry", library.generation_retry),
+    "generation-extend": (f"{GENERATION}/extend", library.generation_extend),
     "generation-share": (f"{GENERATION}/share", library.generation_share),
     "generation-delete": (f"{GENERATION}/delete", library.generation_delete),
     # Takes: the team's batches, one batch's grid, its pick; the team's queue.
