@@ -102,6 +102,53 @@ class ExtendForm(forms.Form):
         return data
 
 
+class StoryboardForm(forms.Form):
+    """A sequence's own settings on the storyboard page (its shots are read apart:
+    dashboard/storyboard.py); choices follow the model, as on the generate form."""
+
+    title = forms.CharField(label="Title", required=False, max_length=200)
+    model = forms.ChoiceField(label="Model")
+    resolution = forms.ChoiceField(label="Resolution")
+    aspect_ratio = forms.ChoiceField(label="Aspect ratio")
+    transition = forms.ChoiceField(
+        label="Transition",
+        choices=[
+            ("cut", "Cut"),
+            ("crossfade", "Crossfade"),
+            ("continue", "Continue from the last frame"),
+        ],
+        initial="cut",
+        widget=forms.RadioSelect,
+    )
+    add_audio = forms.BooleanField(label="Add audio", required=False)
+
+    def __init__(self, *args: Any, model_key: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.available_models, self.unavailable_models = models_by_availability()
+        key = model_key or self.data.get("model") or self.initial.get("model") or "local"
+        info = catalog.get_model(str(key))
+        if info is None or info not in self.available_models:
+            info = self.available_models[0]
+        self.model_info = info
+        model = self.fields["model"]
+        assert isinstance(model, forms.ChoiceField)
+        model.choices = [(m.key, m.name) for m in self.available_models]
+        model.initial = info.key
+        resolution = self.fields["resolution"]
+        assert isinstance(resolution, forms.ChoiceField)
+        resolution.choices = [(r, r) for r in info.resolutions]
+        resolution.initial = info.default_resolution
+        aspect = self.fields["aspect_ratio"]
+        assert isinstance(aspect, forms.ChoiceField)
+        aspect.choices = [(a, a) for a in info.aspect_ratios]
+        aspect.initial = "16:9"
+
+    def request_data(self) -> dict[str, object]:
+        """The sequence's part of a core/sequences.plan request (the shots are added)."""
+        fields = ("model", "resolution", "aspect_ratio", "transition", "add_audio")
+        return {name: self.cleaned_data[name] for name in fields}
+
+
 class GenerateForm(forms.Form):
     """The fields and labels of the dashboard's generate form; choices follow the model."""
 

@@ -67,7 +67,8 @@ def generation_extend(request: HttpRequest, generation_id: str) -> HttpResponse:
     if not form.is_valid():
         for field, errors in form.errors.items():
             label = form.fields[field].label if field in form.fields else ""
-            messages.error(request, f"{label}: {' '.join(errors)}" if label else " ".join(errors))
+            said = " ".join(str(e) for e in errors)
+            messages.error(request, f"{label}: {said}" if label else said)
         return redirect("generation", generation_id=gen.generation_id)
     try:
         new, _ = extensions.generation_extend(
