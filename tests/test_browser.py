@@ -19,7 +19,7 @@ from PIL import Image as PILImage
 
 from generations import tasks
 from generations.core import accounts
-from generations.models import Batch, Generation, Membership, Team, WebhookEndpoint
+from generations.models import Batch, Generation, Membership, Sequence, Team, WebhookEndpoint
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -516,3 +516,65 @@ SPREAD = """() => {
   }
   return worst;
 }"""
+
+
+def test_a_storyboard_is_edited_in_the_page_and_renders_its_shots_in_order(
+    page: Any, live_server: Any, transactional_db: None
+) -> None:
+    """Two shot cards filled, a third added and moved up, the first removed, a transition
+    picked: Render makes the sequence, whose page lists the shots in the edited order."""
+    log_in(page, live_server.url, "sam@example.com")
+    page.get_by_role("link", name="Sequences").click()
+    page.wait_for_url("**/sequences/")
+    page.get_by_role("link", name="New sequence").click()
+    page.wait_for_url("**/sequences/new")
+    page.get_by_label("Title").fill("The lighthouse keeper")
+    page.get_by_label("Resolution").select_option("480p")
+    cards = page.locator(".shot-card")
+    assert cards.count() == 2
+    prompts = ("A lighthouse at dusk", "The keeper climbs the stairs", "The lamp turns on")
+    for index, prompt in enumerate(prompts[:2]):
+        cards.nth(index).get_by_label("Prompt").fill(prompt)
+        cards.nth(index).get_by_label("Duration (s)").fill("2")
+
+    # Continue: the shots after the first start on the frame before, so have no image.
+    page.get_by_label("Continue from the last frame").check()
+    assert cards.nth(0).get_by_label("Image URL").is_visible()
+    assert not cards.nth(1).get_by_label("Image URL").is_visible()
+    assert cards.nth(1).locator(".shot-follows").is_visible()
+
+    page.get_by_role("button", name="Add a shot").click()
+    assert cards.count() == 3
+    third = cards.nth(2)
+    assert third.get_by_label("Prompt").input_value() == ""
+    assert not third.get_by_label("Image URL").is_visible()
+    third.get_by_label("Prompt").fill(prompts[2])
+    third.get_by_label("Duration (s)").fill("2")
+
+    page.get_by_role("button", name="Move shot 3 up").click()
+    order = [cards.nth(i).get_by_label("Prompt").input_value() for i in range(3)]
+    assert order == [prompts[0], prompts[2], prompts[1]]
+    # Renumbered: the fields post in the order shown.
+    assert cards.nth(1).locator("textarea").get_attribute("name") == "shots-1-prompt"
+    assert cards.nth(1).locator(".shot-title").inner_text() == "Shot 2"
+    assert page.get_by_role("button", name="Move shot 1 up").is_disabled()
+
+    page.get_by_role("button", name="Remove shot 1").click()
+    assert cards.count() == 2
+    # At the smallest sequence, nothing more can be removed.
+    assert page.get_by_role("button", name="Remove shot 1").is_disabled()
+    page.get_by_label("Crossfade").check()
+    assert cards.nth(1).get_by_label("Image URL").is_visible()  # images again
+    assert page.locator("[data-total]").inner_text() == "2 shots, 3.5 s in all"
+    shot(page, "storyboard-edited")
+
+    page.get_by_role("button", name="Render").click()
+    page.wait_for_url("**/sequences/seq_*")
+    seq = Sequence.objects.get()
+    assert seq.transition == "crossfade" and seq.title == "The lighthouse keeper"
+    made = [g.prompt for g in seq.shots.order_by("shot_index")]
+    assert made == [prompts[2], prompts[1]]
+    listed = page.locator(".shot-row a").all_inner_texts()
+    assert listed == [prompts[2], prompts[1]]
+    assert page.locator("#status progress").count() == 1  # live until final
+    shot(page, "sequence-rendering")
