@@ -28,13 +28,18 @@ def routed_job(
     image: routes.ImageInput | None,
     *,
     test_mode: bool = False,
+    end_image: routes.ImageInput | None = None,
+    source_video: routes.VideoInput | None = None,
 ) -> routes.Job:
     """The job the default provider map makes of this API request; it must go to
-    `provider`. (`test_mode` skips the route's narrower limits, as test keys do.)"""
+    `provider`. (`test_mode` skips the route's narrower limits, as test keys do.) An end
+    image is also put in the request, as the data: URL end_image_url it came from."""
+    if end_image is not None:
+        request = {**request, "end_image_url": end_image.data_url()}
     spec = build_spec(request, test_mode=test_mode)
     route = providers.route_for(request["model"], spec.mode)
     assert route is not None and route.provider == provider
-    return routes.job_for(route, spec, image)
+    return routes.job_for(route, spec, image, end_image=end_image, source_video=source_video)
 
 
 def run(engine: Any, job: routes.Job, max_polls: int = 20) -> tuple[list[Pending], Done]:

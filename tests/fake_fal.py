@@ -6,6 +6,9 @@ client that builds its own URLs from the full id gets 404s here. Status answers 
 IN_QUEUE (the position falls poll by poll) and IN_PROGRESS (with "step k/n" logs), then 200
 COMPLETED; the result is the model output itself, its video served from this fake's /files/.
 
+Kling's image-to-video takes an optional `tail_image_url` (its other endpoints refuse it),
+and the first-last-frame endpoints require both of their images (END_FRAME_FIELDS).
+
 Knobs (attributes, changeable between requests): `queue_polls`/`run_polls` (how slow a job
 is), `never_finish`, `policy_word` + `policy_on` ("submit": 422 content_policy_violation at
 once; "result": the request completes and its result is the 422), `omit_urls` (a bare
@@ -29,6 +32,11 @@ REQUEST_RE = re.compile(r"^/(?P<app>[^/]+/[^/]+)/requests/(?P<id>[^/]+)(?P<tail>
 # Models that take an image (and require it), and the ones whose duration is "5" or "10".
 IMAGE_MODELS = ("image-to-video", "fal-ai/framepack")
 KLING = "fal-ai/kling-video/"
+# First-last-frame endpoints and the image fields each requires (their model pages).
+END_FRAME_FIELDS = {
+    "fal-ai/framepack/flf2v": ("image_url", "end_image_url"),
+    "fal-ai/veo3.1/first-last-frame-to-video": ("first_frame_url", "last_frame_url"),
+}
 
 
 @dataclass
@@ -113,6 +121,13 @@ class FakeFal(FakeUpstream):
         image = str(data.get("image_url", ""))
         if any(m in model for m in IMAGE_MODELS) and not image.startswith(("data:", "http")):
             return problem(422, ["body", "image_url"], "Field required", "missing")
+        for name in END_FRAME_FIELDS.get(model, ()):
+            if not str(data.get(name, "")).startswith(("data:", "http")):
+                return problem(422, ["body", name], "Field required", "missing")
+        tail = data.get("tail_image_url")
+        if tail is not None and not (model.startswith(KLING) and model.endswith("image-to-video")):
+            return problem(422, ["body", "tail_image_url"], "Extra inputs are not permitted",
+                           "extra_forbidden")  # fmt: skip
         if model.startswith(KLING) and data.get("duration", "5") not in ("5", "10"):
             return problem(422, ["body", "duration"], "Input should be '5' or '10'", "one_of",
                            ctx={"expected": ["5", "10"]}, input=data.get("duration"))  # fmt: skip

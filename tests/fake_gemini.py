@@ -6,6 +6,12 @@ with metadata for `polls` polls, then `done: true` with a generatedSamples video
 is the fake's own `/v1beta/files/<id>:download?alt=media`, which wants the API key and
 redirects to the base class's /files/<name>. Errors use the google.rpc.Status envelope.
 
+An instance may carry `lastFrame` (with `image`: interpolation) or `video` (inline
+`{"bytesBase64Encoded", "mimeType": "video/mp4"}`, without `image`: a video extension). An
+extension's result is what the Gemini API returns: one video, the input clip followed by
+`durationSeconds` more seconds (its last frame drifting on), at the input's size and rate.
+`last_body` is the latest create request, as sent.
+
 Per-job behaviour comes from words in the prompt (`policy_word`: filtered after
 generation; `refuse_word`: refused at create; `fail_word`: the operation ends in an error;
 `stuck_word`: never finishes); the rest is set on the fake (`polls`, `expire_results`,
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 import tempfile
 import uuid
@@ -24,6 +31,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
+
+from generations.media.encode import Mp4Writer
 from tests.fakeupstream import FakeUpstream, Faults, Reply, Request, make_mp4
 
 PREFIX = "/v1beta"
@@ -43,6 +54,25 @@ def result_video() -> bytes:
     """The MP4 every finished job returns, made once per test process."""
     with tempfile.TemporaryDirectory() as tmp:
         return make_mp4(Path(tmp) / "veo.mp4", audio=True)
+
+
+def extended_video(clip: bytes, seconds: int) -> bytes:
+    """`clip` followed by `seconds` more seconds: its last frame, sliding on sideways."""
+    with av.open(io.BytesIO(clip), "r") as container:
+        stream = container.streams.video[0]
+        fps = round(float(stream.average_rate or 24))
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    last = frames[-1]
+    more = [np.roll(last, 2 * (i + 1), axis=1) for i in range(seconds * fps)]
+    everything = frames + more
+    height, width = last.shape[:2]
+    sound = np.zeros((48_000 * len(everything) // fps, 2), dtype=np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "extended.mp4"
+        with Mp4Writer(path, width, height, fps, sound) as writer:
+            for frame in everything:
+                writer.write(np.ascontiguousarray(frame))
+        return path.read_bytes()
 
 
 def rpc_error(
@@ -79,7 +109,9 @@ class FakeGemini(FakeUpstream):
         self.omit_done = False
         self.report_progress = True
         self.exhausted = 0
-        self.operations: dict[str, dict[str, Any]] = {}  # id -> {"name", "prompt", "polls"}
+        # id -> {"name", "prompt", "polls", "video": the input clip and seconds, if any}
+        self.operations: dict[str, dict[str, Any]] = {}
+        self.last_body: dict[str, Any] = {}
         self.downloads: dict[str, str] = {}  # file id -> name under /files/
 
     def handle(self, req: Request) -> Reply:
@@ -138,6 +170,7 @@ class FakeGemini(FakeUpstream):
         if not isinstance(instances, list) or len(instances) != 1:
             return invalid("* instances: exactly one instance is required.")
         instance, params = instances[0], body.get("parameters", {})
+        self.last_body = body
         problem = self.validate(instance, params)
         if problem:
             return invalid(problem)
@@ -150,23 +183,32 @@ class FakeGemini(FakeUpstream):
         op_id = uuid.uuid4().hex[:12]
         name = f"operations/{op_id}" if self.short_names else f"models/{model}/operations/{op_id}"
         self.operations[op_id] = {"name": name, "prompt": prompt.lower(), "polls": 0}
+        if "video" in instance:
+            clip = base64.b64decode(instance["video"]["bytesBase64Encoded"])
+            self.operations[op_id]["extend"] = (clip, params.get("durationSeconds", 8))
         return Reply.json(200, {"name": name})
 
     @staticmethod
     def validate(instance: Any, params: Any) -> str:
         if not isinstance(instance, dict) or not isinstance(instance.get("prompt"), str):
             return "* instances[0].prompt: a prompt is required."
-        unknown = set(instance) - {"prompt", "image", "lastFrame", "referenceImages"}
+        unknown = set(instance) - {"prompt", "image", "lastFrame", "referenceImages", "video"}
         if unknown:
             return f"* instances[0]: unknown fields {sorted(unknown)}."
-        if "image" in instance:
-            image = instance["image"]
-            if not str(image.get("mimeType", "")).startswith("image/"):
-                return "* instances[0].image.mimeType: an image MIME type is required."
+        if "lastFrame" in instance and "image" not in instance:
+            return "* instances[0].lastFrame: a last frame needs a first frame (image)."
+        if "video" in instance and ("image" in instance or "lastFrame" in instance):
+            return "* instances[0].video: a video extension takes no image."
+        for field, kind in (("image", "image/"), ("lastFrame", "image/"), ("video", "video/")):
+            if field not in instance:
+                continue
+            media = instance[field]
+            if not isinstance(media, dict) or not str(media.get("mimeType", "")).startswith(kind):
+                return f"* instances[0].{field}.mimeType: a {kind}* MIME type is required."
             try:
-                base64.b64decode(image.get("bytesBase64Encoded", ""), validate=True)
+                base64.b64decode(media.get("bytesBase64Encoded", ""), validate=True)
             except (binascii.Error, ValueError):
-                return "* instances[0].image.bytesBase64Encoded: invalid base64."
+                return f"* instances[0].{field}.bytesBase64Encoded: invalid base64."
         if not isinstance(params, dict):
             return "* parameters: must be an object."
         if params.get("aspectRatio", "16:9") not in ("16:9", "9:16"):
@@ -223,7 +265,9 @@ class FakeGemini(FakeUpstream):
     def result_file(self, op_id: str) -> str:
         """The operation's file id (its own id here), stored under /files/ once."""
         if op_id not in self.downloads:
-            self.downloads[op_id] = self.add_file(result_video()).rsplit("/", 1)[1]
+            extend = self.operations[op_id].get("extend")
+            video = extended_video(*extend) if extend else result_video()
+            self.downloads[op_id] = self.add_file(video).rsplit("/", 1)[1]
         return op_id
 
     def download(self, req: Request, file_id: str) -> Reply:

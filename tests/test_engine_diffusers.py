@@ -143,11 +143,11 @@ def picture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def render(engine: Any, spec: GenerationSpec, out: Path, image: Path | None = None,
-           recorder: Recorder | None = None, **kwargs: Any) -> Any:  # fmt: skip
+           recorder: Recorder | None = None, end_image: Path | None = None) -> Any:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     recorder = recorder or Recorder()
-    ctx = RenderContext(out, recorder.progress, recorder.should_stop, image)
-    return engine.render(spec, ctx, **kwargs)
+    ctx = RenderContext(out, recorder.progress, recorder.should_stop, image, end_image)
+    return engine.render(spec, ctx)
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def test_each_pipeline_renders_a_contract_mp4(
     spec = make_spec(SERVES[name], mode)
     image = picture if mode == I2V else None
     last = picture if with_last else None
-    result = render(engine, spec, tmp_path / "out", image, last_image=last)
+    result = render(engine, spec, tmp_path / "out", image, end_image=last)
 
     info = probe(result.video_path)
     assert (info["width"], info["height"]) == (854, 480)
@@ -420,10 +420,35 @@ def test_a_last_frame_is_refused_by_pipelines_without_one(
     settings: Any, folders: dict[str, Path], engine: Any, picture: Path, tmp_path: Path
 ) -> None:
     configure(settings, folders, "ltx-i2v", "wan-i2v")
-    with pytest.raises(EngineError, match="cannot take a last frame"):
-        render(engine, make_spec("pixverse", I2V), tmp_path, picture, last_image=picture)
-    with pytest.raises(EngineError, match="cannot take a last frame"):
-        render(engine, make_spec("wan-25", I2V), tmp_path, picture, last_image=picture)
+    for model in ("pixverse", "wan-25"):
+        with pytest.raises(EngineError, match="end_image_url") as info:
+            render(engine, make_spec(model, I2V), tmp_path, picture, end_image=picture)
+        assert info.value.code == "invalid_request"
+
+
+def test_the_end_image_reaches_framepack_as_its_last_image_cover_cropped(
+    settings: Any, folders: dict[str, Path], engine: Any, calls: list[dict[str, Any]],
+    picture: Path, tmp_path: Path,
+) -> None:  # fmt: skip
+    configure(settings, folders, "framepack")
+    # A portrait end picture, half blue and half green, distinct from the first image.
+    pixels = np.zeros((640, 360, 3), dtype=np.uint8)
+    pixels[:320] = (20, 40, 230)
+    pixels[320:] = (30, 220, 60)
+    end = tmp_path / "end.png"
+    Image.fromarray(pixels).save(end)
+    render(engine, make_spec(SERVES["framepack"], I2V), tmp_path / "out", picture, end_image=end)
+    (call,) = calls
+    first, last = np.asarray(call["image"]), np.asarray(call["last_image"])
+    assert last.shape == first.shape  # both at the generated size
+    # Cover-cropped (the landscape frame takes the middle band of the portrait), not
+    # stretched: the frame is split between blue and green around its middle row.
+    top, bottom = (
+        last[: last.shape[0] // 4].mean(axis=(0, 1)),
+        last[-last.shape[0] // 4 :].mean(axis=(0, 1)),
+    )
+    assert top[2] > 200 and top[1] < 60 and bottom[1] > 200 and bottom[2] < 80
+    assert not np.array_equal(first, last)
 
 
 # --- the plan (no torch needed) ------------------------------------------------------------

@@ -393,3 +393,81 @@ def test_survives_seeded_faults(fake: FakeFal) -> None:
         while not isinstance(outcome := retry(lambda: engine.poll(job, handle)), Done):
             assert isinstance(outcome, Pending)
         assert faulty.injected > 0 and len(faulty.jobs) == 1
+
+
+# --- shots: end frames in each endpoint's documented field ---------------------------------
+
+END = routes.ImageInput(helpers.png(6, 8, (20, 60, 220)), "image/png")
+
+
+def ended(model: str, **data: Any) -> routes.Job:
+    request = {"model": model, "prompt": PROMPT, "image_url": DATA_URL, **data}
+    return helpers.routed_job("fal", request, IMAGE, end_image=END)
+
+
+def test_kling_sends_the_end_image_as_tail_image_url(fake: FakeFal, engine: FalEngine) -> None:
+    job = ended("kling_25", duration=5)
+    helpers.run(engine, job)
+    (sent,) = fake.jobs.values()
+    assert sent.model == "fal-ai/kling-video/v2.5-turbo/pro/image-to-video"
+    assert sent.input["image_url"] == DATA_URL and sent.input["tail_image_url"] == END.data_url()
+
+
+def test_without_an_end_image_kling_sends_no_tail(fake: FakeFal, engine: FalEngine) -> None:
+    engine.submit(job_for("kling_25", image=True, duration=5))
+    (sent,) = fake.jobs.values()
+    assert "tail_image_url" not in sent.input
+
+
+def test_veo_31_ends_on_a_frame_through_its_first_last_frame_endpoint(
+    fake: FakeFal, engine: FalEngine
+) -> None:
+    job = ended("veo-31", duration=8)
+    assert job.upstream_model == "fal-ai/veo3.1/first-last-frame-to-video"
+    helpers.run(engine, job)
+    (sent,) = fake.jobs.values()
+    assert sent.model == "fal-ai/veo3.1/first-last-frame-to-video"
+    assert sent.input["first_frame_url"] == DATA_URL
+    assert sent.input["last_frame_url"] == END.data_url()
+    assert "image_url" not in sent.input and sent.input["duration"] == "8s"
+
+
+def test_framepack_ends_on_a_frame_through_flf2v(fake: FakeFal, engine: FalEngine) -> None:
+    job = ended("framepack", num_frames=60)
+    helpers.run(engine, job)
+    (sent,) = fake.jobs.values()
+    assert sent.model == "fal-ai/framepack/flf2v"
+    assert sent.input["image_url"] == DATA_URL
+    assert sent.input["end_image_url"] == END.data_url()
+    # The polls after the submit load no images, yet name the same endpoint.
+    route = providers.route_for("framepack", job.spec.mode)
+    assert route is not None
+    assert routes.job_for(route, job.spec, None).upstream_model == "fal-ai/framepack/flf2v"
+
+
+def test_the_first_last_frame_endpoints_require_both_images(
+    fake: FakeFal, engine: FalEngine
+) -> None:
+    job = ended("framepack", num_frames=60)
+    del job.input["end_image_url"]
+    refused(lambda: engine.submit(job), "upstream_rejected")
+
+
+def test_which_fal_routes_end_on_a_frame(fake: FakeFal) -> None:
+    takes = {
+        (model, mode): route.takes("end_image", mode)
+        for model in ("kling_25", "veo-31", "framepack", "wan-25", "sora-2")
+        for mode in ("text-to-video", "image-to-video")
+        if (route := providers.route_for(model, mode)) is not None and route.provider == "fal"
+    }
+    assert takes == {
+        ("kling_25", "text-to-video"): False,  # its text-to-video endpoint has no tail image
+        ("kling_25", "image-to-video"): True,
+        ("veo-31", "text-to-video"): False,
+        ("veo-31", "image-to-video"): True,
+        ("framepack", "image-to-video"): True,
+        ("wan-25", "text-to-video"): False,  # Wan 2.5 preview documents no end frame
+        ("wan-25", "image-to-video"): False,
+        ("sora-2", "text-to-video"): False,  # Sora 2 has none anywhere
+        ("sora-2", "image-to-video"): False,
+    }

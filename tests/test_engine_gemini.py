@@ -5,20 +5,27 @@ lifecycle up to the authenticated, redirected download, and the error split."""
 from __future__ import annotations
 
 import base64
+import io
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
 import pytest
 import requests
 
+from generations.core.validation import build_spec
 from generations.errors import ApiError
+from generations.media.encode import probe
 from generations.rendering.base import EngineError
 from generations.rendering.hosted import providers, routes
 from generations.rendering.hosted.base import Done, Pending, Transient
 from generations.rendering.hosted.gemini import GeminiEngine
 from tests import engine_helpers as helpers
 from tests.fake_gemini import FakeGemini, result_video
-from tests.fakeupstream import Faults
+from tests.fakeupstream import Faults, make_mp4
 
 KEY = "gm-test-key"
 # Catalog model -> the upstream model id the default map sends it to.
@@ -262,3 +269,98 @@ def test_unreachable_provider_is_transient(configure: Callable[..., GeminiEngine
         engine = configure(server)
     with pytest.raises(Transient):
         engine.submit(make_job())
+
+
+# --- shots: the last frame and the video extension -----------------------------------------
+
+
+def clip() -> bytes:
+    """A one-second 24 fps clip, as a finished generation's video."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return make_mp4(Path(tmp) / "source.mp4", width=64, height=36)
+
+
+def test_an_end_image_is_sent_as_veo_31s_last_frame(fake: FakeGemini, engine: GeminiEngine):
+    first, last = png(), helpers.png(64, 36, (20, 200, 90))
+    job = helpers.routed_job(
+        "gemini",
+        {"model": "veo-31", "prompt": "a lighthouse at dusk", "duration": 8,
+         "image_url": "data:image/png;base64," + base64.b64encode(first).decode()},
+        routes.ImageInput(first, "image/png"),
+        end_image=routes.ImageInput(last, "image/png"),
+    )  # fmt: skip
+    helpers.run(engine, job)
+    instance = fake.last_body["instances"][0]
+    assert instance["image"]["bytesBase64Encoded"] == base64.b64encode(first).decode()
+    assert instance["lastFrame"] == {
+        "bytesBase64Encoded": base64.b64encode(last).decode(),
+        "mimeType": "image/png",
+    }
+
+
+def test_veo_3_takes_no_end_frame_and_text_to_video_none_on_gemini(settings: Any) -> None:
+    settings.GEMINI_API_KEY, settings.VIDEOGEN_PROVIDER_MAP = KEY, ""
+    settings.FAL_KEY = settings.REPLICATE_API_TOKEN = settings.OPENAI_API_KEY = ""
+    veo31 = providers.route_for("veo-31", "image-to-video")
+    assert veo31 is not None and veo31.takes("end_image", "image-to-video")
+    assert not veo31.takes("end_image", "text-to-video")  # lastFrame needs a first frame
+    assert veo31.takes("source_video")
+    veo3 = providers.route_for("veo_3", "image-to-video")
+    assert veo3 is not None and not veo3.takes("end_image") and not veo3.takes("source_video")
+
+
+def test_a_source_video_is_extended_natively_into_one_combined_clip(
+    fake: FakeGemini, engine: GeminiEngine
+) -> None:
+    source = clip()
+    image = png()
+    job = helpers.routed_job(
+        "gemini",
+        {"model": "veo-31", "prompt": "the camera keeps flying", "duration": 8,
+         "image_url": "data:image/png;base64," + base64.b64encode(image).decode()},
+        routes.ImageInput(image, "image/png"),
+        source_video=routes.VideoInput(source, "video/mp4"),
+    )  # fmt: skip
+    _, done = helpers.run(engine, job)
+    instance = fake.last_body["instances"][0]
+    # The clip replaces the first frame: no `image` goes with it.
+    assert "image" not in instance
+    assert instance["video"] == {
+        "bytesBase64Encoded": base64.b64encode(source).decode(),
+        "mimeType": "video/mp4",
+    }
+    assert fake.last_body["parameters"]["durationSeconds"] == 8
+    response = requests.get(done.video_url, headers=dict(done.headers), timeout=10)
+    assert response.status_code == 200
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "out.mp4"
+        path.write_bytes(response.content)
+        info = probe(path)
+        with av.open(str(path)) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    with av.open(io.BytesIO(source), "r") as container:
+        given = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    # The input clip (24 frames) followed by eight more seconds at its rate and size.
+    assert info["frame_count"] == 24 + 8 * 24 and (info["width"], info["height"]) == (64, 36)
+    assert info["duration"] == pytest.approx(9.0, abs=0.05)
+    for ours, theirs in zip(given, frames[:24], strict=True):
+        assert np.mean(np.abs(ours.astype(np.float32) - theirs)) < 3
+
+
+def test_a_video_extension_sends_no_image_fields_in_translation() -> None:
+    route = routes.Route(
+        model="veo-31", provider="gemini", upstream={"image-to-video": "veo"},
+        input={"instance.image.bytesBase64Encoded": "image|base64",
+               "instance.video.bytesBase64Encoded": "source_video|base64",
+               "instance.video.mimeType": "source_video|mime"},
+        deadline_s=1.0, typical_s=1.0,
+    )  # fmt: skip
+    spec = build_spec(
+        {"model": "local", "prompt": "p", "image_url": "https://example.com/a.png"},
+        test_mode=True,
+    )
+    video = routes.VideoInput(b"\x00\x00\x00\x18ftypmp42", "video/mp4")
+    body = routes.translate(route, spec, routes.ImageInput(b"img", "image/png"),
+                            source_video=video)  # fmt: skip
+    assert body == {"instance": {"video": {"bytesBase64Encoded": "AAAAGGZ0eXBtcDQy",
+                                           "mimeType": "video/mp4"}}}  # fmt: skip

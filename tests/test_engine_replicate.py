@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import requests
 
+from generations.core.validation import build_spec
+from generations.errors import ApiError
 from generations.rendering import registry
 from generations.rendering.base import EngineError
 from generations.rendering.hosted import providers, routes
@@ -319,3 +321,28 @@ def test_survives_seeded_faults(fake: FakeReplicate) -> None:
         while not isinstance(outcome := retry(lambda: engine.poll(job, handle)), Done):
             assert isinstance(outcome, Pending)
         assert faulty.injected > 0 and len(faulty.predictions) == 1
+
+
+# --- shots: end frames -----------------------------------------------------------------------
+
+END = routes.ImageInput(helpers.png(6, 8, (20, 60, 220)), "image/png")
+
+
+def test_veo_31_sends_the_end_image_as_last_frame(
+    fake: FakeReplicate, engine: ReplicateEngine
+) -> None:
+    request = {"model": "veo-31", "prompt": PROMPT, "image_url": DATA_URL}
+    job = helpers.routed_job("replicate", request, IMAGE, end_image=END)
+    helpers.run(engine, job)
+    (prediction,) = fake.predictions.values()
+    assert prediction.model == "google/veo-3.1"
+    assert prediction.input["image"] == DATA_URL
+    assert prediction.input["last_frame"] == END.data_url()
+
+
+def test_kling_on_replicate_refuses_an_end_image_naming_it(fake: FakeReplicate) -> None:
+    request = {"model": "kling_25", "prompt": PROMPT, "image_url": DATA_URL,
+               "end_image_url": END.data_url()}  # fmt: skip
+    with pytest.raises(ApiError) as info:
+        build_spec(request, test_mode=False)
+    assert info.value.status == 400 and info.value.field == "end_image_url"

@@ -164,3 +164,82 @@ def test_the_listing_says_why_a_model_is_unavailable(settings) -> None:
     )
     settings.FAL_KEY = "fal-key"
     assert registry.unavailable_reason(KLING) is None
+
+
+# --- shots: end images and source videos -----------------------------------------------------
+
+
+def test_media_filters_work_on_images_and_videos() -> None:
+    video = routes.VideoInput(b"\x00\x00\x00\x18ftypmp42", "video/mp4")
+    assert video.data_url() == "data:video/mp4;base64,AAAAGGZ0eXBtcDQy"
+    for value in (PNG, video):
+        assert routes.FILTERS["mime"](value, "") == value.mime
+        assert routes.FILTERS["data_url"](value, "") == value.data_url()
+        assert routes.FILTERS["base64"](value, "") == value.data_url().split(",", 1)[1]
+    with pytest.raises(routes.MapError, match="image, end_image, source_video"):
+        routes.FILTERS["base64"]("text", "")
+
+
+def test_end_image_and_source_video_are_fields_of_the_map(settings) -> None:
+    table = {"kling_25": {"fal": {
+        "image-to-video": "i2v", "text-to-video": "t2v",
+        "input": {"prompt": "prompt", "image_url": "image|data_url",
+                  "tail_image_url": "end_image|data_url|only:image-to-video",
+                  "clip": "source_video|base64"},
+    }}}  # fmt: skip
+    (route,) = routes.parse(table, "test", ["fal"])["kling_25"]
+    assert route.takes("end_image") and route.takes("source_video")
+    assert route.takes("end_image", "image-to-video")
+    assert not route.takes("end_image", "text-to-video")
+    spec = build_spec(
+        {"model": "local", "prompt": "p", "image_url": "https://example.com/a.png"},
+        test_mode=True,
+    )
+    end = routes.ImageInput(b"end", "image/png")
+    job = routes.job_for(route, spec, PNG, end_image=end)
+    assert job.input["tail_image_url"] == end.data_url() and job.end_image == end
+    clip = routes.VideoInput(b"clip", "video/mp4")
+    job = routes.job_for(route, spec, PNG, source_video=clip)
+    # The clip replaces the first frame: the fields that read `image` are left out.
+    assert job.input == {"prompt": "p", "clip": "Y2xpcA=="} and job.source_video == clip
+
+
+def test_a_route_may_send_end_images_to_an_endpoint_of_their_own() -> None:
+    table = {"veo-31": {"fal": {
+        "image-to-video": "plain", "input": {"image_url": "image|data_url"},
+        "with_end_image": {"image-to-video": "first-last",
+                           "input": {"first": "image|data_url", "last": "end_image|data_url"}},
+    }}}  # fmt: skip
+    (route,) = routes.parse(table, "test", ["fal"])["veo-31"]
+    assert route.takes("end_image", "image-to-video")
+    assert route.with_end_image is not None and route.with_end_image.deadline_s == route.deadline_s
+    spec = build_spec(
+        {"model": "local", "prompt": "p", "image_url": "https://example.com/a.png"},
+        test_mode=True,
+    )
+    assert routes.job_for(route, spec, PNG).upstream_model == "plain"
+    end = routes.ImageInput(b"end", "image/png")
+    job = routes.job_for(route, spec, PNG, end_image=end)
+    assert job.upstream_model == "first-last"
+    assert job.input == {"first": PNG.data_url(), "last": end.data_url()}
+    bad = {"veo-31": {"fal": {"image-to-video": "x", "with_end_image": "y"}}}
+    with pytest.raises(routes.MapError, match="with_end_image must be a table"):
+        routes.parse(bad, "test", ["fal"])
+
+
+def test_only_models_whose_serving_route_takes_an_end_image_accept_one(settings) -> None:
+    settings.VIDEOGEN_PROVIDER_MAP = ""
+    settings.FAL_KEY = settings.GEMINI_API_KEY = settings.OPENAI_API_KEY = ""
+    settings.REPLICATE_API_TOKEN = "r8-token"
+    by_key = {m.key: m for m in catalog.MODELS}
+    i2v = "image-to-video"
+    assert registry.takes_end_frame(by_key["veo-31"], test_mode=False, mode=i2v)
+    assert not registry.takes_end_frame(by_key["kling_25"], test_mode=False, mode=i2v)
+    assert not registry.takes_end_frame(by_key["wan-25"], test_mode=False, mode=i2v)
+    assert not registry.takes_end_frame(by_key["sora-2"], test_mode=False, mode=i2v)
+    settings.FAL_KEY = "fal-key"
+    assert registry.takes_end_frame(by_key["kling_25"], test_mode=False, mode=i2v)
+    assert not registry.takes_end_frame(by_key["kling_25"], test_mode=False, mode="text-to-video")
+    settings.GEMINI_API_KEY = "gm-key"
+    assert registry.extends_natively(by_key["veo-31"], test_mode=False)
+    assert not registry.extends_natively(by_key["veo_3"], test_mode=False)

@@ -213,7 +213,7 @@ def test_a_three_shot_sequence(owner: Account, sync_tasks: None, transition: str
     assert body["markers"] == pytest.approx([0, (60 - overlap) / 30, (90 - 2 * overlap) / 30])
     seq = Sequence.objects.get(sequence_id=made["sequence_id"])
     info = probe(seq.video.path)
-    assert info["frames"] == frames and (info["width"], info["height"]) == (854, 480)
+    assert info["frame_count"] == frames and (info["width"], info["height"]) == (854, 480)
     assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
     assert info["color_primaries"] == "bt709" and info["has_audio"]
     boxes = top_level_boxes(seq.video.path)
@@ -342,3 +342,26 @@ def test_an_export_waits_for_a_worker_with_202(owner: Account) -> None:
     assert http.get(f"/api/v1/video/{gen_id}", {"format": "gif"}).status_code == 202
     assert Export.objects.filter(format="gif").count() == 1  # asked twice, made once
     assert error(http.get(f"/api/v1/video/{gen_id}", {"format": "avi"})) == (400, "format")
+
+
+def test_the_reaper_moves_on_a_sequence_whose_next_step_was_lost(owner: Account) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    from generations.core import sequences
+
+    made = sequence(owner, "continue", THREE).json()
+    seq = Sequence.objects.get(sequence_id=made["sequence_id"])
+    Sequence.objects.filter(pk=seq.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert sequences.stalled() == []  # its first shot waits in line: it is moving
+    # The first shot completed, but the step that starts the second was lost.
+    Generation.objects.filter(sequence=seq, shot_index=0).update(status="completed")
+    assert sequences.stalled() == [seq.pk]
+    OrmQ.objects.all().delete()
+    from generations import tasks
+
+    tasks.reap_stale()
+    names = [task.func() for task in OrmQ.objects.all()]
+    assert "generations.tasks.sequence_advance" in names

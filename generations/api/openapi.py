@@ -24,6 +24,7 @@ from generations.api.openapi_parts import json_answer as _json
 from generations.api.openapi_parts import op as _op
 from generations.api.openapi_parts import query as _query
 from generations.api.openapi_parts import ref as _ref
+from generations.api.openapi_shots import shot_paths, shot_schemas, video_operation
 from generations.core.idempotency import KEEP_FOR, abandoned_after
 from generations.core.validation import (
     MAX_PROMPT_CHARS,
@@ -120,6 +121,8 @@ def _generation_fields() -> dict[str, Any]:
         # No maxLength: the limit is for http(s) URLs only, a data: URL may be any size.
         "image_url": {"type": "string", "description": f"http(s) URL (at most {MAX_URL_CHARS} "
                       "characters) or data:image/... URL"},
+        "end_image_url": {"type": "string", "description": "The last frame (models with the "
+                          "`end-frame` capability): an image URL like `image_url`"},
         "duration": {"type": "integer", "minimum": durations[0], "maximum": durations[-1],
                      "description": DURATION},
         "num_frames": {"type": "integer", "minimum": 1, "maximum": _max_frames(),
@@ -181,6 +184,7 @@ def _components(fields: dict[str, Any]) -> dict[str, Any]:
             "Video": _video_object(),
             "FramepackAnswer": _framepack_answer(),
             **batch_schemas(fields),
+            **shot_schemas(fields),
             "GenerateRequest": {
                 "type": "object",
                 "required": ["prompt"],
@@ -233,6 +237,11 @@ def _generation() -> dict[str, Any]:
                               "description": "The retention policy deleted this video's files "
                                              "(its links answer 410); the record remains."},
             "files_expired_at": {"type": "string"},
+            "end_image_url": {"type": "string"},
+            "extended_from": {"type": ["string", "null"],
+                              "description": "The generation this one extends."},
+            "sequence_id": {"type": "string"},
+            "shot_index": {"type": ["integer", "null"]},
             "error": {"type": "object", "properties": {"code": {"type": "string"},
                                                         "message": {"type": "string"}}},
             "test_mode": {"type": "boolean"},
@@ -320,6 +329,7 @@ def _videogenapi_paths() -> dict[str, Any]:
     return {
         "/api/v1/generate": {"post": _generate_operation()},
         **batch_paths(_idempotency()),
+        **shot_paths(_idempotency()),
         **_generation_paths(),
         **_account_paths(),
         **_file_paths(),
@@ -390,15 +400,14 @@ def _account_paths() -> dict[str, Any]:
 
 def _file_paths() -> dict[str, Any]:
     """The public files of a generation (no key: the id is the capability)."""
-    video = {"description": "The video", "content": {"video/mp4": {}}}
     picture = {
         "description": "The file (HTTP Range supported)",
         "content": {"image/jpeg": {}, "image/webp": {}},
     }
     public: dict[str, Any] = {"security": [], "parameters": [GENERATION_ID]}
     return {
-        "/api/v1/video/{generation_id}": {"get": _op(
-            "The MP4 (public, HTTP Range supported)", "video", video, **public)},
+        "/api/v1/video/{generation_id}": {"get": video_operation(
+            "The MP4 of a generation or a sequence (public), or an export (`format`)")},
         **{
             f"/api/v1/{name}/{{generation_id}}": {"get": _op(summary, name, picture, **public)}
             for name, summary in (

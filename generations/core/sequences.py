@@ -116,13 +116,16 @@ def plan(data: Mapping[str, Any], *, test_mode: bool) -> SequencePlan:
             "sequence_too_long",
         )
     if transition == Sequence.Transition.CROSSFADE:
-        shortest = min(spec.num_frames for spec in specs)
-        if shortest <= 2 * overlap_frames(specs[0].fps):
-            raise invalid(
-                "transition",
-                f"A crossfade overlaps each join by {CROSSFADE_S:g} s: "
-                "every shot must last more than twice that.",
-            )
+        overlap = overlap_frames(specs[0].fps)
+        for index, spec in enumerate(specs):
+            # A middle shot fades in and out: its two overlaps may meet, not cross.
+            need = overlap * ((index > 0) + (index < len(specs) - 1))
+            if spec.num_frames < need:
+                raise invalid(
+                    f"shots[{index}].duration",
+                    f"A crossfade overlaps each join by {CROSSFADE_S:g} s: this shot needs "
+                    f"at least {need / spec.fps:g} s.",
+                )
     return result
 
 

@@ -74,7 +74,7 @@ def takes_end_frame(model: ModelInfo, *, test_mode: bool, mode: str) -> bool:
         found = diffusers_config.pipeline_for(model.key, mode)
         return found is not None and found.family == diffusers_config.FAMILY_FRAMEPACK
     route = providers.route_for(model.key, mode)
-    return route is not None and route.takes("end_image")
+    return route is not None and route.takes("end_image", mode)
 
 
 def extends_natively(model: ModelInfo, *, test_mode: bool) -> bool:

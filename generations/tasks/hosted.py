@@ -16,6 +16,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from generations.core import lifecycle
@@ -60,7 +61,12 @@ def step(gen: Generation) -> str:
         state.deadline, state.started = now + route.deadline_s, now
     engine = registry.hosted_engine(gen.engine)
     submitted = state.submitted
-    job = routes.job_for(route, gen.spec(), _input_image(gen) if not submitted else None)
+    job = routes.job_for(
+        route,
+        gen.spec(),
+        _input_image(gen) if not submitted else None,
+        end_image=_stored_image(gen.end_image) if not submitted else None,
+    )
 
     if gen.cancel_requested:
         if state.job is not None:
@@ -113,9 +119,14 @@ def step(gen: Generation) -> str:
 
 
 def _input_image(gen: Generation) -> routes.ImageInput | None:
-    if not gen.input_image:
+    return _stored_image(gen.input_image)
+
+
+def _stored_image(field: FieldFile) -> routes.ImageInput | None:
+    """A stored image (the input image, the end image) as the provider map sends it."""
+    if not field:
         return None
-    with gen.input_image.open("rb") as fh:
+    with field.open("rb") as fh:
         data = fh.read()
     return routes.ImageInput(data, image_mime_type(sniff_format(data) or "png"))
 

@@ -13,6 +13,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -189,7 +190,7 @@ def sequence_stitch(sequence: Sequence) -> str:
 
 # --- exports -------------------------------------------------------------------------------
 
-MAKERS = {
+MAKERS: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
     Export.Format.GIF: (media_exports.export_gif, ".gif"),
     Export.Format.WEBM: (media_exports.export_webm, ".webm"),
     Export.Format.LOOP: (media_exports.export_loop, ".mp4"),
@@ -203,7 +204,7 @@ def export_make(pk: int) -> str:
     owner = export.generation or export.sequence
     assert owner is not None
     owner_id = getattr(owner, "generation_id", None) or getattr(owner, "sequence_id", "")
-    make, suffix = MAKERS[Export.Format(export.format)]
+    make, suffix = MAKERS[export.format]
     with tempfile.TemporaryDirectory(dir=_scratch()) as scratch:
         folder = Path(scratch)
         try:

@@ -415,11 +415,9 @@ class DiffusersEngine:
 
     # Rendering ---------------------------------------------------------------------------
 
-    def render(
-        self, spec: GenerationSpec, ctx: RenderContext, *, last_image: Path | None = None
-    ) -> RenderResult:
-        """Render `spec`; `last_image` (FramePack) is the clip's last frame: the API has no
-        field for it yet, so only direct callers pass it."""
+    def render(self, spec: GenerationSpec, ctx: RenderContext) -> RenderResult:
+        """Render `spec`; `ctx.end_image` (end_image_url) becomes FramePack's `last_image`,
+        the clip's last frame."""
         _check_spec(spec)
         local = config.pipeline_for(spec.model, spec.mode)
         if local is None:
@@ -431,10 +429,15 @@ class DiffusersEngine:
             )
         if spec.mode == I2V and ctx.input_image is None:
             raise EngineError("invalid_image", "Image-to-video needs an input image.")
+        last_image = ctx.end_image
         if last_image is not None and local.family != config.FAMILY_FRAMEPACK:
             # Wan's first-last-frame checkpoint (FLF2V) is a model of its own: a Wan
             # image-to-video transformer fails on two images.
-            raise EngineError("invalid_request", f"{local.class_name} cannot take a last frame.")
+            raise EngineError(
+                "invalid_request",
+                f"{local.class_name} cannot take a last frame: end_image_url needs FramePack "
+                "on this server.",
+            )
         with _Keepalive(ctx) as keepalive:
             loaded = self.pipeline(local)
             torch = _import_torch()

@@ -141,9 +141,11 @@ def _source_audio(path: Path) -> np.ndarray[Any, Any] | None:
     return np.concatenate(chunks) if chunks else None
 
 
-def _timed_frames(path: Path, spec: GenerationSpec) -> Iterator[tuple[int, av.VideoFrame]]:
+def _timed_frames(
+    path: Path, spec: GenerationSpec, skip_s: float = 0.0
+) -> Iterator[tuple[int, av.VideoFrame]]:
     """(output index, source frame) for every output frame: the source frame on screen at
-    index / fps. A short source holds its last frame; a long one is cut."""
+    skip_s + index / fps. A short source holds its last frame; a long one is cut."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -151,7 +153,7 @@ def _timed_frames(path: Path, spec: GenerationSpec) -> Iterator[tuple[int, av.Vi
         index = 0
         previous: av.VideoFrame | None = None
         for count, frame in enumerate(container.decode(stream)):
-            start = frame.time if frame.time is not None else count / rate
+            start = (frame.time if frame.time is not None else count / rate) - skip_s
             # Output instants before this frame starts show the previous one.
             while index < spec.num_frames and index / spec.fps < start - 1e-6:
                 yield index, previous or frame
@@ -204,8 +206,10 @@ def make_ours(
     *,
     progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    skip_s: float = 0.0,
 ) -> RenderResult:
-    """The contract's MP4, poster, preview and spritesheet from a provider's file.
+    """The contract's MP4, poster, preview and spritesheet from a provider's file; with
+    `skip_s`, from that instant on (a native extension's file holds the source first).
 
     `progress` hears 96-99 as frames go by (it doubles as the run's heartbeat);
     `should_stop` returning True (a cancel) raises Canceled."""
@@ -224,8 +228,10 @@ def make_ours(
     sprites = SpritesheetCollector(spec.num_frames)
     preview_wh = preview_size(spec.width, spec.height)
     sprite_wh = sprite_thumb_size(spec.width, spec.height)
-    remux = _conforms(info, spec, keep_audio=spec.add_audio and upstream_audio) and (
-        upstream_audio or not spec.add_audio
+    remux = (
+        not skip_s
+        and _conforms(info, spec, keep_audio=spec.add_audio and upstream_audio)
+        and (upstream_audio or not spec.add_audio)
     )
 
     audio = None
@@ -233,6 +239,8 @@ def make_ours(
         samples = audio_samples_for(spec.num_frames, spec.fps)
         with contextlib.suppress(av.FFmpegError):
             audio = _source_audio(src) if upstream_audio else None
+            if audio is not None and skip_s:
+                audio = audio[round(skip_s * AUDIO_SAMPLE_RATE) :]
         if audio is None:
             audio = synthesize(spec.audio_prompt or spec.prompt, spec.seed, samples)
 
@@ -242,7 +250,7 @@ def make_ours(
         current: av.VideoFrame | None = None
         rgb: np.ndarray[Any, Any] | None = None
         thumbs: dict[tuple[int, int], np.ndarray[Any, Any]] = {}
-        for index, frame in _timed_frames(src, spec):
+        for index, frame in _timed_frames(src, spec, skip_s):
             if frame is not current:
                 current, rgb, thumbs = frame, _cover(frame, spec.width, spec.height), {}
             assert rgb is not None

@@ -13,15 +13,21 @@ maps each upstream field to an expression over our request:
     enhance_prompt = false              # TOML values other than strings are literals
     style = "=cinematic"                # a string literal starts with "="
 
-Fields: every GenerationSpec field, plus `image` (the input image), `size` ("1280x720")
-and `frames` (= num_frames). Optional `durations`, `resolutions` and `aspect_ratios` lists
-narrow what the route accepts when the provider takes less than the model's reference
-limits; requests outside them get a 400 naming the field.
+Fields: every GenerationSpec field, plus `image` (the input image), `end_image` (the last
+frame, end_image_url), `source_video` (the clip a native extension continues; when a job
+has one, the fields that read `image` are left out: the clip replaces the first frame),
+`size` ("1280x720") and `frames` (= num_frames). Optional `durations`, `resolutions` and
+`aspect_ratios` lists narrow what the route accepts when the provider takes less than the
+model's reference limits; requests outside them get a 400 naming the field. A route whose
+provider serves end frames from an endpoint of its own adds a `with_end_image` table (its
+upstream models and its whole `input` table), used instead when the job has an end image.
 
 Filters: str, int, float, bool, lower, suffix:<text>, map:<ours>=<theirs>;..., data_url,
-base64, mime, and only:<mode>, which sends the field in that mode only (say
-`aspect_ratio|only:text-to-video` where the image sets the frame). Empty values ("" or
-unset) are left out of the input, so the provider applies its own default. When a model
+base64, mime (these three on an image or a video), and only:<mode>, which sends the field
+in that mode only (say `aspect_ratio|only:text-to-video` where the image sets the frame).
+Empty values ("" or unset) are left out of the input, so the provider applies its own
+default. A route takes an end image (`Route.takes`) only where it sends `end_image`: in a
+mode whose upstream has no end-frame field, validation refuses end_image_url. When a model
 lists several providers, the first whose credentials are set serves it (see providers.py,
 which loads the map and knows the providers).
 """
@@ -61,6 +67,22 @@ class ImageInput:
 
 
 @dataclass(frozen=True)
+class VideoInput:
+    """A clip sent upstream: the source of a native extension (Veo's video extension)."""
+
+    data: bytes
+    mime: str
+
+    def data_url(self) -> str:
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode()}"
+
+
+Media = ImageInput | VideoInput
+# Fields that hold media; `source_video` replaces the fields that read `image`.
+MEDIA_FIELDS = ("image", "end_image", "source_video")
+
+
+@dataclass(frozen=True)
 class Route:
     model: str  # our catalog key
     provider: str
@@ -72,23 +94,37 @@ class Route:
     durations: tuple[int, ...] = ()
     resolutions: tuple[str, ...] = ()
     aspect_ratios: tuple[str, ...] = ()
+    # The same provider's endpoint for jobs with an end image, when it has one of its own.
+    with_end_image: Route | None = None
 
-    def takes(self, name: str) -> bool:
-        """True when the route sends our field `name` upstream (`end_image`: the route can
-        end on a given frame; `source_video`: it extends a clip natively)."""
-        fields = (e.split("|")[0].strip() for e in self.input.values() if isinstance(e, str))
-        return name in fields
+    def takes(self, name: str, mode: str | None = None) -> bool:
+        """True when the route sends our field `name` upstream (in `mode`, when given):
+        `end_image`, the route can end on a given frame; `source_video`, it extends a clip
+        natively."""
+        variant = self.with_end_image
+        if name == "end_image" and variant is not None and variant.takes(name, mode):
+            return True
+        for expr in self.input.values():
+            if not isinstance(expr, str) or expr.startswith("="):
+                continue
+            compiled = _compile(expr)
+            if compiled.name == name and (mode is None or compiled.mode in (None, mode)):
+                return mode is None or mode in self.upstream
+        return False
 
 
 @dataclass(frozen=True)
 class Job:
-    """One generation as a provider sees it: the route, the translated input, the image."""
+    """One generation as a provider sees it: the route (the end-image endpoint's, when it
+    served), the translated input, and the media."""
 
     spec: GenerationSpec
     route: Route
     upstream_model: str
     input: dict[str, Any]
     image: ImageInput | None
+    end_image: ImageInput | None = None
+    source_video: VideoInput | None = None
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -106,32 +142,46 @@ def parse(data: Mapping[str, Any], source: str, known: Collection[str]) -> dict[
                 raise MapError(f"{where}: unknown provider (known: {', '.join(known)})")
             if not isinstance(table, dict):
                 raise MapError(f"{where} must be a table")
-            upstream = {mode.value: table[mode] for mode in MODES if mode in table}
-            if not upstream or not all(isinstance(v, str) for v in upstream.values()):
-                raise MapError(f"{where}: name the upstream model for at least one mode")
-            inputs = table.get("input", {})
-            if not isinstance(inputs, dict):
-                raise MapError(f"{where}.input must be a table")
-            for name, expr in inputs.items():
-                if isinstance(expr, str) and not expr.startswith("="):
-                    try:
-                        _compile(expr)
-                    except MapError as exc:
-                        raise MapError(f"{where}.input.{name}: {exc}") from None
-            routes.setdefault(model, []).append(
-                Route(
-                    model=model,
-                    provider=provider,
-                    upstream=upstream,
-                    input=inputs,
-                    deadline_s=float(table.get("deadline_s", DEFAULT_DEADLINE_S)),
-                    typical_s=float(table.get("typical_s", DEFAULT_TYPICAL_S)),
-                    durations=tuple(int(d) for d in table.get("durations", ())),
-                    resolutions=tuple(str(r) for r in table.get("resolutions", ())),
-                    aspect_ratios=tuple(str(a) for a in table.get("aspect_ratios", ())),
-                )
-            )
+            routes.setdefault(model, []).append(_route(model, provider, table, where))
     return routes
+
+
+def _route(model: str, provider: str, table: dict[str, Any], where: str) -> Route:
+    upstream = {mode.value: table[mode] for mode in MODES if mode in table}
+    if not upstream or not all(isinstance(v, str) for v in upstream.values()):
+        raise MapError(f"{where}: name the upstream model for at least one mode")
+    inputs = table.get("input", {})
+    if not isinstance(inputs, dict):
+        raise MapError(f"{where}.input must be a table")
+    for name, expr in inputs.items():
+        if isinstance(expr, str) and not expr.startswith("="):
+            try:
+                _compile(expr)
+            except MapError as exc:
+                raise MapError(f"{where}.input.{name}: {exc}") from None
+    variant = table.get("with_end_image")
+    if variant is not None and not isinstance(variant, dict):
+        raise MapError(f"{where}.with_end_image must be a table")
+    deadline_s = float(table.get("deadline_s", DEFAULT_DEADLINE_S))
+    typical_s = float(table.get("typical_s", DEFAULT_TYPICAL_S))
+    return Route(
+        model=model,
+        provider=provider,
+        upstream=upstream,
+        input=inputs,
+        deadline_s=deadline_s,
+        typical_s=typical_s,
+        durations=tuple(int(d) for d in table.get("durations", ())),
+        resolutions=tuple(str(r) for r in table.get("resolutions", ())),
+        aspect_ratios=tuple(str(a) for a in table.get("aspect_ratios", ())),
+        with_end_image=None
+        if variant is None
+        else dataclasses.replace(
+            _route(model, provider, variant, f"{where}.with_end_image"),
+            deadline_s=float(variant.get("deadline_s", deadline_s)),
+            typical_s=float(variant.get("typical_s", typical_s)),
+        ),
+    )
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -155,8 +205,8 @@ def _map(value: Any, arg: str) -> Any:
 
 
 def _image(value: Any, kind: str) -> Any:
-    if not isinstance(value, ImageInput):
-        raise MapError(f"the `{kind}` filter applies to `image` only")
+    if not isinstance(value, ImageInput | VideoInput):
+        raise MapError(f"the `{kind}` filter applies to {', '.join(MEDIA_FIELDS)} only")
     if kind == "data_url":
         return value.data_url()
     if kind == "base64":
@@ -176,8 +226,9 @@ FILTERS: dict[str, Filter] = {
     "base64": lambda v, _: _image(v, "base64"),
     "mime": lambda v, _: _image(v, "mime"),
 }
-FIELDS = frozenset({f.name for f in dataclasses.fields(GenerationSpec)} | {"image", "size",
-                                                                          "frames"})  # fmt: skip
+FIELDS = frozenset(
+    {f.name for f in dataclasses.fields(GenerationSpec)} | {*MEDIA_FIELDS, "size", "frames"}
+)
 
 
 @dataclass(frozen=True)
@@ -207,9 +258,9 @@ def _compile(expr: str) -> _Expr:
     return _Expr(name, tuple(compiled), mode)
 
 
-def _field(spec: GenerationSpec, image: ImageInput | None, name: str) -> Any:
-    if name == "image":
-        return image
+def _field(spec: GenerationSpec, media: Mapping[str, Media | None], name: str) -> Any:
+    if name in MEDIA_FIELDS:
+        return media[name]
     if name == "size":
         return f"{spec.width}x{spec.height}"
     if name == "frames":
@@ -217,9 +268,19 @@ def _field(spec: GenerationSpec, image: ImageInput | None, name: str) -> Any:
     return getattr(spec, name)
 
 
-def translate(route: Route, spec: GenerationSpec, image: ImageInput | None) -> dict[str, Any]:
+def translate(
+    route: Route,
+    spec: GenerationSpec,
+    image: ImageInput | None,
+    *,
+    end_image: ImageInput | None = None,
+    source_video: VideoInput | None = None,
+) -> dict[str, Any]:
     """The provider's input for this request. Dotted names ("parameters.aspectRatio")
-    build nested objects."""
+    build nested objects. With a source video, the fields that read `image` are left out."""
+    media: dict[str, Media | None] = {
+        "image": image, "end_image": end_image, "source_video": source_video
+    }  # fmt: skip
     body: dict[str, Any] = {}
     for key, expr in route.input.items():
         if isinstance(expr, str):
@@ -229,7 +290,9 @@ def translate(route: Route, spec: GenerationSpec, image: ImageInput | None) -> d
                 compiled = _compile(expr)
                 if compiled.mode is not None and compiled.mode != spec.mode:
                     continue
-                value = _field(spec, image, compiled.name)
+                if compiled.name == "image" and source_video is not None:
+                    continue
+                value = _field(spec, media, compiled.name)
                 if value is None or value == "":
                     continue
                 for func, arg in compiled.steps:
@@ -244,11 +307,27 @@ def translate(route: Route, spec: GenerationSpec, image: ImageInput | None) -> d
     return body
 
 
-def job_for(route: Route, spec: GenerationSpec, image: ImageInput | None) -> Job:
+def job_for(
+    route: Route,
+    spec: GenerationSpec,
+    image: ImageInput | None,
+    *,
+    end_image: ImageInput | None = None,
+    source_video: VideoInput | None = None,
+) -> Job:
+    """The job for `spec` on `route`; with an end image, on the route's end-image endpoint
+    when it has one for this mode (chosen by the spec, so that the polls after the submit,
+    which load no images, name the same upstream model)."""
+    variant = route.with_end_image
+    wants_end = end_image is not None or bool(spec.end_image_url)
+    if wants_end and variant is not None and spec.mode in variant.upstream:
+        route = variant
     return Job(
         spec=spec,
         route=route,
         upstream_model=route.upstream[spec.mode],
-        input=translate(route, spec, image),
+        input=translate(route, spec, image, end_image=end_image, source_video=source_video),
         image=image,
+        end_image=end_image,
+        source_video=source_video,
     )

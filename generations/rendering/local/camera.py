@@ -16,6 +16,12 @@ ends at rest. Moves:
 Words in the prompt choose ("zoom in", "push in", "zoom out", "pull back", "pan left", "tilt
 up", "drift", ...); otherwise the seed does. "slow", "gentle" make the move smaller, "fast",
 "dramatic" larger.
+
+With an end frame the camera travels instead (`Travel`): one eased move carries it through
+the first image and on into the second, which dissolves in as the first dissolves out. Both
+images ride the same move (the first from rest to the move's end, the second from the move's
+start to rest), so the motion has one speed and one direction across the dissolve: the first
+frame is the first image and the last frame the second, each exactly as cover-cropped.
 """
 
 from __future__ import annotations
@@ -139,3 +145,62 @@ def choose_move(prompt: str, seed: int, seconds: float) -> CameraMove:
     angle = float(rng.uniform(0, 2 * math.pi))
     direction = (math.cos(angle), math.sin(angle))
     return CameraMove(kind=kind, amount=amount, direction=direction)
+
+
+# End frame: the travel's zoom (in log units, per image) and sideways shift (frame fractions)
+# for a move of `amount` (see `choose_move`), and how much of it a pan or a drift keeps.
+TRAVEL_ZOOM_PER_AMOUNT = 1.2
+TRAVEL_SHIFT_PER_AMOUNT = 0.5
+TRAVEL_PAN_ZOOM = 0.3
+
+
+@dataclass(frozen=True)
+class Travel:
+    """The camera's path from the first image into the second (an end frame's transition).
+
+    `log_zoom` > 0 pushes forward through both pictures, < 0 pulls back; `shift` moves the
+    window sideways. Each image covers the whole path once: the first from rest at p = 0,
+    the second arriving at rest at p = 1."""
+
+    log_zoom: float
+    shift: tuple[float, float]
+
+    @property
+    def max_zoom(self) -> float:
+        return math.exp(abs(self.log_zoom))
+
+    @property
+    def padding(self) -> float:
+        """Border (fraction of the image on each side) the widest window may reveal."""
+        widest = 0.5 * self.max_zoom - 0.5  # the window at zoom exp(-|log_zoom|)
+        return widest + max(abs(self.shift[0]), abs(self.shift[1])) + 0.02
+
+    def first_at(self, p: float) -> tuple[float, float, float]:
+        """(zoom, centre x, centre y) of the first image at clip position p."""
+        return self._at(ease(p))
+
+    def second_at(self, p: float) -> tuple[float, float, float]:
+        return self._at(ease(p) - 1.0)
+
+    def _at(self, s: float) -> tuple[float, float, float]:
+        dx, dy = self.shift
+        return math.exp(self.log_zoom * s), 0.5 + dx * s, 0.5 + dy * s
+
+
+def choose_travel(prompt: str, seed: int, seconds: float) -> Travel:
+    """The travel for an end frame: the move the prompt or the seed picks, as a path."""
+    move = choose_move(prompt, seed, seconds)
+    zoom = math.log1p(move.amount * TRAVEL_ZOOM_PER_AMOUNT)
+    shift = move.amount * TRAVEL_SHIFT_PER_AMOUNT
+    dx, dy = move.direction
+    pans = {"pan_left": (-1.0, 0.0), "pan_right": (1.0, 0.0),
+            "tilt_up": (0.0, -1.0), "tilt_down": (0.0, 1.0)}  # fmt: skip
+    if move.kind in pans:
+        px, py = pans[move.kind]
+        return Travel(zoom * TRAVEL_PAN_ZOOM, (px * shift, py * shift))
+    if move.kind == "pull_out":
+        return Travel(-zoom, (0.0, 0.0))
+    if move.kind == "drift":
+        return Travel(zoom * 0.5, (dx * shift, dy * shift))
+    # push_in: forward, drifting a little towards the seeded point
+    return Travel(zoom, (dx * shift * PUSH_DRIFT / 2, dy * shift * PUSH_DRIFT / 2))

@@ -16,10 +16,12 @@ PARAMETER_USE: dict[str, str] = {
     "aspect_ratio": "used: with resolution, the exact frame size",
     "mode": "used: text-to-video paints a scene; image-to-video animates image_url",
     "image_url": "used (image-to-video): the first frame is the image cover-cropped to the frame",
-    "end_image_url": "used: the last frame is this image cover-cropped to the frame; the scene "
-    "and camera travel from the first frame to it",
-    "camera_fixed": "used (image-to-video): true keeps the framing still (only light, colour and "
-    "grain breathe); false moves the camera. Text-to-video ignores it",
+    "end_image_url": "used: the last frame is this image cover-cropped to the frame; the camera "
+    "travels (the move the prompt or seed picks) from the first image, or through the painted "
+    "scene, on into it while it dissolves in",
+    "camera_fixed": "used (image-to-video, and with an end image): true keeps the framing still "
+    "(only light, colour and grain breathe; with an end image, a still dissolve); false moves "
+    "the camera. Text-to-video without an end image ignores it",
     "add_audio": "used: true adds a 48 kHz stereo AAC sound bed; false leaves no audio stream",
     "audio_prompt": "used: its words choose the sounds (rain, ocean, wind, fire, birds, city, "
     "space, music; ambient otherwise); the prompt is used when it is empty",

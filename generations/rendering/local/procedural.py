@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 from generations.media.audio import synthesize
 from generations.media.encode import (
@@ -50,7 +51,13 @@ from generations.media.encode import (
 )
 from generations.media.images import ImageError, cover_crop, load_image
 from generations.rendering.base import Canceled, EngineError, RenderContext, RenderResult
-from generations.rendering.local.camera import CameraMove, choose_move
+from generations.rendering.local.camera import (
+    CameraMove,
+    Travel,
+    choose_move,
+    choose_travel,
+    ease,
+)
 from generations.rendering.local.scenes import TextScene, stable_seed
 from generations.spec import GenerationSpec
 from generations.vocabulary import I2V, MODES
@@ -108,8 +115,11 @@ class _FrameSource(ABC):
 class TextVideo(_FrameSource):
     """Text-to-video: a TextScene's field, converted, upscaled and dithered into I420."""
 
-    def __init__(self, spec: GenerationSpec) -> None:
+    def __init__(self, spec: GenerationSpec, travel: Travel | None = None) -> None:
         self.width, self.height, self.fps = spec.width, spec.height, spec.fps
+        self.num_frames = spec.num_frames
+        # With an end frame, the camera travels through the painted field (see EndFrameVideo).
+        self.travel = travel
         self.scene = TextScene(spec.prompt, spec.seed, spec.width, spec.height, spec.style)
         w, h = spec.width, spec.height
         tile = _dither_tile(spec.seed)
@@ -130,6 +140,11 @@ class TextVideo(_FrameSource):
         # Three separate planes: OpenCV resizes a contiguous plane several times faster
         # than one channel of an interleaved image.
         small_y, small_u, small_v = cv2.split(rgb_to_ycbcr(field, white=1.0))
+        if self.travel is not None:
+            zoom, cx, cy = self.travel.first_at(index / max(1, self.num_frames - 1))
+            small_y, small_u, small_v = (
+                _zoomed(p, zoom, cx, cy) for p in (small_y, small_u, small_v)
+            )
         w, h = self.width, self.height
         cv2.resize(small_y, (w, h), dst=self.big_y, interpolation=cv2.INTER_CUBIC)
         cv2.resize(small_u, (w // 2, h // 2), dst=self.big_u, interpolation=cv2.INTER_LINEAR)
@@ -146,18 +161,65 @@ class TextVideo(_FrameSource):
         return np.asarray(cv2.convertScaleAbs(np.clip(small, 0, 255)), dtype=np.uint8)
 
 
+def _read_image(path: Path) -> Image.Image:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise EngineError("invalid_image", "The input image could not be read.") from None
+    try:
+        return load_image(data)
+    except ImageError as exc:
+        raise EngineError(exc.code, exc.message) from None
+
+
+class _Panorama:
+    """An image as I420 planes, seen through a moving camera window.
+
+    The source is prescaled so that at the deepest zoom (`scale`) one output pixel still maps
+    to at most one source pixel (no softening), and padded by a soft, blurred mirror (`pad`,
+    a fraction of it per side) so a pull-out or a wide pan has something to reveal."""
+
+    def __init__(
+        self, image: Image.Image, width: int, height: int, scale: float, pad: float
+    ) -> None:
+        self.width, self.height = width, height
+        sw, sh = _even(width * scale), _even(height * scale)
+        canvas = _padded(cover_crop(image, sw, sh), pad)
+        planes = i420_planes(rgb_to_i420(canvas), canvas.shape[1], canvas.shape[0])
+        self.planes = (planes[0].copy(), planes[1].copy(), planes[2].copy())
+        self.source_size = (sw, sh)
+        self.pad_px = _pad_amount(sw, sh, pad)
+
+    def render(self, zoom: float, cx: float, cy: float, out: I420Frame) -> None:
+        """The window of size (w / zoom, h / zoom) in frame units, centred at (cx, cy)
+        (fractions of the frame), sampled bilinearly at 1/32 px into `out`."""
+        w, h = self.width, self.height
+        sw, sh = self.source_size
+        pad_x, pad_y = self.pad_px
+        kx = sw / w / zoom
+        ky = sh / h / zoom
+        for plane, target, sub in zip(self.planes, i420_planes(out, w, h), (1, 2, 2), strict=True):
+            ox = (cx * sw - kx * w / 2 + pad_x) / sub
+            oy = (cy * sh - ky * h / 2 + pad_y) / sub
+            # Output pixel centre (u, v) maps to canvas pixel (kx u + ox', ky v + oy').
+            matrix = np.array(
+                [[kx, 0.0, ox + 0.5 * kx - 0.5], [0.0, ky, oy + 0.5 * ky - 0.5]], dtype=np.float64
+            )
+            cv2.warpAffine(
+                plane,
+                matrix,
+                (w // sub, h // sub),
+                dst=target,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+
+
 class ImageVideo(_FrameSource):
     """Image-to-video: an eased camera move over the input, or a still camera that breathes."""
 
     def __init__(self, spec: GenerationSpec, image_path: Path) -> None:
-        try:
-            data = image_path.read_bytes()
-        except OSError:
-            raise EngineError("invalid_image", "The input image could not be read.") from None
-        try:
-            image = load_image(data)
-        except ImageError as exc:
-            raise EngineError(exc.code, exc.message) from None
+        image = _read_image(image_path)
         w, h = self.width, self.height = spec.width, spec.height
         self.fps = spec.fps
         self.num_frames = spec.num_frames
@@ -166,74 +228,27 @@ class ImageVideo(_FrameSource):
         self.buffer = self.first
         rng = np.random.default_rng(stable_seed("i2v", spec.seed, spec.prompt))
         self.move: CameraMove | None = None
+        self.panorama: _Panorama | None = None
         if self.camera_fixed:
             self.breath = rng.uniform(-BREATH_DEPTH, BREATH_DEPTH, size=3)
             # Grain: one seeded texture, a different window of it every frame.
             grain = rng.standard_normal((h + 64, w + 64)).astype(np.float32) * GRAIN_STRENGTH
             self.grain = grain
             self.grain_offsets = rng.integers(0, 64, size=(max(1, spec.num_frames), 2))
-            self.canvas_planes: tuple[I420Frame, I420Frame, I420Frame] | None = None
             return
         self.move = choose_move(spec.prompt, spec.seed, spec.num_frames / spec.fps)
-        # The source is prescaled so that at the deepest zoom one output pixel still maps to
-        # at most one source pixel (no softening), and padded by a soft, blurred mirror so a
-        # pull-out or a wide pan has something to reveal at the edges.
-        self.scale = self.move.max_zoom
-        self.pad = self.move.padding
-        sw, sh = _even(w * self.scale), _even(h * self.scale)
-        source = cover_crop(image, sw, sh)
-        canvas = _padded(source, self.pad)
-        planes = i420_planes(rgb_to_i420(canvas), canvas.shape[1], canvas.shape[0])
-        self.canvas_planes = (planes[0].copy(), planes[1].copy(), planes[2].copy())
-        self.source_size = (sw, sh)
+        self.panorama = _Panorama(image, w, h, self.move.max_zoom, self.move.padding)
 
     def i420(self, index: int, out: I420Frame) -> None:
         self.buffer = out
         if index == 0:
             out[...] = self.first
             return
-        y, u, v = i420_planes(out, self.width, self.height)
         if self.camera_fixed:
-            self._breathe(index, y, u, v)
+            self._breathe(index, *i420_planes(out, self.width, self.height))
             return
-        assert self.move is not None and self.canvas_planes is not None
-        p = index / max(1, self.num_frames - 1)
-        zoom, cx, cy = self.move.at(p)
-        w, h = self.width, self.height
-        sw, sh = self.source_size
-        pad_x, pad_y = self.pad_px
-        # Output pixel centre (u, v) maps to canvas coordinates: the window of size
-        # (w / zoom, h / zoom) in frame units, centred at (cx, cy) (fractions of the frame).
-        for plane, out, sub in (
-            (self.canvas_planes[0], y, 1),
-            (self.canvas_planes[1], u, 2),
-            (self.canvas_planes[2], v, 2),
-        ):
-            ow, oh = w // sub, h // sub
-            kx = sw / w / zoom
-            ky = sh / h / zoom
-            ox = (cx * sw - kx * w / 2 + pad_x) / sub
-            oy = (cy * sh - ky * h / 2 + pad_y) / sub
-            matrix = np.array(
-                [
-                    [kx, 0.0, ox + 0.5 * kx - 0.5],
-                    [0.0, ky, oy + 0.5 * ky - 0.5],
-                ],
-                dtype=np.float64,
-            )
-            cv2.warpAffine(
-                plane,
-                matrix,
-                (ow, oh),
-                dst=out,
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-
-    @property
-    def pad_px(self) -> tuple[int, int]:
-        sw, sh = self.source_size
-        return _pad_amount(sw, sh, self.pad)
+        assert self.move is not None and self.panorama is not None
+        self.panorama.render(*self.move.at(index / max(1, self.num_frames - 1)), out)
 
     def _breathe(self, index: int, y: I420Frame, u: I420Frame, v: I420Frame) -> None:
         t = index / self.fps
@@ -255,6 +270,64 @@ class ImageVideo(_FrameSource):
         grain_amount = min(1.0, t / 0.5)
         grainy = cv2.scaleAdd(window, grain_amount, y.astype(np.float32))
         cv2.convertScaleAbs(grainy, dst=y)
+
+    def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
+        return i420_to_rgb(self.buffer, self.width, self.height, size)
+
+
+class EndFrameVideo(_FrameSource):
+    """A clip that ends on a given image: the camera travels (camera.Travel) from the first
+    image, or from the painted scene of text-to-video, into the end image, which dissolves in
+    along the same eased curve. Per frame: the start rendered into the output buffer, the end
+    image warped into a second one, one weighted sum of the two I420 buffers. The first and
+    last frames are the cover crops themselves. A fixed camera keeps both framings still."""
+
+    def __init__(self, spec: GenerationSpec, end_path: Path, first_path: Path | None) -> None:
+        w, h = self.width, self.height = spec.width, spec.height
+        self.num_frames = spec.num_frames
+        end_image = _read_image(end_path)
+        self.last = rgb_to_i420(cover_crop(end_image, w, h))
+        self.scratch = new_i420(w, h)
+        self.buffer = self.last
+        self.travel: Travel | None = None
+        if not spec.camera_fixed:
+            self.travel = choose_travel(spec.prompt, spec.seed, spec.num_frames / spec.fps)
+        scale, pad = (1.0, 0.0) if self.travel is None else (self.travel.max_zoom,
+                                                               self.travel.padding)  # fmt: skip
+        self.end = _Panorama(end_image, w, h, scale, pad) if self.travel else None
+        self.first: I420Frame | None = None
+        self.start: _Panorama | TextVideo
+        if first_path is not None:
+            first_image = _read_image(first_path)
+            self.first = rgb_to_i420(cover_crop(first_image, w, h))
+            self.start = _Panorama(first_image, w, h, scale, pad)
+        else:
+            self.start = TextVideo(spec, travel=self.travel)
+
+    def i420(self, index: int, out: I420Frame) -> None:
+        self.buffer = out
+        last = self.num_frames - 1
+        if index == last and index > 0:
+            out[...] = self.last
+            return
+        if index == 0 and self.first is not None:
+            out[...] = self.first
+            return
+        p = index / max(1, last)
+        if isinstance(self.start, TextVideo):
+            self.start.i420(index, out)
+        elif self.travel is None:
+            assert self.first is not None
+            out[...] = self.first
+        else:
+            self.start.render(*self.travel.first_at(p), out)
+        end = self.last
+        if self.end is not None and self.travel is not None:
+            self.end.render(*self.travel.second_at(p), self.scratch)
+            end = self.scratch
+        # The dissolve follows the travel's ease: at its fastest when the camera is.
+        weight = ease(p)
+        cv2.addWeighted(out, 1.0 - weight, end, weight, 0.0, dst=out)
 
     def rgb(self, index: int, size: tuple[int, int] | None) -> RGBFrame:
         return i420_to_rgb(self.buffer, self.width, self.height, size)
@@ -352,6 +425,21 @@ class _RenderThread:
             self.ready.put(exc)
 
 
+def _zoomed(plane: cv2.typing.MatLike, zoom: float, cx: float, cy: float) -> Float32Array:
+    """The window (1 / zoom of the plane, centred at (cx, cy) in fractions) at full size;
+    outside the plane, its mirror."""
+    h, w = plane.shape
+    k = 1.0 / zoom
+    ox = cx * w - k * w / 2 + 0.5 * k - 0.5
+    oy = cy * h - k * h / 2 + 0.5 * k - 0.5
+    matrix = np.array([[k, 0.0, ox], [0.0, k, oy]], dtype=np.float64)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return np.asarray(
+        cv2.warpAffine(plane, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_REFLECT),
+        dtype=np.float32,
+    )
+
+
 def _even(value: float) -> int:
     return max(2, 2 * round(value / 2))
 
@@ -399,10 +487,13 @@ class ProceduralEngine:
     def render(self, spec: GenerationSpec, ctx: RenderContext) -> RenderResult:
         _check_spec(spec)
         source: _FrameSource
-        if spec.mode == I2V:
-            if ctx.input_image is None:
-                raise EngineError("invalid_image", "Image-to-video needs an input image.")
-            source = ImageVideo(spec, ctx.input_image)
+        first = ctx.input_image if spec.mode == I2V else None
+        if spec.mode == I2V and first is None:
+            raise EngineError("invalid_image", "Image-to-video needs an input image.")
+        if ctx.end_image is not None:
+            source = EndFrameVideo(spec, ctx.end_image, first)
+        elif first is not None:
+            source = ImageVideo(spec, first)
         else:
             source = TextVideo(spec)
 
