@@ -38,9 +38,8 @@ document.addEventListener("DOMContentLoaded", () => {
       for (const button of card.querySelectorAll("button[name=op]")) {
         const action = button.value.split("-")[0];
         button.value = `${action}-${i}`;
-        const words = { up: `Move shot ${i + 1} up`, down: `Move shot ${i + 1} down`,
-                        remove: `Remove shot ${i + 1}` };
-        button.setAttribute("aria-label", words[action]);
+        // The button's own words first (what it shows is what it is called), then which.
+        button.setAttribute("aria-label", `${button.textContent.trim()}: shot ${i + 1}`);
         button.disabled = (action === "up" && i === 0)
           || (action === "down" && i === all.length - 1)
           || (action === "remove" && all.length <= min);
