@@ -242,6 +242,11 @@ def test_rendering_a_storyboard_makes_a_sequence_with_its_shots_in_order(
     assert found == sorted(found)
     assert "hx-trigger=" in page and f'action="/sequences/{seq.sequence_id}/cancel"' in page
     assert "<progress" in page and "<video" not in page
+    shot_page = html_of(client.get(f"/generations/{shots[1].generation_id}"))
+    assert (
+        f'href="/sequences/{seq.sequence_id}"' in shot_page
+        and "Shot 2 of “The garden”" in shot_page
+    )
     listing = html_of(client.get("/sequences/"))
     assert f'href="/sequences/{seq.sequence_id}"' in listing and "The garden" in listing
     assert "0 of 3 rendered" in listing
