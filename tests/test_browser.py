@@ -5,6 +5,7 @@ Skips (saying why) only where Chromium or Playwright is not installed; CI instal
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -19,7 +20,15 @@ from PIL import Image as PILImage
 
 from generations import tasks
 from generations.core import accounts
-from generations.models import Batch, Generation, Membership, Team, WebhookEndpoint
+from generations.models import (
+    Batch,
+    Export,
+    Generation,
+    Membership,
+    Sequence,
+    Team,
+    WebhookEndpoint,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -516,3 +525,105 @@ SPREAD = """() => {
   }
   return worst;
 }"""
+
+
+def test_a_storyboard_is_edited_in_the_page_and_renders_its_shots_in_order(
+    page: Any, live_server: Any, transactional_db: None
+) -> None:
+    """Two shot cards filled, a third added and moved up, the first removed, a transition
+    picked: Render makes the sequence, whose page lists the shots in the edited order."""
+    log_in(page, live_server.url, "sam@example.com")
+    page.get_by_role("link", name="Sequences").click()
+    page.wait_for_url("**/sequences/")
+    page.get_by_role("link", name="New sequence").click()
+    page.wait_for_url("**/sequences/new")
+    page.get_by_label("Title").fill("The lighthouse keeper")
+    page.get_by_label("Resolution").select_option("480p")
+    cards = page.locator(".shot-card")
+    assert cards.count() == 2
+    prompts = ("A lighthouse at dusk", "The keeper climbs the stairs", "The lamp turns on")
+    for index, prompt in enumerate(prompts[:2]):
+        cards.nth(index).get_by_label("Prompt").fill(prompt)
+        cards.nth(index).get_by_label("Duration (s)").fill("2")
+
+    # Continue: the shots after the first start on the frame before, so have no image.
+    page.get_by_label("Continue from the last frame").check()
+    assert cards.nth(0).get_by_label("Image URL").is_visible()
+    assert not cards.nth(1).get_by_label("Image URL").is_visible()
+    assert cards.nth(1).locator(".shot-follows").is_visible()
+
+    page.get_by_role("button", name="Add a shot").click()
+    assert cards.count() == 3
+    third = cards.nth(2)
+    assert third.get_by_label("Prompt").input_value() == ""
+    assert not third.get_by_label("Image URL").is_visible()
+    third.get_by_label("Prompt").fill(prompts[2])
+    third.get_by_label("Duration (s)").fill("2")
+
+    page.get_by_role("button", name="Move up: shot 3").click()
+    order = [cards.nth(i).get_by_label("Prompt").input_value() for i in range(3)]
+    assert order == [prompts[0], prompts[2], prompts[1]]
+    # Renumbered: the fields post in the order shown.
+    assert cards.nth(1).locator("textarea").get_attribute("name") == "shots-1-prompt"
+    assert cards.nth(1).locator(".shot-title").inner_text() == "Shot 2"
+    assert page.get_by_role("button", name="Move up: shot 1").is_disabled()
+
+    page.get_by_role("button", name="Remove: shot 1").click()
+    assert cards.count() == 2
+    # At the smallest sequence, nothing more can be removed.
+    assert page.get_by_role("button", name="Remove: shot 1").is_disabled()
+    page.get_by_label("Crossfade").check()
+    assert cards.nth(1).get_by_label("Image URL").is_visible()  # images again
+    assert page.locator("[data-total]").inner_text() == "2 shots, 3.5 s in all"
+    shot(page, "storyboard-edited")
+
+    page.get_by_role("button", name="Render").click()
+    page.wait_for_url("**/sequences/seq_*")
+    seq = Sequence.objects.get()
+    assert seq.transition == "crossfade" and seq.title == "The lighthouse keeper"
+    made = [g.prompt for g in seq.shots.order_by("shot_index")]
+    assert made == [prompts[2], prompts[1]]
+    listed = page.locator(".shot-row a").all_inner_texts()
+    assert listed == [prompts[2], prompts[1]]
+    assert page.locator("#status progress").count() == 1  # live until final
+    shot(page, "sequence-rendering")
+
+    # The workers render each shot and stitch them (here, in the test's thread); the page
+    # notices by polling, and shows the video with a marker per shot under it.
+    for gen in seq.shots.order_by("shot_index"):
+        assert tasks.generation_run(gen.pk) == "completed"
+        tasks.sequence_advance(seq.pk)
+    seq.refresh_from_db()
+    assert seq.status == "completed" and len(seq.markers) == 2, seq.error_message
+    wait_until(page, "document.querySelector('video[data-sequence-video]')?.readyState >= 2",
+               timeout_s=30)  # fmt: skip
+    timeline = page.locator("[data-timeline]")
+    assert timeline.is_visible() and timeline.locator(".segment").count() == 2
+    assert page.locator("#status").get_attribute("hx-trigger") is None  # polling stopped
+    second = timeline.locator(".segment").nth(1)
+    page.get_by_role("button", name=re.compile(r"^Shot 2 at ")).click()
+    wait_until(page, f"Math.abs(document.querySelector('video').currentTime - "
+                     f"{seq.markers[1]}) < 0.1")  # fmt: skip
+    assert "current" in (second.get_attribute("class") or "")
+    assert "current" in (page.locator(".shot-row").nth(1).get_attribute("class") or "")
+    # Left to right, as long as each shot: the second starts where its marker says.
+    box, whole = second.bounding_box(), timeline.bounding_box()
+    assert box is not None and whole is not None
+    assert abs((box["x"] - whole["x"]) / whole["width"] - seq.markers[1] / seq.duration) < 0.02
+    page.evaluate("document.querySelector('video').play()")
+    wait_until(page, "!document.querySelector('video').paused")
+    page.get_by_role("button", name=re.compile(r"^Shot 1 at ")).click()
+    wait_until(page, "document.querySelector('.segment').classList.contains('current')")
+    shot(page, "sequence-completed")
+
+    # An export: "preparing…" while it is made, then it downloads.
+    with page.expect_download(timeout=60000) as download:
+        page.get_by_role("link", name="GIF").click()
+        wait_until(page, "document.querySelector('[data-export-state]').textContent"
+                         ".includes('preparing')")  # fmt: skip
+        end = time.monotonic() + 15
+        while not Export.objects.filter(sequence=seq).exists():
+            assert time.monotonic() < end, "the GIF was never asked for"
+            time.sleep(0.05)
+        assert tasks.export_make(Export.objects.get(sequence=seq).pk) == "ready"
+    assert download.value.suggested_filename == f"{seq.sequence_id}.gif"

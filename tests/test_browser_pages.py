@@ -17,7 +17,16 @@ from typing import Any
 import pytest
 
 from generations import tasks
-from generations.core import accounts, apikeys, batches, fairshare, library, submissions, webhooks
+from generations.core import (
+    accounts,
+    apikeys,
+    batches,
+    fairshare,
+    library,
+    sequences,
+    submissions,
+    webhooks,
+)
 from generations.core.validation import build_spec
 from generations.models import Generation, Team, User
 from tests.test_browser import ARGS, CHROMIUM, SCREENSHOTS
@@ -76,9 +85,22 @@ def _studio() -> dict[str, str]:
     waiting = build_spec({"model": "local", "prompt": "A night train crossing a bridge",
                           "duration": 1, "resolution": "480p"}, test_mode=False)  # fmt: skip
     submissions.generation_create(team=personal, user=user, spec=waiting, source="dashboard")
+    # A sequence of two shots in the personal team, stitched: its video and shot timeline.
+    plan = sequences.plan({"model": "local", "resolution": "480p", "transition": "cut",
+                           "shots": [{"prompt": "A harbour at dawn", "duration": 1},
+                                     {"prompt": "Boats leave the harbour", "duration": 1}]},
+                          test_mode=False)  # fmt: skip
+    seq, shots, _ = sequences.sequence_create(team=personal, user=user, plan=plan,
+                                              images=[None, None], source="dashboard")  # fmt: skip
+    for one in shots:
+        assert tasks.generation_run(one.pk) == "completed"
+        tasks.sequence_advance(seq.pk)
     gen.refresh_from_db()
     team.refresh_from_db()
     return {
+        "sequences": "/sequences/",
+        "storyboard": "/sequences/new",
+        "sequence": f"/sequences/{seq.sequence_id}",
         "batches": "/batches/",
         "batch": f"/batches/{batch.batch_id}",
         "queue": "/queue",

@@ -13,12 +13,12 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from generations.core import accounts
-from generations.models import Batch, Generation, Membership, Team, User
+from generations.models import Batch, Generation, Membership, Sequence, Team, User
 
 # The session key holding the code of the team the user switched to.
 CURRENT_TEAM_KEY = "videogen_team"
 # What a team owns and a page shows by its id.
-Owned = TypeVar("Owned", Generation, Batch)
+Owned = TypeVar("Owned", Generation, Batch, Sequence)
 
 
 def request_user(request: HttpRequest) -> User:
@@ -81,6 +81,21 @@ def team_batch_or_404(request: HttpRequest, batch_id: str) -> Batch:
     )
 
 
+def team_sequence_or_404(request: HttpRequest, sequence_id: str) -> Sequence:
+    """The sequence if it belongs to one of the user's teams (switching to that team, as
+    team_generation_or_404 does); anyone else gets a 404."""
+    return _in_my_teams_or_404(
+        request, Sequence.objects.filter(sequence_id=sequence_id), "sequence"
+    )
+
+
+def can_create(request: HttpRequest, team: Team) -> bool:
+    """Whether the user's role on `team` lets them make things (members and up; viewers
+    look): which actions a page offers. The services check the role again."""
+    membership = accounts.membership_get(team=team, user=request_user(request))
+    return membership is not None and membership.role in accounts.CREATORS
+
+
 def _in_my_teams_or_404(request: HttpRequest, rows: QuerySet[Owned], what: str) -> Owned:
     """The row of `rows` in the current team, or else in another of the user's teams (then
     switching to it, and saying so); a 404 for anyone else."""
@@ -126,7 +141,19 @@ def same_site_path(request: HttpRequest, target: str | None) -> str | None:
 
 # The pages that show the current team's things and mean the same after a switch.
 TEAM_PAGES = frozenset(
-    {"generate", "history", "gallery", "usage", "api-keys", "webhooks", "teams", "batches", "queue"}
+    {
+        "generate",
+        "history",
+        "gallery",
+        "usage",
+        "api-keys",
+        "webhooks",
+        "teams",
+        "batches",
+        "queue",
+        "sequences",
+        "sequence-new",
+    }
 )
 
 

@@ -62,6 +62,17 @@ def models_by_availability() -> tuple[list[catalog.ModelInfo], list[catalog.Mode
     return available, [m for m in catalog.MODELS if m not in available]
 
 
+def upload_data_url(upload: UploadedFile) -> str:
+    """An uploaded image as a data: URL, checked by the API's own rules like any other."""
+    kind = (upload.content_type or "application/octet-stream").split(";")[0]
+    return f"data:{kind};base64,{base64.b64encode(upload.read()).decode()}"
+
+
+def end_frame_models() -> list[catalog.ModelInfo]:
+    """The models served here that can end on a given frame (the picker's hint)."""
+    return [m for m in models_by_availability()[0] if "end-frame" in m.capabilities]
+
+
 # A model with more allowed durations than this, all whole seconds in a range, gets a number
 # field (bounded by the model) instead of a list.
 MAX_LISTED_DURATIONS = 8
@@ -69,6 +80,73 @@ MAX_LISTED_DURATIONS = 8
 
 # The fields that make more than one take; not part of any one generation's request.
 TAKES_FIELDS = ("takes", "compare_models", "prompt_list", "seed_list", "list_file")
+
+
+class ExtendForm(forms.Form):
+    """Extending a finished clip (CONTRACT 6): seconds to add, and what happens in them
+    (the source's prompt when left empty). The model's own limits are checked by the
+    service, as on the API."""
+
+    duration = forms.IntegerField(label="Seconds to add", min_value=1)
+    prompt = forms.CharField(
+        label="Prompt for the new seconds",
+        required=False,
+        max_length=MAX_PROMPT_CHARS,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "The same prompt as this clip"}),
+    )
+
+    def request_data(self) -> dict[str, object]:
+        data: dict[str, object] = {"duration": self.cleaned_data["duration"]}
+        if self.cleaned_data.get("prompt"):
+            data["prompt"] = self.cleaned_data["prompt"]
+        return data
+
+
+class StoryboardForm(forms.Form):
+    """A sequence's own settings on the storyboard page (its shots are read apart:
+    dashboard/storyboard.py); choices follow the model, as on the generate form."""
+
+    title = forms.CharField(label="Title", required=False, max_length=200)
+    model = forms.ChoiceField(label="Model")
+    resolution = forms.ChoiceField(label="Resolution")
+    aspect_ratio = forms.ChoiceField(label="Aspect ratio")
+    transition = forms.ChoiceField(
+        label="Transition",
+        choices=[
+            ("cut", "Cut"),
+            ("crossfade", "Crossfade"),
+            ("continue", "Continue from the last frame"),
+        ],
+        initial="cut",
+        widget=forms.RadioSelect,
+    )
+    add_audio = forms.BooleanField(label="Add audio", required=False)
+
+    def __init__(self, *args: Any, model_key: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.available_models, self.unavailable_models = models_by_availability()
+        key = model_key or self.data.get("model") or self.initial.get("model") or "local"
+        info = catalog.get_model(str(key))
+        if info is None or info not in self.available_models:
+            info = self.available_models[0]
+        self.model_info = info
+        model = self.fields["model"]
+        assert isinstance(model, forms.ChoiceField)
+        model.choices = [(m.key, m.name) for m in self.available_models]
+        model.initial = info.key
+        resolution = self.fields["resolution"]
+        assert isinstance(resolution, forms.ChoiceField)
+        resolution.choices = [(r, r) for r in info.resolutions]
+        resolution.initial = info.default_resolution
+        aspect = self.fields["aspect_ratio"]
+        assert isinstance(aspect, forms.ChoiceField)
+        aspect.choices = [(a, a) for a in info.aspect_ratios]
+        aspect.initial = "16:9"
+
+    def request_data(self) -> dict[str, object]:
+        """The sequence's part of a core/sequences.plan request (the shots are added)."""
+        fields = ("model", "resolution", "aspect_ratio", "transition", "add_audio")
+        return {name: self.cleaned_data[name] for name in fields}
 
 
 class GenerateForm(forms.Form):
@@ -93,6 +171,9 @@ class GenerateForm(forms.Form):
     model = forms.ChoiceField(label="Model")
     image = forms.FileField(label="Image (upload or URL)", required=False)
     image_url = forms.CharField(label="Image URL", required=False, max_length=4096)
+    # Keyframes (CONTRACT 6): the frame the video ends on, for the models that take one.
+    end_image = forms.FileField(label="End frame (upload or URL)", required=False)
+    end_image_url = forms.CharField(label="End frame URL", required=False, max_length=4096)
     duration = forms.TypedChoiceField(label="Duration", coerce=int)
     resolution = forms.ChoiceField(label="Resolution")
     aspect_ratio = forms.ChoiceField(label="Aspect ratio")
@@ -194,6 +275,8 @@ class GenerateForm(forms.Form):
         cleaned = super().clean() or self.cleaned_data
         if cleaned.get("image") and cleaned.get("image_url"):
             self.add_error("image", "Give an image file or an image URL, not both.")
+        if cleaned.get("end_image") and cleaned.get("end_image_url"):
+            self.add_error("end_image", "Give an end frame file or URL, not both.")
         found: TakesList = cleaned.get("list_file") or TakesList()
         if cleaned.get("prompt_list"):
             if found.prompts is not None or found.rows:
@@ -220,16 +303,17 @@ class GenerateForm(forms.Form):
 
     def request_data(self) -> dict[str, object]:
         """The cleaned form as a request body for specs.build_spec (an upload becomes a
-        data: URL, so it is checked exactly like one sent over the API)."""
-        skip = ("image", "image_url", "remix_of", "source_image", *TAKES_FIELDS)
+        data: URL, so it is checked exactly like one sent over the API): the first image
+        as `image_url`, the end frame as `end_image_url`."""
+        skip = ("image", "image_url", "end_image", "end_image_url", "remix_of", "source_image",
+                *TAKES_FIELDS)  # fmt: skip
         data: dict[str, object] = {k: v for k, v in self.cleaned_data.items() if k not in skip}
-        upload: UploadedFile | None = self.cleaned_data.get("image")
-        if upload is not None:
-            kind = (upload.content_type or "application/octet-stream").split(";")[0]
-            encoded = base64.b64encode(upload.read()).decode()
-            data["image_url"] = f"data:{kind};base64,{encoded}"
-        elif self.cleaned_data.get("image_url"):
-            data["image_url"] = self.cleaned_data["image_url"]
+        for upload_field, url_field in (("image", "image_url"), ("end_image", "end_image_url")):
+            upload: UploadedFile | None = self.cleaned_data.get(upload_field)
+            if upload is not None:
+                data[url_field] = upload_data_url(upload)
+            elif self.cleaned_data.get(url_field):
+                data[url_field] = self.cleaned_data[url_field]
         if data.get("seed") is None:
             data["seed"] = -1
         return data

@@ -16,7 +16,7 @@ from generations import catalog
 from generations.core import batches, quotas, reports, submissions, validation
 from generations.dashboard import takes
 from generations.dashboard.access import current_team, request_user, team_generation_or_404
-from generations.dashboard.forms import GenerateForm
+from generations.dashboard.forms import GenerateForm, end_frame_models
 from generations.errors import ApiError
 from generations.models import Batch, Generation, Team
 from generations.rendering import registry
@@ -64,6 +64,7 @@ def _render_generate(
             "usage": quotas.month_usage(team),
             "team": team,
             "remix_source": remix_source,
+            "end_frame_models": end_frame_models(),
         },
         status=status,
     )
@@ -81,7 +82,10 @@ def generate(request: HttpRequest) -> HttpResponse:
             initial = {
                 f: getattr(source, f) for f in GenerateForm.base_fields if hasattr(source, f)
             }
-            initial.update(image=None, image_url="", remix_of=source.generation_id)
+            initial.update(image=None, image_url="", remix_of=source.generation_id,
+                           end_image=None, end_image_url="")  # fmt: skip
+            if source.end_image_url.startswith(("http://", "https://")):
+                initial["end_image_url"] = source.end_image_url
             if source.input_image:
                 # Its own image is offered as it was stored (keep, replace or remove), not
                 # as the shortened data: URL the record keeps, which is no image at all.
@@ -117,10 +121,13 @@ def generate(request: HttpRequest) -> HttpResponse:
             specs = takes.plan(bodies, csv_used=form.takes_list.from_csv)
         if image is None and specs[0].image_url:
             image = submissions.input_image_load(specs[0].image_url)
+        end_image = None
+        if specs[0].end_image_url:
+            end_image = submissions.input_image_load(specs[0].end_image_url, "end_image_url")
         if len(specs) > 1:
             batch, _, _ = batches.batch_create(
                 team=current_team(request), user=request_user(request), specs=specs,
-                source="dashboard", input_image=image,
+                source="dashboard", input_image=image, end_image=end_image,
                 public_base=f"{request.scheme}://{request.get_host()}",
             )  # fmt: skip
             return _batch_made(request, batch)
@@ -130,6 +137,7 @@ def generate(request: HttpRequest) -> HttpResponse:
             spec=specs[0],
             source="dashboard",
             input_image=image,
+            end_image=end_image,
             remixed_from=source,
             public_base=f"{request.scheme}://{request.get_host()}",
         )

@@ -1,5 +1,5 @@
 """The team's generations: the history with its filters, and one generation's page with its
-actions (cancel, retry, share or unshare, delete)."""
+actions (cancel, retry, extend, share or unshare, delete) and its exports."""
 
 from __future__ import annotations
 
@@ -14,20 +14,25 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from generations import catalog
-from generations.core import library, lifecycle, submissions
+from generations.core import extensions, library, lifecycle, submissions
 from generations.dashboard.access import (
+    can_create,
     current_team,
     request_user,
     same_site_path,
     team_generation_or_404,
 )
 from generations.dashboard.confirm import ask_first
+from generations.dashboard.forms import ExtendForm
 from generations.errors import ApiError
 from generations.models import Generation, User
 from generations.vocabulary import STATUS_CHOICES
 from generations.web.files import serve_file
 
 HISTORY_PAGE_SIZE = 20
+# The exports a finished video offers (CONTRACT 6: `/api/v1/video/{id}?format=...`), as
+# (format, link text), in the order the page lists them.
+EXPORT_FORMATS = (("gif", "GIF"), ("webm", "WebM"), ("loop", "Loop"))
 
 
 @login_required
@@ -36,7 +41,48 @@ def generation(request: HttpRequest, generation_id: str) -> HttpResponse:
     gen = team_generation_or_404(request, generation_id)
     htmx = request.headers.get("HX-Request") == "true"
     template = "generation.html#status" if htmx else "generation.html"
-    return render(request, template, {"gen": gen, "model": catalog.get_model(gen.model)})
+    model = catalog.get_model(gen.model)
+    creator = can_create(request, gen.team)
+    extend_form = None
+    if creator and model is not None and model.can_extend:
+        extend_form = ExtendForm(initial={"duration": model.default_duration})
+    context = {
+        "gen": gen,
+        "model": model,
+        "can_create": creator,
+        "extend_form": extend_form,
+        "export_formats": EXPORT_FORMATS,
+        "extensions": gen.extensions.order_by("created_at"),
+    }
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def generation_extend(request: HttpRequest, generation_id: str) -> HttpResponse:
+    """A new generation continuing this one (CONTRACT 6); its page, or this one with why
+    not (not finished: 409, a viewer: 403, a length the model does not make: 400)."""
+    gen = team_generation_or_404(request, generation_id)
+    form = ExtendForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            said = " ".join(str(e) for e in errors)
+            messages.error(request, f"{label}: {said}" if label else said)
+        return redirect("generation", generation_id=gen.generation_id)
+    try:
+        new, _ = extensions.generation_extend(
+            source=gen,
+            user=request_user(request),
+            data=form.request_data(),
+            surface="dashboard",
+            public_base=f"{request.scheme}://{request.get_host()}",
+        )
+    except ApiError as exc:
+        messages.error(request, f"Not extended: {exc.message}")
+        return redirect("generation", generation_id=gen.generation_id)
+    messages.info(request, f"Extending by {new.duration} s.")
+    return redirect("generation", generation_id=new.generation_id)
 
 
 @login_required

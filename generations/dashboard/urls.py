@@ -20,6 +20,7 @@ from generations.dashboard import (
     keys,
     library,
     queue,
+    storyboard,
     teams,
     usage,
     webhooks,
@@ -28,6 +29,7 @@ from generations.dashboard import (
 GENERATION = "generations/<str:generation_id>"
 MEMBER = "teams/<uuid:code>/members/<int:user_id>"
 BATCH = "batches/<str:batch_id>"
+SEQUENCE = "sequences/<str:sequence_id>"
 
 # URL name: (route, view). Grouped by page.
 ROUTES: dict[str, tuple[str, Callable[..., HttpResponseBase]]] = {
@@ -44,6 +46,7 @@ ROUTES: dict[str, tuple[str, Callable[..., HttpResponseBase]]] = {
     "generation-input": (f"{GENERATION}/input", library.generation_input),
     "generation-cancel": (f"{GENERATION}/cancel", library.generation_cancel),
     "generation-retry": (f"{GENERATION}/retry", library.generation_retry),
+    "generation-extend": (f"{GENERATION}/extend", library.generation_extend),
     "generation-share": (f"{GENERATION}/share", library.generation_share),
     "generation-delete": (f"{GENERATION}/delete", library.generation_delete),
     # Takes: the team's batches, one batch's grid, its pick; the team's queue.
@@ -53,6 +56,12 @@ ROUTES: dict[str, tuple[str, Callable[..., HttpResponseBase]]] = {
     "batch-cancel": (f"{BATCH}/cancel", batches.batch_cancel),
     "queue": ("queue", queue.queue),
     "queue-pause": ("queue/pause", queue.queue_pause),
+    # Sequences: the team's, the storyboard that makes one (before SEQUENCE, which would
+    # take `new` for an id), one sequence's page and its cancel.
+    "sequences": ("sequences/", storyboard.sequence_list),
+    "sequence-new": ("sequences/new", storyboard.sequence_new),
+    "sequence": (SEQUENCE, storyboard.sequence),
+    "sequence-cancel": (f"{SEQUENCE}/cancel", storyboard.sequence_cancel),
     # Galleries: the team's own, its public one, and a shared video's pages.
     "gallery": ("gallery", gallery.gallery),
     "gallery-publish": ("gallery/publish", gallery.gallery_publish),

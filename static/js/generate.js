@@ -27,50 +27,28 @@ document.addEventListener("DOMContentLoaded", () => {
   audio.addEventListener("change", showAudio);
   showAudio();
 
-  // The image: a file (chosen, or dropped on the field) or a URL, never both; a preview of
-  // the file, and a button to clear it.
-  const file = form.querySelector("#id_image");
-  const url = form.querySelector("#id_image_url");
-  const zone = file.closest(".row");
-  zone.classList.add("drop");
-  const preview = document.createElement("div");
-  preview.className = "image-preview";
-  preview.hidden = true;
-  const img = document.createElement("img");
-  img.alt = "The chosen image";
-  const clear = document.createElement("button");
-  clear.type = "button";
-  clear.textContent = "Clear image";
-  preview.append(img, clear);
-  zone.after(preview);
-  let shown = null;
-  const update = () => {
-    if (shown) URL.revokeObjectURL(shown);
-    shown = null;
-    const chosen = file.files && file.files[0];
-    if (chosen) {
-      shown = URL.createObjectURL(chosen);
-      img.src = shown;
-    }
-    preview.hidden = !chosen;
-    url.disabled = Boolean(chosen);
-    file.disabled = !chosen && url.value.trim() !== "";
+  // The image and the end frame: each a file (chosen, or dropped on the field) or a URL,
+  // never both; a preview of the file, and a button to clear it.
+  imagePicker(form.querySelector("#id_image"), form.querySelector("#id_image_url"), "image");
+  imagePicker(form.querySelector("#id_end_image"), form.querySelector("#id_end_image_url"),
+              "end frame");
+
+  // The end frame is taken by some models only (data-end-frame on their option): say so
+  // when one is given for another (the server refuses it too, naming the field).
+  const model = form.querySelector("#id_model");
+  const endFile = form.querySelector("#id_end_image");
+  const endUrl = form.querySelector("#id_end_image_url");
+  const unsupported = form.querySelector("#end-frame-unsupported");
+  const checkEndFrame = () => {
+    const option = model.selectedOptions[0];
+    const given = (endFile.files && endFile.files.length > 0) || endUrl.value.trim() !== "";
+    unsupported.hidden = !given || !option || option.hasAttribute("data-end-frame");
   };
-  file.addEventListener("change", update);
-  url.addEventListener("input", update);
-  clear.addEventListener("click", () => { file.value = ""; update(); });
-  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (event) => {
-    event.preventDefault();
-    zone.classList.remove("over");
-    if (event.dataTransfer.files.length) {
-      file.files = event.dataTransfer.files;
-      url.value = "";
-      update();
-    }
-  });
-  update();
+  for (const field of [model, endFile, endUrl]) {
+    field.addEventListener("change", checkEndFrame);
+    field.addEventListener("input", checkEndFrame);
+  }
+  checkEndFrame();
 
   // Generate without leaving the page: each submit adds a card to the queue strip, with its
   // live status; the form keeps its values for the next take. Several takes at once go to
@@ -113,3 +91,55 @@ document.addEventListener("DOMContentLoaded", () => {
     form.requestSubmit();
   });
 });
+
+// One image field pair (a file input and a URL input side by side in a .row): a file
+// (chosen, or dropped on the row) or a URL, never both; a preview of the file, and a
+// button to clear it.
+function imagePicker(file, url, what) {
+  if (!file || !url) return;
+  const zone = file.closest(".row");
+  zone.classList.add("drop");
+  const preview = document.createElement("div");
+  preview.className = "image-preview";
+  preview.hidden = true;
+  const img = document.createElement("img");
+  img.alt = `The chosen ${what}`;
+  const clear = document.createElement("button");
+  clear.type = "button";
+  clear.textContent = `Clear ${what}`;
+  preview.append(img, clear);
+  zone.after(preview);
+  let shown = null;
+  const update = () => {
+    if (shown) URL.revokeObjectURL(shown);
+    shown = null;
+    const chosen = file.files && file.files[0];
+    if (chosen) {
+      shown = URL.createObjectURL(chosen);
+      img.src = shown;
+    }
+    preview.hidden = !chosen;
+    url.disabled = Boolean(chosen);
+    file.disabled = !chosen && url.value.trim() !== "";
+  };
+  file.addEventListener("change", update);
+  url.addEventListener("input", update);
+  clear.addEventListener("click", () => {
+    file.value = "";
+    update();
+    file.dispatchEvent(new Event("change"));
+  });
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    if (event.dataTransfer.files.length) {
+      file.files = event.dataTransfer.files;
+      url.value = "";
+      update();
+      file.dispatchEvent(new Event("change"));
+    }
+  });
+  update();
+}
