@@ -76,6 +76,9 @@ DASHBOARD_IDOR = {
     "batch": "GET",
     "batch-pick": "POST",
     "batch-cancel": "POST",
+    "generation-extend": "POST",
+    "sequence": "GET",
+    "sequence-cancel": "POST",
 }
 # API routes with an object id: method, tried with the outsider's key.
 API_IDOR = {
@@ -87,6 +90,9 @@ API_IDOR = {
     "openai-video": "GET",
     "openai-content": "GET",
     "openai-remix": "POST",
+    "api-extend": "POST",
+    "api-sequence": "GET",
+    "api-sequence-cancel": "POST",
 }
 # API routes any caller may use without a key.
 PUBLIC_API = {"openapi", "api-docs", "api-models", *CAPABILITY_ROUTES}
@@ -120,9 +126,13 @@ def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Acco
     made = owner.client().post("/api/v1/batches", {"model": "local", "prompt": "takes",
                                                    "duration": 1, "count": 2})  # fmt: skip
     assert made.status_code == 200, made.content
+    story = owner.client().post("/api/v1/sequences", {"model": "local", "shots": [
+        {"prompt": "shot one", "duration": 1}, {"prompt": "shot two", "duration": 1}]})  # fmt: skip
+    assert story.status_code == 200, story.content
     routes = all_routes()
     values = {
         "batch_id": made.json()["batch_id"],
+        "sequence_id": story.json()["sequence_id"],
         "generation_id": gen.generation_id,
         "video_id": gen.generation_id,
         "pk": owner.key.pk,
@@ -161,7 +171,7 @@ def test_another_teams_objects_are_404_everywhere(owner: Account, outsider: Acco
     gen.refresh_from_db()
     assert gen.status == Generation.Status.IN_QUEUE and gen.share_token is None
     assert ApiKey.objects.get(pk=owner.key.pk).revoked_at is None
-    assert Generation.objects.filter(team=owner.team, batch=None).count() == 1
+    assert Generation.objects.filter(team=owner.team, batch=None, sequence=None).count() == 1
     assert Generation.objects.filter(team=owner.team, status="canceled").count() == 0
     assert Membership.objects.get(team=owner.team, user=owner.user).role == "owner"
     assert not Invitation.objects.exists()
@@ -179,7 +189,7 @@ def test_capability_routes_do_not_open_unshared_things(owner: Account) -> None:
 
 
 def _api_call(client: Client, route: str, key: str) -> Any:
-    url = with_params(route, generation_id="x", video_id="x", batch_id="x")
+    url = with_params(route, generation_id="x", video_id="x", batch_id="x", sequence_id="x")
     headers = {"Authorization": f"Bearer {key}"}
     response = client.get(url, headers=headers)
     if response.status_code == 405:
@@ -203,7 +213,7 @@ def test_a_revoked_key_gets_401_on_every_api_route(owner: Account) -> None:
         # And a made-up key, and no key at all.
         assert _api_call(client, route, "vg_live_" + "a" * 38).status_code == 401, name
         assert client.get(
-            with_params(route, generation_id="x", video_id="x", batch_id="x")
+            with_params(route, generation_id="x", video_id="x", batch_id="x", sequence_id="x")
         ).status_code in (  # fmt: skip
             401,
             405,
@@ -224,7 +234,7 @@ def test_every_dashboard_post_without_a_csrf_token_is_403(owner: Account) -> Non
     values = {
         "generation_id": gen.generation_id, "pk": owner.key.pk, "code": owner.team.code,
         "user_id": owner.user.pk, "token": "t", "kind": "video.mp4", "slug": "s", "uidb64": "x",
-        "batch_id": "bat_x",
+        "batch_id": "bat_x", "sequence_id": "seq_x",
     }  # fmt: skip
     routes = {
         name: route
