@@ -90,3 +90,28 @@ def serving(env: dict[str, str], log: Path) -> Iterator[str]:
         yield base
     finally:
         stop(server)
+
+
+@contextmanager
+def provider_site(
+    data_dir: Path, email: str, provider_env: dict[str, str], *setup: str
+) -> Iterator[dict[str, str]]:
+    """A served site whose hosted providers are the fakes `provider_env` points at: migrated,
+    with one API key (and `setup`, Python run in `manage.py shell` first). Polls are quick."""
+    env = {
+        **os.environ,
+        "VIDEOGEN_DATA_DIR": str(data_dir),
+        "VIDEOGEN_WORKERS": "2",
+        "DJANGO_SETTINGS_MODULE": "videogen_site.settings",
+        "VIDEOGEN_POLL_FIRST_S": "0.2",
+        "VIDEOGEN_POLL_MAX_S": "1",
+        **provider_env,
+    }
+    env.pop("VIDEOGEN_Q_SYNC", None)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    raw_key = manage(env, "create_api_key", "--email", email, "--create-user")
+    for code in setup:
+        manage(env, "shell", "-c", code)
+    log = data_dir / "server.log"
+    with serving(env, log) as base:
+        yield {"base": base, "key": raw_key.strip().splitlines()[-1], "log": str(log)}

@@ -4,7 +4,6 @@ the dispatcher thread inside the worker processes, exactly as in production."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from generations.media.encode import probe
 from tests.fake_fal import FakeFal
 from tests.fake_openai import FakeOpenAI
 from tests.fakeupstream import Faults
-from tests.servers import manage, serving
+from tests.servers import provider_site
 
 pytestmark = pytest.mark.e2e
 FAL_KEY = "fal-e2e-key"
@@ -40,25 +39,11 @@ def site(
     tmp_path_factory: pytest.TempPathFactory, fakes: tuple[FakeFal, FakeOpenAI]
 ) -> Iterator[dict[str, str]]:
     fal, openai = fakes
+    provider_env = {"FAL_KEY": FAL_KEY, "FAL_QUEUE_URL": fal.url, "OPENAI_API_KEY": OPENAI_KEY,
+                    "OPENAI_BASE_URL": f"{openai.url}/v1"}  # fmt: skip
     data_dir = tmp_path_factory.mktemp("e2e-providers")
-    env = {
-        **os.environ,
-        "VIDEOGEN_DATA_DIR": str(data_dir),
-        "VIDEOGEN_WORKERS": "2",
-        "DJANGO_SETTINGS_MODULE": "videogen_site.settings",
-        "FAL_KEY": FAL_KEY,
-        "FAL_QUEUE_URL": fal.url,
-        "OPENAI_API_KEY": OPENAI_KEY,
-        "OPENAI_BASE_URL": f"{openai.url}/v1",
-        "VIDEOGEN_POLL_FIRST_S": "0.2",
-        "VIDEOGEN_POLL_MAX_S": "1",
-    }
-    env.pop("VIDEOGEN_Q_SYNC", None)
-    manage(env, "migrate", "--noinput", "-v", "0")
-    raw_key = manage(env, "create_api_key", "--email", "p2e@example.com", "--create-user")
-    log = data_dir / "server.log"
-    with serving(env, log) as base:
-        yield {"base": base, "key": raw_key.strip().splitlines()[-1], "log": str(log)}
+    with provider_site(data_dir, "p2e@example.com", provider_env) as site:
+        yield site
 
 
 def call(site: dict[str, str], method: str, path: str, **kwargs: Any) -> requests.Response:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from PIL import Image
 from generations.media.encode import probe
 from tests.fake_fal import FakeFal
 from tests.fake_gemini import FakeGemini
-from tests.servers import manage, serving
+from tests.servers import provider_site
 
 pytestmark = pytest.mark.e2e
 FAL_KEY = "fal-e2e-shots"
@@ -46,28 +45,13 @@ def site(
     tmp_path_factory: pytest.TempPathFactory, fakes: tuple[FakeFal, FakeGemini]
 ) -> Iterator[dict[str, str]]:
     fal, gemini = fakes
-    data_dir = tmp_path_factory.mktemp("e2e-shots")
-    env = {
-        **os.environ,
-        "VIDEOGEN_DATA_DIR": str(data_dir),
-        "VIDEOGEN_WORKERS": "2",
-        "DJANGO_SETTINGS_MODULE": "videogen_site.settings",
-        "FAL_KEY": FAL_KEY,
-        "FAL_QUEUE_URL": fal.url,
-        "GEMINI_API_KEY": GEMINI_KEY,
-        "GEMINI_API_URL": f"{gemini.url}/v1beta",
-        "VIDEOGEN_POLL_FIRST_S": "0.2",
-        "VIDEOGEN_POLL_MAX_S": "1",
-    }
-    env.pop("VIDEOGEN_Q_SYNC", None)
-    manage(env, "migrate", "--noinput", "-v", "0")
-    raw_key = manage(env, "create_api_key", "--email", "shots@example.com", "--create-user")
+    provider_env = {"FAL_KEY": FAL_KEY, "FAL_QUEUE_URL": fal.url, "GEMINI_API_KEY": GEMINI_KEY,
+                    "GEMINI_API_URL": f"{gemini.url}/v1beta"}  # fmt: skip
     # Veo 3.1 is a premium model: this team's plan includes them.
-    manage(env, "shell", "-c", "from generations.models import Plan; "
-           "Plan.objects.update(premium_allowed=True)")  # fmt: skip
-    log = data_dir / "server.log"
-    with serving(env, log) as base:
-        yield {"base": base, "key": raw_key.strip().splitlines()[-1], "log": str(log)}
+    premium = "from generations.models import Plan; Plan.objects.update(premium_allowed=True)"
+    data_dir = tmp_path_factory.mktemp("e2e-shots")
+    with provider_site(data_dir, "shots@example.com", provider_env, premium) as site:
+        yield site
 
 
 def call(site: dict[str, str], method: str, path: str, **kwargs: Any) -> requests.Response:

@@ -3,12 +3,12 @@ is a new generation's, shaped like generate's."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponseBase
 
 from generations.api.common import api_endpoint, authenticate, json_body, public_url, videogen_error
 from generations.api.idempotency import idempotent
-from generations.api.videogenapi import SUBMITTED, generation_body
-from generations.core import extensions, quotas, webhooks
+from generations.api.videogenapi import submitted
+from generations.core import extensions, webhooks
 from generations.errors import ApiError
 from generations.models import Generation
 
@@ -43,14 +43,4 @@ def extend(request: HttpRequest, generation_id: str) -> HttpResponseBase:
         usage.append(used)
         return gen
 
-    def respond(gen: Generation) -> HttpResponse:
-        body = generation_body(request, gen)
-        body.pop("progress")
-        used = usage[0] if usage else quotas.month_usage(key.team)
-        body.update(
-            message=SUBMITTED,
-            usage={"current_month_usage": used, "monthly_limit": key.team.monthly_limit},
-        )
-        return JsonResponse(body, status=200)
-
-    return idempotent(request, key, create, respond)
+    return idempotent(request, key, create, lambda gen: submitted(request, key, gen, usage))

@@ -178,17 +178,20 @@ def generate(request: HttpRequest) -> HttpResponseBase:
         usage.append(used)
         return gen
 
-    def respond(gen: Generation) -> HttpResponse:
-        body = generation_body(request, gen)
-        body.pop("progress")
-        used = usage[0] if usage else quotas.month_usage(key.team)
-        body.update(
-            message=SUBMITTED,
-            usage={"current_month_usage": used, "monthly_limit": key.team.monthly_limit},
-        )
-        return JsonResponse(body, status=200)
+    return idempotent(request, key, create, lambda gen: submitted(request, key, gen, usage))
 
-    return idempotent(request, key, create, respond)
+
+def submitted(request: HttpRequest, key: ApiKey, gen: Generation, usage: list[int]) -> HttpResponse:
+    """The answer to a submit (generate, extend): the generation, and the month's usage
+    right after its reservation (`usage`, empty when an earlier try made it)."""
+    body = generation_body(request, gen)
+    body.pop("progress")
+    used = usage[0] if usage else quotas.month_usage(key.team)
+    body.update(
+        message=SUBMITTED,
+        usage={"current_month_usage": used, "monthly_limit": key.team.monthly_limit},
+    )
+    return JsonResponse(body, status=200)
 
 
 @endpoint(("GET",), videogen_error)
