@@ -118,6 +118,9 @@ class Generation(models.Model):
     shared_at = models.DateTimeField(null=True, blank=True)
     video_size = models.PositiveBigIntegerField(default=0)
     has_audio = models.BooleanField(default=False)
+    # Provenance (core/provenance.py): the random payload of the invisible watermark in this
+    # generation's frames; a video's mark leads back here, and nothing else does.
+    mark = models.BigIntegerField(null=True, blank=True, unique=True)
     # Retention (VIDEOGEN_RETENTION_DAYS, generations/retention.py): when the files were
     # deleted; the file fields are cleared then, the record itself stays.
     files_purged_at = models.DateTimeField(null=True, blank=True)
