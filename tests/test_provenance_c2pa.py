@@ -28,6 +28,7 @@ from generations.media.c2pa_manifest import (
 )
 from generations.ops import signing
 from tests.media_helpers import make_clip
+from tests.ops_helpers import operator_c2pa_chain
 
 CREATED = datetime(2026, 8, 2, 12, 0, tzinfo=UTC)
 
@@ -58,7 +59,7 @@ def manifest_store(path: Path) -> dict:
         return json.loads(reader.json())
 
 
-def top_level_boxes(data: bytes):
+def top_level_boxes(data: bytes | bytearray):
     offset = 0
     while offset < len(data):
         size, kind = struct.unpack(">I4s", data[offset : offset + 8])
@@ -295,17 +296,8 @@ def test_the_signing_certificate_has_the_c2pa_profile(settings):
     signer.verify_directly_issued_by(ca)
 
 
-def operator_files(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """An operator's chain file (signing certificate, then CA), key file and CA: made the way
-    the development chain is, elsewhere."""
-    made = signing.development_chain(tmp_path / "operator")
-    chain = made / "chain.pem"
-    chain.write_bytes((made / "signer.pem").read_bytes() + (made / "ca.pem").read_bytes())
-    return chain, made / "signer.key", made / "ca.pem"
-
-
 def test_an_operators_certificate_is_used_when_set(tmp_path, settings, clip):
-    chain, key, ca = operator_files(tmp_path)
+    chain, key, ca = operator_c2pa_chain(tmp_path / "operator")
     settings.VIDEOGEN_C2PA_CERT = str(chain)
     settings.VIDEOGEN_C2PA_KEY = str(key)
 
@@ -340,7 +332,7 @@ def test_check_warns_when_production_signs_with_the_development_chain(settings):
     messages = signing.check_signing_credentials()
 
     assert [m.id for m in messages] == ["videogen.W201"]
-    assert "VIDEOGEN_C2PA_CERT" in messages[0].hint
+    assert "VIDEOGEN_C2PA_CERT" in str(messages[0].hint)
 
 
 def test_check_is_quiet_in_development(settings):
@@ -350,7 +342,7 @@ def test_check_is_quiet_in_development(settings):
 
 
 def test_check_is_quiet_with_an_operators_certificate(tmp_path, settings):
-    chain, key, _ = operator_files(tmp_path)
+    chain, key, _ = operator_c2pa_chain(tmp_path / "operator")
     settings.DEBUG = False
     settings.VIDEOGEN_C2PA_CERT = str(chain)
     settings.VIDEOGEN_C2PA_KEY = str(key)

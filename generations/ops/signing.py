@@ -197,8 +197,9 @@ def check_signing_credentials(
             return []
         return [
             checks.Warning(
-                "Videos are signed (C2PA) with the development certificate generated in "
-                f"{Path(settings.DATA_DIR) / DEV_DIR_NAME}, which no one else trusts.",
+                "Videos are signed (C2PA) with the development certificate in "
+                f"{Path(settings.DATA_DIR) / DEV_DIR_NAME} (made on first use), which no one "
+                "else trusts.",
                 hint="Set VIDEOGEN_C2PA_CERT (certificate chain, PEM) and VIDEOGEN_C2PA_KEY "
                 "(its private key, PEM) to a document-signing or C2PA certificate from a CA "
                 "on the C2PA trust list; see README.md, 'Provenance: signing keys'.",
