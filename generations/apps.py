@@ -27,11 +27,13 @@ class GenerationsConfig(AppConfig):
         from django.core import checks
         from django_q.signals import post_execute_in_worker, post_spawn, pre_execute
 
-        from generations.ops import health, tasklogs
+        from generations.ops import health, signing, tasklogs
         from generations.rendering.diffusers import config as diffusers_config
 
         # `manage.py check` names what is wrong with VIDEOGEN_DIFFUSERS_MODELS.
         checks.register(diffusers_config.check_diffusers_models, "videogen")
+        # ... and warns when production signs videos with the development certificate.
+        checks.register(signing.check_signing_credentials, "videogen")
 
         post_spawn.connect(_start_poll_dispatcher, dispatch_uid="videogen-poll-dispatcher")
         # ... and a GPU cluster's worker processes beat for /healthz from a thread.

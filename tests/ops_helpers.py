@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
 
 from generations.models import Generation, new_generation_id
+from generations.ops import signing
 from tests.conftest import Account
 
 
@@ -43,3 +45,18 @@ def clone(
         setattr(copy, name, value)
     copy.save()
     return copy
+
+
+def operator_c2pa_chain(folder: Path) -> tuple[Path, Path, Path]:
+    """An operator's C2PA signing files, made the way the development chain is, in `folder`:
+    the chain (signing certificate, then CA), the key, and the CA alone."""
+    made = signing.development_chain(folder)
+    chain = made / "chain.pem"
+    chain.write_bytes((made / "signer.pem").read_bytes() + (made / "ca.pem").read_bytes())
+    return chain, made / "signer.key", made / "ca.pem"
+
+
+def operator_c2pa_env(folder: Path) -> dict[str, str]:
+    """The settings that make production sign with an operator's certificate."""
+    chain, key, _ = operator_c2pa_chain(folder)
+    return {"VIDEOGEN_C2PA_CERT": str(chain), "VIDEOGEN_C2PA_KEY": str(key)}

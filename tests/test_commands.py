@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from generations import ids
 from generations.core import apikeys
 from generations.models import ApiKey, Team, User
+from tests.ops_helpers import operator_c2pa_env
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -66,6 +67,8 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
         "SECURE_COOKIES": "1",
         "SECURE_HSTS_SECONDS": "31536000",
         "DEBUG": "0",
+        # Production signs videos with its own certificate (else: videogen.W201).
+        **operator_c2pa_env(tmp_path / "c2pa-operator"),
     }
     done = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

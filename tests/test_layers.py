@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ops",),  # health, metrics, logs, retention, storage, background loops
     ("db",),  # query and lock helpers
     ("models",),  # the database models
-    ("catalog", "spec", "ids", "errors"),  # value types
+    ("catalog", "spec", "ids", "errors", "credentials"),  # value types
     ("vocabulary",),  # modes and statuses
 )
 # Inside rendering/, an engine's package imports none of the others: adding an engine touches
@@ -41,6 +41,7 @@ FUNCTION_LEVEL = {
     ("generations.apps", "generations.tasks.dispatch"),
     # Django's rule: ready() imports what needs the models.
     ("generations.apps", "generations.ops.health"),
+    ("generations.apps", "generations.ops.signing"),
     ("generations.apps", "generations.ops.tasklogs"),
     ("generations.apps", "generations.rendering.diffusers.config"),
     # The providers' clients bring `requests`: loaded where hosted jobs run, not in web processes.

@@ -17,6 +17,7 @@ from django.test import Client
 
 from generations.web import csp
 from tests.conftest import Account
+from tests.ops_helpers import operator_c2pa_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["/", "/accounts/login/", "/docs", "/no-such-page"]
@@ -151,6 +152,8 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
         "SECURE_HSTS_SECONDS": "31536000",
         "VIDEOGEN_DATA_DIR": str(tmp_path),
         "DJANGO_SETTINGS_MODULE": "videogen_site.settings",
+        # Production signs videos with its own certificate (else: videogen.W201).
+        **operator_c2pa_env(tmp_path / "c2pa-operator"),
     }
     done = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

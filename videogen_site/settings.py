@@ -281,6 +281,11 @@ VIDEOGEN_METRICS_TOKEN = envsecret("VIDEOGEN_METRICS_TOKEN") or ""
 # Retention: media files of generations finished more than this many days ago are deleted
 # daily (records kept); unset or 0 keeps them forever.
 VIDEOGEN_RETENTION_DAYS = envint("VIDEOGEN_RETENTION_DAYS", 0) or None
+# Provenance (CONTRACT 8): the certificate chain (signing certificate first, PEM) and private
+# key (PEM) that sign every video's C2PA manifest. Unset: a development chain generated in
+# DATA_DIR/c2pa/, trusted by no one else (generations/ops/signing.py; `check` warns).
+VIDEOGEN_C2PA_CERT = os.environ.get("VIDEOGEN_C2PA_CERT", "")
+VIDEOGEN_C2PA_KEY = os.environ.get("VIDEOGEN_C2PA_KEY", "")
 # Load balancers probe over plain HTTP: never redirect the probes.
 SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^healthz$", r"^metrics$"]
 
