@@ -31,12 +31,25 @@ from django.conf import settings  # noqa: E402  (after django.setup())
 from django.core.exceptions import RequestAborted  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
-from django.http import HttpResponseBase  # noqa: E402
+from django.http import HttpResponseBase, JsonResponse  # noqa: E402
 from django.urls import set_script_prefix  # noqa: E402
 
 from generations.web.middleware import ApiMiddleware  # noqa: E402
 
 API_PREFIXES = ("/api/", "/v1/")
+
+
+# An API body past this is refused unread (413): the verify upload's limit plus room for
+# the multipart framing. Every other API body is far smaller.
+MULTIPART_SLACK = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def max_body() -> int:
+    return int(settings.VIDEOGEN_VERIFY_MAX_BYTES) + MULTIPART_SLACK
 
 
 class ApiHandler(ASGIHandler):
@@ -60,6 +73,8 @@ class ApiHandler(ASGIHandler):
             chunk = message.get("body", b"")
             chunks.append(chunk)
             size += len(chunk)
+            if size > max_body():
+                raise BodyTooLarge()
             if size > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
                 spooled = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by handle)
                     max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
@@ -70,7 +85,12 @@ class ApiHandler(ASGIHandler):
                     if message["type"] == "http.disconnect":
                         spooled.close()
                         raise RequestAborted()
-                    spooled.write(message.get("body", b""))
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > max_body():
+                        spooled.close()
+                        raise BodyTooLarge()
+                    spooled.write(chunk)
                 spooled.seek(0)
                 return spooled
             if not message.get("more_body", False):
@@ -86,8 +106,17 @@ class ApiHandler(ASGIHandler):
         apply that hygiene themselves (generations/dbthreads.py). The response is closed
         here on the loop; `request_finished` receivers touch no database there."""
         try:
+            declared = int(dict(scope.get("headers", ())).get(b"content-length", b"0") or 0)
+        except ValueError:
+            declared = 0
+        try:
+            if declared > max_body():
+                raise BodyTooLarge()
             body_file = await self.read_body(receive)
         except RequestAborted:
+            return
+        except BodyTooLarge:
+            await self.send_response(too_large(), send)
             return
         set_script_prefix(get_script_prefix(scope))
         request, error_response = self.create_request(scope, body_file)
@@ -123,6 +152,15 @@ class ApiHandler(ASGIHandler):
         else:
             finished.close()
         body_file.close()
+
+
+def too_large() -> HttpResponseBase:
+    limit = int(settings.VIDEOGEN_VERIFY_MAX_BYTES) // (1024 * 1024)
+    error = {"code": "file_too_large", "field": "file",
+             "message": f"The request body is too large: at most {limit} MB."}  # fmt: skip
+    response = JsonResponse({"success": False, "error": error}, status=413)
+    response["Connection"] = "close"
+    return response
 
 
 api_application = ApiHandler()

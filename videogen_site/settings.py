@@ -286,6 +286,10 @@ VIDEOGEN_RETENTION_DAYS = envint("VIDEOGEN_RETENTION_DAYS", 0) or None
 # DATA_DIR/c2pa/, trusted by no one else (generations/ops/signing.py; `check` warns).
 VIDEOGEN_C2PA_CERT = os.environ.get("VIDEOGEN_C2PA_CERT", "")
 VIDEOGEN_C2PA_KEY = os.environ.get("VIDEOGEN_C2PA_KEY", "")
+# POST /api/v1/verify (CONTRACT 8): the largest video it takes, and checks per minute per
+# client address (it needs no key). An API request body is never read past the cap.
+VIDEOGEN_VERIFY_MAX_BYTES = envint("VIDEOGEN_VERIFY_MAX_BYTES", 200 * 1024 * 1024)
+VIDEOGEN_VERIFY_PER_MINUTE = envint("VIDEOGEN_VERIFY_PER_MINUTE", 10)
 # Load balancers probe over plain HTTP: never redirect the probes.
 SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^healthz$", r"^metrics$"]
 

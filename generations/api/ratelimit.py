@@ -87,3 +87,25 @@ def rate_limit_take(key: ApiKey) -> RateLimit | None:
             rate_limit=state,
         )
     return state
+
+
+def rate_limit_address(address: str, *, scope: str, limit: int) -> RateLimit | None:
+    """rate_limit_take for an endpoint that needs no key (`/api/v1/verify`): counted per
+    client address and scope, in the same fixed window, failing open the same way."""
+    now = time.time()
+    window = int(now // RATE_WINDOW_S)
+    reset = max(1, math.ceil((window + 1) * RATE_WINDOW_S - now))
+    try:
+        used = _count(f"vg:rl:{scope}:{address}:{window}")
+    except Exception:
+        _warn_uncounted()
+        return None
+    state = RateLimit(limit=limit, remaining=max(0, limit - used), reset=reset)
+    if used > limit:
+        raise ApiError(
+            429,
+            "rate_limit_exceeded",
+            f"Too many checks: {limit} per minute from one address. Retry in {reset} s.",
+            rate_limit=state,
+        )
+    return state

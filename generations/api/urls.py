@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from generations.api import batches, extend, sequences, videogenapi
+from generations.api import batches, extend, sequences, verify, videogenapi
 
 urlpatterns = [
     path("generate", videogenapi.generate, name="api-generate"),
@@ -19,6 +19,7 @@ urlpatterns = [
     path("batches/<str:batch_id>", batches.batch, name="api-batch"),
     path("batches/<str:batch_id>/cancel", batches.cancel, name="api-batch-cancel"),
     path("batches/<str:batch_id>/pick", batches.pick, name="api-batch-pick"),
+    path("verify", verify.verify, name="api-verify"),
     path("user", videogenapi.user, name="api-user"),
     path("models", videogenapi.models, name="api-models"),
     path("video/<str:generation_id>", videogenapi.video, name="api-video"),

@@ -307,7 +307,8 @@ def export_loop(src: Path, dest: Path, *, crossfade_s: float = LOOP_CROSSFADE_S)
             whole[total - cross :] * fade_out[:, None] + whole[:cross] * fade_in[:, None]
         )
     dest = Path(dest)
-    with Mp4Writer(dest, info.width, info.height, fps, sound) as writer:
+    # mark=None: the frames already carry the video's watermark (blended, it reads the same).
+    with Mp4Writer(dest, info.width, info.height, fps, sound, mark=None) as writer:
         head = []
         count = 0
         for index, buffer in enumerate(decode_i420(info.path)):

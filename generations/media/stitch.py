@@ -457,8 +457,10 @@ class _Job:
     def reencode(self, sound: Callable[[], AudioSamples] | None) -> None:
         last = len(self.infos) - 1
         overlap = self.overlap
+        # mark=None: the clips' frames already carry their watermarks (an extension's source
+        # part its source's, each shot its own).
         with Mp4Writer(
-            self.video_path, self.width, self.height, self.fps, sound, crf=STITCH_CRF
+            self.video_path, self.width, self.height, self.fps, sound, crf=STITCH_CRF, mark=None
         ) as writer:
 
             def emit(buffer: I420Frame) -> None:

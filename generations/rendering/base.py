@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from generations.media.watermark import Mark
     from generations.spec import GenerationSpec
 
 
@@ -42,6 +43,9 @@ class RenderContext:
     input_image: Path | None = None
     # The decoded, validated last frame (spec.end_image_url set), or None.
     end_image: Path | None = None
+    # The invisible watermark every frame carries (core/provenance.py): engines hand it to
+    # the Mp4Writer they encode with. None only outside the worker (tests, benches).
+    mark: Mark | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
-from generations.core import lifecycle
+from generations.core import lifecycle, provenance
 from generations.media.images import image_mime_type, sniff_format
 from generations.models import Generation
 from generations.rendering import registry
@@ -183,7 +183,7 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
         skip_s = shots.native_skip_s(gen, route, folder) if route is not None else 0.0
         result = ingest.make_ours(
             source, gen.spec(), folder, progress=reporter.progress,
-            should_stop=reporter.should_stop, skip_s=skip_s,
+            should_stop=reporter.should_stop, skip_s=skip_s, mark=provenance.mark_for(gen),
         )  # fmt: skip
         if gen.extended_from_id is not None:
             result = shots.join_extension(gen, result, folder)

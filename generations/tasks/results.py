@@ -12,7 +12,7 @@ from django.core.files import File
 from django.db import connection
 from django.utils import timezone
 
-from generations.core import lifecycle, safety
+from generations.core import lifecycle, provenance, safety
 from generations.errors import DATABASE_DOWN
 from generations.models import Generation
 from generations.rendering.base import RenderResult
@@ -88,6 +88,7 @@ def store_result(gen: Generation, claim: str, result: RenderResult) -> str:
                 claim=claim,
             )
             return "failed: content_policy"
+    _sign(gen, claim, result.video_path)
     stem = gen.generation_id
     outputs = {"video": result.video_path, "poster": result.poster_path}
     outputs |= {name: result.extras[name] for name in EXTRA_FIELDS if name in result.extras}
@@ -111,3 +112,22 @@ def store_result(gen: Generation, claim: str, result: RenderResult) -> str:
         lifecycle.stop(generation=gen, claim=claim)
         return "discarded: lost the claim"
     return "completed"
+
+
+def _sign(gen: Generation, claim: str, video: Path) -> None:
+    """The C2PA manifest, signed into the finished file: an extension names its source (the
+    run's copy, `source.mp4`), a hosted result keeps the provider's own manifest (the
+    download, `upstream.bin`) when it came with one."""
+    folder = work_dir(gen, claim)
+    source = folder / "source.mp4"
+    upstream = folder / "upstream.bin"
+    provenance.sign(
+        video,
+        model=gen.model,
+        engine=gen.engine,
+        title=gen.prompt,
+        ingredients=(source,) if gen.extended_from_id is not None and source.exists() else (),
+        parent_manifest=upstream
+        if upstream.exists() and provenance.has_manifest(upstream)
+        else None,
+    )

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models.fields.files import FieldFile
 
 from generations import catalog
-from generations.core import fairshare, lifecycle
+from generations.core import fairshare, lifecycle, provenance
 from generations.errors import DATABASE_DOWN
 from generations.models import Generation
 from generations.rendering import registry
@@ -70,6 +70,7 @@ def _render(gen: Generation, claim: str, engine_name: str) -> str:
             should_stop=reporter.should_stop,
             input_image=_local_copy(gen.input_image, folder),
             end_image=_local_copy(gen.end_image, folder),
+            mark=provenance.mark_for(gen),
         )
         result = registry.get_engine(engine_name).render(gen.spec(), ctx)
         if gen.extended_from_id is not None:

@@ -23,7 +23,7 @@ from django.core.files.base import ContentFile
 from django.db.models.fields.files import FieldFile
 from PIL import Image
 
-from generations.core import exports, sequences
+from generations.core import exports, provenance, sequences
 from generations.media import exports as media_exports
 from generations.media.audio import synthesize
 from generations.media.encode import probe
@@ -195,6 +195,13 @@ def sequence_stitch(sequence: Sequence) -> str:
                 audio=sequence.add_audio or any(shot.has_audio for shot in shots),
                 should_stop=should_stop,
             )
+            provenance.sign(
+                joined.video,
+                model=sequence.model,
+                engine=shots[0].engine,
+                title=sequence.title,
+                ingredients=tuple(clips),
+            )
         except StitchCanceled:
             return "abandoned: another run took the stitch"
         except Exception as exc:
@@ -251,6 +258,11 @@ def export_make(pk: int) -> str:
         try:
             clip = _copy(owner.video, folder / "source.mp4")
             made = make(clip, folder / f"export{suffix}")
+            if suffix == ".mp4":  # the loop: an MP4 of its own, made from the video
+                model = owner.model
+                engine = getattr(owner, "engine", "") or ""
+                provenance.sign(made, model=model, engine=engine, title=f"{owner_id} (loop)",
+                                ingredients=(clip,))  # fmt: skip
         except Exception as exc:
             log.exception("export %s of %s failed", export.format, owner_id)
             exports.export_failed(export, f"The {export.format} export failed: {exc}")

@@ -533,7 +533,9 @@ class DiffusersEngine:
         try:
             with (
                 torch.inference_mode(),
-                Mp4Writer(video_path, spec.width, spec.height, spec.fps, audio) as writer,
+                Mp4Writer(
+                    video_path, spec.width, spec.height, spec.fps, audio, mark=ctx.mark
+                ) as writer,
             ):
                 for index, position in enumerate(positions):
                     if ctx.should_stop():

@@ -39,6 +39,7 @@ from generations.media.encode import (
     sprite_thumb_size,
     write_poster,
 )
+from generations.media.watermark import Mark
 from generations.rendering.base import Canceled, EngineError, RenderResult
 from generations.rendering.hosted.base import CALL_TIMEOUT, ResultGone, Transient, reason_of
 from generations.spec import GenerationSpec
@@ -207,6 +208,7 @@ def make_ours(
     progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     skip_s: float = 0.0,
+    mark: Mark | None = None,
 ) -> RenderResult:
     """The contract's MP4, poster, preview and spritesheet from a provider's file; with
     `skip_s`, from that instant on (a native extension's file holds the source first).
@@ -230,6 +232,7 @@ def make_ours(
     sprite_wh = sprite_thumb_size(spec.width, spec.height)
     remux = (
         not skip_s
+        and mark is None  # marking the frames means encoding them
         and _conforms(info, spec, keep_audio=spec.add_audio and upstream_audio)
         and (upstream_audio or not spec.add_audio)
     )
@@ -244,7 +247,11 @@ def make_ours(
         if audio is None:
             audio = synthesize(spec.audio_prompt or spec.prompt, spec.seed, samples)
 
-    writer = None if remux else Mp4Writer(video_path, spec.width, spec.height, spec.fps, audio)
+    writer = (
+        None
+        if remux
+        else Mp4Writer(video_path, spec.width, spec.height, spec.fps, audio, mark=mark)
+    )
     try:
         # Re-timing repeats source frames: each is scaled once, thumbnails made once.
         current: av.VideoFrame | None = None

@@ -548,7 +548,9 @@ class ProceduralEngine:
             # thread may still be saving the previews.
             with (
                 _RenderThread(source, spec.num_frames, side_outputs, finish) as frames,
-                Mp4Writer(video_path, spec.width, spec.height, spec.fps, audio) as writer,
+                Mp4Writer(
+                    video_path, spec.width, spec.height, spec.fps, audio, mark=ctx.mark
+                ) as writer,
             ):
                 for index, buffer in frames:
                     if ctx.should_stop():
