@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 from PIL import Image
+
+from generations.media.watermark import Mark
 
 
 def animation_ms(path: Path) -> int:
@@ -118,3 +121,91 @@ def decode_audio(path: Path) -> np.ndarray:
     with av.open(str(path)) as container:
         frames = [f.to_ndarray() for f in container.decode(audio=0)]
     return np.concatenate(frames, axis=1).T.astype(np.float32)
+
+
+def transcode(
+    src: Path,
+    dst: Path,
+    *,
+    crf: int = 23,
+    scale: float = 1.0,
+    start: float = 0.0,
+    seconds: float | None = None,
+    preset: str = "medium",
+) -> Path:
+    """What a platform does to an upload: decode, keep `seconds` from `start` (all by
+    default), scale by `scale` (to even sizes, aspect kept) and encode with libx264 at `crf`
+    (ffmpeg's defaults: crf 23, preset medium). Every attack re-encodes, a cut included."""
+    with av.open(str(src)) as source, av.open(str(dst), mode="w") as out:
+        video = source.streams.video[0]
+        video.thread_type = "AUTO"
+        rate = video.average_rate or 30
+        width = 2 * round(video.codec_context.width * scale / 2)
+        height = 2 * round(video.codec_context.height * scale / 2)
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset}
+        stream.codec_context.thread_type = "FRAME"
+        written = 0
+        for frame in source.decode(video):
+            t = frame.time or 0.0
+            if t < start - 1e-6:
+                continue
+            if seconds is not None and t >= start + seconds - 1e-6:
+                break
+            scaled = frame.reformat(width=width, height=height, format="yuv420p")
+            scaled.pts = written
+            scaled.time_base = Fraction(1) / Fraction(rate)
+            out.mux(stream.encode(scaled))
+            written += 1
+        out.mux(stream.encode(None))
+    return dst
+
+
+def local_video(
+    path: Path,
+    prompt: str,
+    *,
+    width: int,
+    height: int,
+    seconds: float,
+    seed: int = 1,
+    fps: int = 30,
+    mark: Mark | None = None,
+) -> Path:
+    """A local-engine text-to-video clip (frames only, no audio), through Mp4Writer, marked
+    with `mark` when given."""
+    from generations.media.encode import Mp4Writer, new_i420
+    from generations.rendering.local.procedural import TextVideo
+    from generations.spec import GenerationSpec
+
+    frames = round(seconds * fps)
+    spec = GenerationSpec(
+        model="local",
+        mode="text-to-video",
+        prompt=prompt,
+        negative_prompt="",
+        image_url="",
+        duration=math.ceil(seconds),
+        resolution=f"{min(width, height)}p",
+        aspect_ratio="16:9",
+        width=width,
+        height=height,
+        fps=fps,
+        num_frames=frames,
+        seed=seed,
+        camera_fixed=False,
+        add_audio=False,
+        audio_prompt="",
+        style="",
+        cfg_scale=None,
+        guidance_scale=None,
+        enable_safety_checker=False,
+    )
+    source = TextVideo(spec)
+    buffer = new_i420(width, height)
+    with Mp4Writer(path, width, height, fps, mark=mark) as writer:
+        for index in range(frames):
+            source.i420(index, buffer)
+            writer.write_i420(buffer)
+    return path

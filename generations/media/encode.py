@@ -31,6 +31,8 @@ from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
 from PIL import Image
 
+from generations.media.watermark import Embedder, Mark
+
 AUDIO_SAMPLE_RATE = 48_000
 AUDIO_CHANNELS = 2
 # AAC frames hold 1024 samples; feeding the encoder whole frames avoids a resampler.
@@ -288,6 +290,7 @@ class Mp4Writer:
     returns it (called on the writer's audio thread, so that making the sound overlaps the
     video); it is cut or padded with silence on close so that it lasts exactly as long as
     the frames written. AAC is encoded on that thread, alongside x264.
+    `mark`, when given, is embedded in every frame, by either path (media/watermark.py).
     On an exception inside the `with` block the partial file is removed.
     """
 
@@ -301,6 +304,7 @@ class Mp4Writer:
         *,
         crf: int = X264_CRF,
         preset: str = X264_PRESET,
+        mark: Mark | None = None,
     ) -> None:
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             # yuv420p subsamples chroma 2x2: odd sizes cannot be encoded exactly.
@@ -316,6 +320,9 @@ class Mp4Writer:
         self.frames_written = 0
         self._closed = False
         self._audio_track: _AudioTrack | None = None
+        # The invisible watermark (media/watermark.py), added to every frame's Y plane after
+        # its conversion to I420, just before x264.
+        self._embedder = Embedder(mark, width, height) if mark is not None else None
 
         # faststart: moov goes before mdat so browsers can start playing before the end.
         self._container = av.open(
@@ -398,6 +405,9 @@ class Mp4Writer:
         self._encode(yuv)
 
     def _encode(self, yuv: av.VideoFrame) -> None:
+        if self._embedder is not None:
+            # In the frame's own planes: the caller's buffer (write_i420) is left unmarked.
+            self._embedder.frame(yuv)
         yuv.pts = self.frames_written
         yuv.time_base = Fraction(1, self.fps)
         self._mux(self._video.encode(yuv))
