@@ -52,6 +52,9 @@ FUNCTION_LEVEL = {
     # The engines bring numpy, OpenCV and PyAV (and torch on a first render): loaded on first use.
     ("generations.rendering.registry", "generations.rendering.local.procedural"),
     ("generations.rendering.registry", "generations.rendering.diffusers.engine"),
+    # A verify check decodes the upload and reads its manifest: PyAV, OpenCV and the C2PA
+    # library load on the first check, not with the web process.
+    ("generations.api.verify", "generations.core.provenance"),
 }
 
 
