@@ -24,7 +24,7 @@ from generations.api.openapi_parts import json_answer as _json
 from generations.api.openapi_parts import op as _op
 from generations.api.openapi_parts import query as _query
 from generations.api.openapi_parts import ref as _ref
-from generations.api.openapi_shots import shot_paths, shot_schemas, video_operation
+from generations.api.openapi_shots import shot_paths, shot_schemas, verify_paths, video_operation
 from generations.core.idempotency import KEEP_FOR, abandoned_after
 from generations.core.validation import (
     MAX_PROMPT_CHARS,
@@ -330,6 +330,7 @@ def _videogenapi_paths() -> dict[str, Any]:
         "/api/v1/generate": {"post": _generate_operation()},
         **batch_paths(_idempotency()),
         **shot_paths(_idempotency()),
+        **verify_paths(),
         **_generation_paths(),
         **_account_paths(),
         **_file_paths(),

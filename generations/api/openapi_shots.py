@@ -168,3 +168,37 @@ def video_operation(summary: str) -> dict[str, Any]:
     answer = op(summary, "video", files, security=[], parameters=[GENERATION_ID, FORMAT])
     answer["responses"]["202"] = pending
     return answer
+
+
+def verify_paths() -> dict[str, Any]:
+    """POST /api/v1/verify (CONTRACT 8): no key needed; with one, the generation's id."""
+    answer = json_answer({
+        "type": "object",
+        "required": ["success", "c2pa", "watermark"],
+        "properties": {
+            "success": {"type": "boolean"},
+            "c2pa": {"type": "object", "properties": {
+                "present": {"type": "boolean"}, "valid": {"type": "boolean"},
+                "trusted": {"type": "boolean"}, "generator": {"type": ["string", "null"]},
+                "digital_source_type": {"type": ["string", "null"]},
+                "model": {"type": ["string", "null"]},
+                "ingredients": {"type": "array", "items": {"type": "string"}},
+                "codes": {"type": "array", "items": {"type": "string"}},
+            }},
+            "watermark": {"type": "object", "properties": {
+                "found": {"type": "boolean"}, "ours": {"type": "boolean"},
+                "generation_id": {"type": ["string", "null"]},
+            }},
+        },
+    })  # fmt: skip
+    upload = {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"}},
+    }}}  # fmt: skip
+    return {
+        "/api/v1/verify": {"post": op(
+            "Is this video AI-made, and ours? Its C2PA manifest and our watermark", "verify",
+            answer, security=[{}, {"bearer": []}],
+            requestBody={"required": True, "content": upload},
+        )},
+    }  # fmt: skip
