@@ -4,6 +4,7 @@ and storing what it made (the files, then the completion in one transaction)."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -121,13 +122,17 @@ def _sign(gen: Generation, claim: str, video: Path) -> None:
     folder = work_dir(gen, claim)
     source = folder / "source.mp4"
     upstream = folder / "upstream.bin"
+    parent = None
+    if upstream.exists() and provenance.has_manifest(upstream):
+        # The ingredient is named after its file: name it for what it is.
+        parent = folder / f"{gen.engine}-original.mp4"
+        if not parent.exists():
+            os.link(upstream, parent)
     provenance.sign(
         video,
         model=gen.model,
         engine=gen.engine,
         title=gen.prompt,
         ingredients=(source,) if gen.extended_from_id is not None and source.exists() else (),
-        parent_manifest=upstream
-        if upstream.exists() and provenance.has_manifest(upstream)
-        else None,
+        parent_manifest=parent,
     )
