@@ -19,7 +19,9 @@ BASE = {"model": "local", "resolution": "480p", "aspect_ratio": "16:9"}
 
 
 def render(account: Account, **fields: Any) -> Generation:
-    answer = account.client().post("/api/v1/generate", {**BASE, "duration": 2, **fields})
+    # A fixed seed: the same frames every run (the mark's strength depends on the picture).
+    answer = account.client().post("/api/v1/generate", {**BASE, "duration": 2, "seed": 11,
+                                                        **fields})  # fmt: skip
     assert answer.status_code == 200, answer.content
     gen = Generation.objects.get(generation_id=answer.json()["generation_id"])
     assert gen.status == "completed", gen.error_message
@@ -167,3 +169,23 @@ def test_a_watermarked_video_reads_after_a_platform_reencode(
             dst.mux(packet)
     found = watermark.detect(out)
     assert found.found and found.payload == gen.mark
+
+
+def test_a_visible_label_is_burnt_in_when_the_operator_asks(
+    owner: Account, sync_tasks: None, settings: Any
+) -> None:
+    import av
+
+    def corner(gen: Generation) -> tuple[float, float]:
+        with av.open(gen.video.path) as container:
+            frame = next(container.decode(video=0)).to_ndarray(format="gray")
+        h, w = frame.shape
+        return float(frame[int(h * 0.9) :, int(w * 0.75) :].std()), float(frame.mean())
+
+    plain = render(owner, prompt="a forest of birches at noon", seed=4)
+    settings.VIDEOGEN_VISIBLE_LABEL = "on"
+    labelled = render(owner, prompt="a forest of birches at noon", seed=4)
+    # White letters on a dark box: the corner gains contrast; the rest of the frame not.
+    assert corner(labelled)[0] > corner(plain)[0] + 10
+    assert abs(corner(labelled)[1] - corner(plain)[1]) < 5
+    assert watermark.detect(labelled.video.path).payload == labelled.mark

@@ -288,6 +288,9 @@ VIDEOGEN_C2PA_CERT = os.environ.get("VIDEOGEN_C2PA_CERT", "")
 VIDEOGEN_C2PA_KEY = os.environ.get("VIDEOGEN_C2PA_KEY", "")
 # POST /api/v1/verify (CONTRACT 8): the largest video it takes, and checks per minute per
 # client address (it needs no key). An API request body is never read past the cap.
+# Art. 50(4): a visible corner label burnt into every video ("" off; "on" for "AI-generated",
+# or the words to show).
+VIDEOGEN_VISIBLE_LABEL = os.environ.get("VIDEOGEN_VISIBLE_LABEL", "")
 VIDEOGEN_VERIFY_MAX_BYTES = envint("VIDEOGEN_VERIFY_MAX_BYTES", 200 * 1024 * 1024)
 VIDEOGEN_VERIFY_PER_MINUTE = envint("VIDEOGEN_VERIFY_PER_MINUTE", 10)
 # Load balancers probe over plain HTTP: never redirect the probes.

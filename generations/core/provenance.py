@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from generations.models import ApiKey, Generation
 from generations.ops import signing
 
 MARK_TRIES = 8
+DEFAULT_LABEL = "AI-generated"
 
 
 def mark_for(generation: Generation) -> watermark.Mark:
@@ -46,6 +48,17 @@ def mark_for(generation: Generation) -> watermark.Mark:
         generation.mark = payload
         return watermark.Mark(payload)
     raise RuntimeError("could not draw a free watermark payload")
+
+
+def visible_label() -> str:
+    """The corner label burnt into every frame (VIDEOGEN_VISIBLE_LABEL: off when empty; "on"
+    or "true" for the default words, else the operator's own, at most 40 characters)."""
+    value = str(settings.VIDEOGEN_VISIBLE_LABEL).strip()
+    if value.lower() in ("", "0", "off", "false", "no"):
+        return ""
+    if value.lower() in ("1", "on", "true", "yes"):
+        return DEFAULT_LABEL
+    return value[:40]
 
 
 def source_type(model_key: str, engine: str) -> str:

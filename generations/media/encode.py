@@ -31,6 +31,7 @@ from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
 from PIL import Image
 
+from generations.media.label import Label
 from generations.media.watermark import Embedder, Mark
 
 AUDIO_SAMPLE_RATE = 48_000
@@ -290,7 +291,8 @@ class Mp4Writer:
     returns it (called on the writer's audio thread, so that making the sound overlaps the
     video); it is cut or padded with silence on close so that it lasts exactly as long as
     the frames written. AAC is encoded on that thread, alongside x264.
-    `mark`, when given, is embedded in every frame, by either path (media/watermark.py).
+    `mark`, when given, is embedded in every frame, by either path (media/watermark.py);
+    `label`, when not empty, is burnt into a corner of every frame first (media/label.py).
     On an exception inside the `with` block the partial file is removed.
     """
 
@@ -305,6 +307,7 @@ class Mp4Writer:
         crf: int = X264_CRF,
         preset: str = X264_PRESET,
         mark: Mark | None = None,
+        label: str = "",
     ) -> None:
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             # yuv420p subsamples chroma 2x2: odd sizes cannot be encoded exactly.
@@ -323,6 +326,7 @@ class Mp4Writer:
         # The invisible watermark (media/watermark.py), added to every frame's Y plane after
         # its conversion to I420, just before x264.
         self._embedder = Embedder(mark, width, height) if mark is not None else None
+        self._label = Label(label, width, height) if label else None
 
         # faststart: moov goes before mdat so browsers can start playing before the end.
         self._container = av.open(
@@ -405,6 +409,8 @@ class Mp4Writer:
         self._encode(yuv)
 
     def _encode(self, yuv: av.VideoFrame) -> None:
+        if self._label is not None:
+            self._label.frame(yuv)
         if self._embedder is not None:
             # In the frame's own planes: the caller's buffer (write_i420) is left unmarked.
             self._embedder.frame(yuv)

@@ -46,6 +46,8 @@ class RenderContext:
     # The invisible watermark every frame carries (core/provenance.py): engines hand it to
     # the Mp4Writer they encode with. None only outside the worker (tests, benches).
     mark: Mark | None = None
+    # A visible corner label to burn into every frame (VIDEOGEN_VISIBLE_LABEL; "" for none).
+    label: str = ""
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,7 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
         result = ingest.make_ours(
             source, gen.spec(), folder, progress=reporter.progress,
             should_stop=reporter.should_stop, skip_s=skip_s, mark=provenance.mark_for(gen),
+            label=provenance.visible_label(),
         )  # fmt: skip
         if gen.extended_from_id is not None:
             result = shots.join_extension(gen, result, folder)

@@ -71,6 +71,7 @@ def _render(gen: Generation, claim: str, engine_name: str) -> str:
             input_image=_local_copy(gen.input_image, folder),
             end_image=_local_copy(gen.end_image, folder),
             mark=provenance.mark_for(gen),
+            label=provenance.visible_label(),
         )
         result = registry.get_engine(engine_name).render(gen.spec(), ctx)
         if gen.extended_from_id is not None:

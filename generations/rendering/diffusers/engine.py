@@ -534,7 +534,13 @@ class DiffusersEngine:
             with (
                 torch.inference_mode(),
                 Mp4Writer(
-                    video_path, spec.width, spec.height, spec.fps, audio, mark=ctx.mark
+                    video_path,
+                    spec.width,
+                    spec.height,
+                    spec.fps,
+                    audio,
+                    mark=ctx.mark,
+                    label=ctx.label,
                 ) as writer,
             ):
                 for index, position in enumerate(positions):

@@ -209,6 +209,7 @@ def make_ours(
     should_stop: Callable[[], bool] | None = None,
     skip_s: float = 0.0,
     mark: Mark | None = None,
+    label: str = "",
 ) -> RenderResult:
     """The contract's MP4, poster, preview and spritesheet from a provider's file; with
     `skip_s`, from that instant on (a native extension's file holds the source first).
@@ -233,6 +234,7 @@ def make_ours(
     remux = (
         not skip_s
         and mark is None  # marking the frames means encoding them
+        and not label
         and _conforms(info, spec, keep_audio=spec.add_audio and upstream_audio)
         and (upstream_audio or not spec.add_audio)
     )
@@ -250,7 +252,7 @@ def make_ours(
     writer = (
         None
         if remux
-        else Mp4Writer(video_path, spec.width, spec.height, spec.fps, audio, mark=mark)
+        else Mp4Writer(video_path, spec.width, spec.height, spec.fps, audio, mark=mark, label=label)
     )
     try:
         # Re-timing repeats source frames: each is scaled once, thumbnails made once.

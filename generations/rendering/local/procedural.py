@@ -549,7 +549,13 @@ class ProceduralEngine:
             with (
                 _RenderThread(source, spec.num_frames, side_outputs, finish) as frames,
                 Mp4Writer(
-                    video_path, spec.width, spec.height, spec.fps, audio, mark=ctx.mark
+                    video_path,
+                    spec.width,
+                    spec.height,
+                    spec.fps,
+                    audio,
+                    mark=ctx.mark,
+                    label=ctx.label,
                 ) as writer,
             ):
                 for index, buffer in frames:
