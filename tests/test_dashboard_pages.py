@@ -83,6 +83,7 @@ def test_a_shared_video_discloses_that_it_is_ai_made_to_people_and_machines(
     finished.refresh_from_db()
     token = finished.share_token
     base = "http://testserver"
+    assert finished.finished_at is not None
     for path in (f"/s/{token}", f"/s/{token}/embed"):
         response = Client().get(path)
         html = unescape(response.content.decode())

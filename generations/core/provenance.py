@@ -43,7 +43,9 @@ def mark_for(generation: Generation) -> watermark.Mark:
         except IntegrityError:
             continue  # another generation holds that number: draw again
         if not taken:  # drawn meanwhile by another run of the same generation
-            payload = Generation.objects.values_list("mark", flat=True).get(pk=generation.pk)
+            drawn = Generation.objects.values_list("mark", flat=True).get(pk=generation.pk)
+            assert drawn is not None  # only ever set, never cleared
+            payload = drawn
         generation.mark = payload
         return watermark.Mark(payload)
     raise RuntimeError("could not draw a free watermark payload")
