@@ -221,6 +221,21 @@ def get_model(key: str) -> ModelInfo | None:
     return _BY_KEY.get(key)
 
 
+# IPTC digital source types (https://cv.iptc.org/newscodes/digitalsourcetype/), as a video's
+# C2PA manifest and its share page name them (CONTRACT 8): a neural model's output, and the
+# procedural `local` engine's.
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
+
+
+def digital_source_type(model_key: str, engine: str) -> str:
+    """Procedural media for the `local` engine, trained algorithmic media for every neural
+    model."""
+    model = get_model(model_key)
+    procedural = engine == "local" or (model is not None and model.procedural)
+    return ALGORITHMIC_MEDIA if procedural else TRAINED_ALGORITHMIC_MEDIA
+
+
 def credits_for(model: ModelInfo, duration: int, resolution: str) -> Decimal:
     """What a generation costs a team that pays in credits."""
     return (model.price_per_second * duration * RESOLUTION_FACTOR[resolution]).quantize(

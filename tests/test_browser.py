@@ -4,6 +4,7 @@ Skips (saying why) only where Chromium or Playwright is not installed; CI instal
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -19,7 +20,8 @@ import pytest
 from PIL import Image as PILImage
 
 from generations import tasks
-from generations.core import accounts
+from generations.core import accounts, submissions
+from generations.core.validation import build_spec
 from generations.models import (
     Batch,
     Export,
@@ -27,8 +29,10 @@ from generations.models import (
     Membership,
     Sequence,
     Team,
+    User,
     WebhookEndpoint,
 )
+from tests.test_provenance import foreign_video
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -627,3 +631,66 @@ def test_a_storyboard_is_edited_in_the_page_and_renders_its_shots_in_order(
             time.sleep(0.05)
         assert tasks.export_make(Export.objects.get(sequence=seq).pk) == "ready"
     assert download.value.suggested_filename == f"{seq.sequence_id}.gif"
+
+
+# A file dropped on an element, as a person drags one from their desktop: a DataTransfer
+# holding it, in a drop event (Playwright's set_input_files covers choosing one instead).
+DROP = """([selector, b64, name]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], name, {type: "video/mp4"}));
+  const target = document.querySelector(selector);
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    const init = {dataTransfer: data, bubbles: true, cancelable: true};
+    target.dispatchEvent(new DragEvent(type, init));
+  }
+}"""
+
+
+def test_the_verify_page_recognises_our_video_and_not_a_foreign_one(
+    page: Any, live_server: Any, transactional_db: None, tmp_path: Path
+) -> None:
+    log_in(page, live_server.url, "vera@example.com")
+    user = User.objects.get(email="vera@example.com")
+    fields = {"model": "local", "prompt": "A paper lantern drifting on a river", "duration": 1,
+              "resolution": "480p", "seed": 4}  # fmt: skip
+    spec = build_spec(fields, test_mode=False)
+    gen, _ = submissions.generation_create(team=accounts.team_personal_get(user=user), user=user,
+                                           spec=spec, source="dashboard")  # fmt: skip
+    assert tasks.generation_run(gen.pk) == "completed"
+    gen.refresh_from_db()
+
+    # The header links the page; one of our videos dropped on the zone is recognised, and
+    # its maker (logged in) gets a link to it.
+    page.get_by_role("link", name="Verify", exact=True).click()
+    page.wait_for_url("**/verify")
+    ours = base64.b64encode(Path(gen.video.path).read_bytes()).decode()
+    page.evaluate(DROP, ["#drop-zone", ours, "lantern.mp4"])
+    page.get_by_role("heading", name="Made with videogen").wait_for(timeout=60000)
+    result = page.locator("#verify-result").inner_text()
+    assert "C2PA Content Credentials present and intact" in result
+    assert "AI-generated: algorithmic (procedural) media" in result
+    assert "Invisible watermark found: this video was made on this server." in result
+    link = page.get_by_role("link", name="Open it in your team's library")
+    assert link.get_attribute("href") == f"/generations/{gen.generation_id}"
+    assert page.locator("#verify-progress").is_hidden()
+    shot(page, "verify-ours")
+
+    # Someone logged out chooses a video made elsewhere: nothing of ours in it.
+    stranger = page.context.browser.new_context(viewport={"width": 390, "height": 844})
+    other = stranger.new_page()
+    other.set_default_timeout(15000)
+    other.goto(live_server.url + "/verify")
+    other.set_input_files("#verify-file", str(foreign_video(tmp_path / "holiday.mp4")))
+    heading = "No videogen watermark or Content Credentials found"
+    other.get_by_role("heading", name=heading).wait_for(timeout=60000)
+    assert other.get_by_role("link", name="Open it in your team's library").count() == 0
+    shot(other, "verify-foreign-phone")
+
+    # And what is not a video is refused, in words.
+    notes = tmp_path / "notes.mp4"
+    notes.write_bytes(b"not a video at all" * 100)
+    other.set_input_files("#verify-file", str(notes))
+    other.locator("#verify-result .error").wait_for()
+    assert "not a video this server can read" in other.locator("#verify-result").inner_text()
+    stranger.close()

@@ -115,13 +115,14 @@ def _studio() -> dict[str, str]:
         "teams": "/teams",
         "team": f"/teams/{team.code}",
         "docs-in": "/docs",
+        "verify-in": "/verify",
         "shared": f"/s/{gen.share_token}",
         "team-gallery": f"/g/{team.gallery_slug}",
     }
 
 
 PUBLIC = ("/", "/accounts/login/", "/accounts/signup/", "/accounts/password_reset/", "/docs",
-          "/api/docs", "/no-such-page")  # fmt: skip
+          "/api/docs", "/verify", "/no-such-page")  # fmt: skip
 PUBLIC_OF_STUDIO = ("shared", "team-gallery", "invitation")
 
 

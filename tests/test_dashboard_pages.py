@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
 from io import BytesIO
@@ -70,6 +71,53 @@ def test_sharing_makes_a_public_page_and_unsharing_revokes_it(
     assert Client().get(f"/s/{token}").status_code == 404
     assert Client().get(f"/s/{token}/video.mp4").status_code == 404
     assert Client().get(f"/s/{token}/embed").status_code == 404
+
+
+def test_a_shared_video_discloses_that_it_is_ai_made_to_people_and_machines(
+    owner: Account, finished: Generation
+) -> None:
+    """The share page and the embedded player say "AI-generated with <model>" and link to the
+    /verify check of its Content Credentials; both carry a schema.org VideoObject (JSON-LD)
+    with the IPTC digital source type its C2PA manifest names, as data no CSP blocks."""
+    logged_in(owner).post(f"/generations/{finished.generation_id}/share", {"share": "1"})
+    finished.refresh_from_db()
+    token = finished.share_token
+    base = "http://testserver"
+    assert finished.finished_at is not None
+    for path in (f"/s/{token}", f"/s/{token}/embed"):
+        response = Client().get(path)
+        html = unescape(response.content.decode())
+        assert "AI-generated with Local (procedural)" in html
+        assert "Content Credentials" in html and re.search(r'href="[^"]*/verify"', html)
+        found = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+        assert len(found) == 1, path
+        data = json.loads(found[0])
+        assert data["@context"] == "https://schema.org" and data["@type"] == "VideoObject"
+        assert data["name"] == finished.prompt
+        assert data["contentUrl"] == f"{base}/s/{token}/video.mp4"
+        assert data["thumbnailUrl"] == f"{base}/s/{token}/poster.jpg"
+        assert data["uploadDate"] == finished.finished_at.isoformat()
+        assert data["digitalSourceType"] == (
+            "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"  # the local engine
+        )
+        assert data["creditText"] == "AI-generated with Local (procedural)"
+        # A JSON-LD block is data, not script: the policy still allows no inline script.
+        policy = dict(
+            d.strip().split(" ", 1) for d in response["Content-Security-Policy"].split(";")
+        )
+        assert "'unsafe-inline'" not in policy.get("script-src", policy["default-src"])
+        assert finished.generation_id not in html
+
+
+def test_a_prompt_cannot_close_the_json_ld_block(owner: Account) -> None:
+    logged_in(owner).post("/generate", form(prompt="</script><script>alert(1)</script> & more"))
+    gen = Generation.objects.get(team=owner.team)
+    assert tasks.generation_run(gen.pk) == "completed"
+    logged_in(owner).post(f"/generations/{gen.generation_id}/share", {"share": "1"})
+    gen.refresh_from_db()
+    html = Client().get(f"/s/{gen.share_token}").content.decode()
+    block = html.split('<script type="application/ld+json">')[1].split("</script>")[0]
+    assert "<" not in block and json.loads(block)["name"].startswith("</script><script>")
 
 
 def test_a_team_can_publish_a_gallery_of_its_shared_videos(
@@ -196,7 +244,8 @@ def test_pages_say_what_a_person_needs_next(
     client.post(f"/generations/{finished.generation_id}/share", {"share": "1"})
     finished.refresh_from_db()
     shared = unescape(Client().get(f"/s/{finished.share_token}").content.decode())
-    assert "AI-generated video." in shared and "Rendered by a procedural engine" in shared
+    assert "AI-generated with Local (procedural)." in shared
+    assert "Rendered by a procedural engine" in shared
     assert 'Made with <a href="/">videogen</a> on this server.' in shared
 
     detail = client.get(f"/generations/{finished.generation_id}").content.decode()

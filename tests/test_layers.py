@@ -55,6 +55,7 @@ FUNCTION_LEVEL = {
     # A verify check decodes the upload and reads its manifest: PyAV, OpenCV and the C2PA
     # library load on the first check, not with the web process.
     ("generations.api.verify", "generations.core.provenance"),
+    ("generations.dashboard.verify", "generations.core.provenance"),
 }
 
 

@@ -37,6 +37,9 @@ from django.urls import set_script_prefix  # noqa: E402
 from generations.web.middleware import ApiMiddleware  # noqa: E402
 
 API_PREFIXES = ("/api/", "/v1/")
+# Dashboard paths that take a video upload (the /verify page's check): their bodies are
+# capped as the API's are, unread past the cap, before Django's handler spools them to disk.
+CAPPED_PAGES = ("/verify/check",)
 
 
 # An API body past this is refused unread (413): the verify upload's limit plus room for
@@ -169,5 +172,33 @@ api_application = ApiHandler()
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
         await api_application(scope, receive, send)
+    elif scope["type"] == "http" and scope["path"] in CAPPED_PAGES:
+        await capped_page(scope, receive, send)
     else:
         await django_application(scope, receive, send)
+
+
+async def capped_page(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A dashboard upload: a declared length past the cap is a 413 at once; a body that runs
+    past it undeclared (chunked) reads as the client going away, so Django stops reading."""
+    try:
+        declared = int(dict(scope.get("headers", ())).get(b"content-length", b"0") or 0)
+    except ValueError:
+        declared = 0
+    if declared > max_body():
+        response = too_large()
+        await django_application.send_response(response, send)
+        response.close()
+        return
+    received = 0
+
+    async def counted() -> Any:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_body():
+                return {"type": "http.disconnect"}
+        return message
+
+    await django_application(scope, counted, send)

@@ -1,58 +1,15 @@
 """Request rates: a fixed one-minute window per API key, counted in Django's cache, and the
-rate-limit headers every API response carries."""
+rate-limit headers every API response carries. The counter itself, and the per-address limit
+of the checks that need no key, live in web/ratelimit.py (the dashboard counts with it too)."""
 
 from __future__ import annotations
 
-import logging
-import math
-import time
-from dataclasses import dataclass
-
-from django.core.cache import cache
-
 from generations.errors import ApiError
 from generations.models import ApiKey
-
-log = logging.getLogger(__name__)
-
-RATE_WINDOW_S = 60
-
-
-def _count(name: str) -> int:
-    if cache.add(name, 1, timeout=RATE_WINDOW_S + 5):
-        return 1
-    try:
-        return int(cache.incr(name))
-    except ValueError:  # expired between add and incr
-        cache.add(name, 1, timeout=RATE_WINDOW_S + 5)
-        return 1
-
-
-_last_warning = 0.0
-
-
-def _warn_uncounted() -> None:
-    global _last_warning
-    if time.monotonic() - _last_warning > RATE_WINDOW_S:
-        _last_warning = time.monotonic()
-        log.warning("rate limits are not counted: the cache is unreachable", exc_info=True)
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    limit: int
-    remaining: int
-    reset: int  # seconds until the window resets
-
-    def headers(self) -> dict[str, str]:
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset),
-            # draft-ietf-httpapi-ratelimit-headers: the policy and the current state.
-            "RateLimit-Policy": f'"default";q={self.limit};w={RATE_WINDOW_S}',
-            "RateLimit": f'"default";r={self.remaining};t={self.reset}',
-        }
+from generations.web.ratelimit import RATE_WINDOW_S as RATE_WINDOW_S
+from generations.web.ratelimit import RateLimit as RateLimit
+from generations.web.ratelimit import count, warn_uncounted, window_now
+from generations.web.ratelimit import rate_limit_address as rate_limit_address
 
 
 # Kept hand-written on purpose: a fixed one-minute window counted with cache.add/incr in
@@ -69,14 +26,12 @@ def rate_limit_take(key: ApiKey) -> RateLimit | None:
     keys cannot be guessed, so the limit is about fairness, and the API stays up. (Login
     throttling, which guards guessable passwords, fails closed instead: a 503.)"""
     limit = key.team.plan.requests_per_minute
-    now = time.time()
-    window = int(now // RATE_WINDOW_S)
-    reset = max(1, math.ceil((window + 1) * RATE_WINDOW_S - now))
+    window, reset = window_now()
     name = f"vg:rl:{key.pk}:{window}"
     try:
-        used = _count(name)
+        used = count(name)
     except Exception:
-        _warn_uncounted()
+        warn_uncounted()
         return None
     state = RateLimit(limit=limit, remaining=max(0, limit - used), reset=reset)
     if used > limit:
@@ -84,28 +39,6 @@ def rate_limit_take(key: ApiKey) -> RateLimit | None:
             429,
             "rate_limit_exceeded",
             f"Too many requests: {limit} per minute for this key. Retry in {reset} s.",
-            rate_limit=state,
-        )
-    return state
-
-
-def rate_limit_address(address: str, *, scope: str, limit: int) -> RateLimit | None:
-    """rate_limit_take for an endpoint that needs no key (`/api/v1/verify`): counted per
-    client address and scope, in the same fixed window, failing open the same way."""
-    now = time.time()
-    window = int(now // RATE_WINDOW_S)
-    reset = max(1, math.ceil((window + 1) * RATE_WINDOW_S - now))
-    try:
-        used = _count(f"vg:rl:{scope}:{address}:{window}")
-    except Exception:
-        _warn_uncounted()
-        return None
-    state = RateLimit(limit=limit, remaining=max(0, limit - used), reset=reset)
-    if used > limit:
-        raise ApiError(
-            429,
-            "rate_limit_exceeded",
-            f"Too many checks: {limit} per minute from one address. Retry in {reset} s.",
             rate_limit=state,
         )
     return state

@@ -12,6 +12,7 @@ engine encodes through Mp4Writer), then signs the finished file before it is sto
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,9 @@ def mark_for(generation: Generation) -> watermark.Mark:
         except IntegrityError:
             continue  # another generation holds that number: draw again
         if not taken:  # drawn meanwhile by another run of the same generation
-            payload = Generation.objects.values_list("mark", flat=True).get(pk=generation.pk)
+            drawn = Generation.objects.values_list("mark", flat=True).get(pk=generation.pk)
+            assert drawn is not None  # only ever set, never cleared
+            payload = drawn
         generation.mark = payload
         return watermark.Mark(payload)
     raise RuntimeError("could not draw a free watermark payload")
@@ -62,13 +65,9 @@ def visible_label() -> str:
 
 
 def source_type(model_key: str, engine: str) -> str:
-    """The IPTC digital source type: procedural media for the `local` engine, trained
-    algorithmic media for every neural model."""
-    model = catalog.get_model(model_key)
-    procedural = engine == "local" or (model is not None and model.procedural)
-    return (
-        c2pa_manifest.ALGORITHMIC_MEDIA if procedural else c2pa_manifest.TRAINED_ALGORITHMIC_MEDIA
-    )
+    """The IPTC digital source type (catalog.digital_source_type, which pages that must not
+    load this module's media stack ask directly)."""
+    return catalog.digital_source_type(model_key, engine)
 
 
 def sign(
@@ -102,14 +101,21 @@ def has_manifest(path: Path) -> bool:
 
 @dataclass(frozen=True)
 class Verdict:
+    """`c2pa` and `watermark` are the API's answer; `signer` (the signing certificate's
+    organisation) and `development` (signed by a videogen development chain, trusted by no
+    one) are for the dashboard's words."""
+
     c2pa: dict[str, Any]
     watermark: dict[str, Any]
+    signer: str | None = None
+    development: bool = False
 
 
-def verify(path: Path, *, key: ApiKey | None = None) -> Verdict:
+def verify(path: Path, *, key: ApiKey | None = None, teams: Collection[int] = ()) -> Verdict:
     """What an uploaded video carries: its C2PA manifest (present, valid, generator, digital
     source type, model) and our watermark (found, ours, and the generation's id when the
-    caller's key belongs to the generation's team)."""
+    caller's key belongs to the generation's team, or `teams`, a dashboard user's team ids,
+    include it)."""
     # No trust anchors of our own: the development chain must read as untrusted (it is),
     # and an operator's certificate is trusted by what the verifier trusts, not by us.
     report = c2pa_manifest.read(path)
@@ -130,6 +136,7 @@ def verify(path: Path, *, key: ApiKey | None = None) -> Verdict:
         owner = gen.first()
         if owner is not None:
             mark["ours"] = True
-            if key is not None and key.team_id == owner.team_id:
+            if (key is not None and key.team_id == owner.team_id) or owner.team_id in teams:
                 mark["generation_id"] = owner.generation_id
-    return Verdict(c2pa=c2pa, watermark=mark)
+    development = report.signer == signing.DEVELOPMENT_ORGANIZATION
+    return Verdict(c2pa=c2pa, watermark=mark, signer=report.signer, development=development)

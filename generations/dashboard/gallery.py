@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generations import catalog
@@ -70,24 +75,62 @@ def _shared(token: str) -> Generation:
 
 @require_GET
 def shared_page(request: HttpRequest, token: str) -> HttpResponse:
-    """The public page of a shared video: works logged out, with OpenGraph/Twitter tags."""
+    """The public page of a shared video: works logged out, with OpenGraph/Twitter tags and
+    its AI disclosure (disclosure())."""
     gen = _shared(token)
-    base = settings.VIDEOGEN_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
     model = catalog.get_model(gen.model)
     procedural = model is not None and model.procedural
-    return render(
-        request, "shared.html", {"gen": gen, "base": base, "token": token, "procedural": procedural}
-    )
+    context = {"gen": gen, "token": token, "procedural": procedural, **disclosure(request, gen)}
+    return render(request, "shared.html", context)
 
 
 @require_GET
 def shared_embed(request: HttpRequest, token: str) -> HttpResponse:
-    """The bare player of a shared video, for an <iframe> on any site (and X's player card)."""
+    """The bare player of a shared video, for an <iframe> on any site (and X's player card),
+    with the same disclosure as its page."""
     gen = _shared(token)
-    response = render(request, "shared_embed.html", {"gen": gen, "token": token})
+    context = {"gen": gen, "token": token, **disclosure(request, gen)}
+    response = render(request, "shared_embed.html", context)
     response["Content-Security-Policy"] = csp.EMBED_POLICY
     response.xframe_options_exempt = True
     return response
+
+
+def disclosure(request: HttpRequest, gen: Generation) -> dict[str, Any]:
+    """A shared video says it is AI-made (EU AI Act Art. 50), in words ("AI-generated with
+    <model>", a link to the /verify check of its Content Credentials) and for machines: a
+    schema.org VideoObject in JSON-LD with the IPTC digital source type its C2PA manifest
+    names. A `<script type="application/ld+json">` is a data block, never run, so the pages'
+    CSP (no inline script) leaves it alone."""
+    token = gen.share_token or ""
+    base = settings.VIDEOGEN_PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
+    model = catalog.get_model(gen.model)
+    credit = f"AI-generated with {model.name if model else gen.model}"
+    made = gen.finished_at or gen.created_at
+    video_object = {
+        "@context": "https://schema.org",
+        "@type": "VideoObject",
+        "name": gen.prompt[:140],
+        "description": f"{credit} from a text prompt; what it shows did not happen.",
+        "contentUrl": base + reverse("shared-file", args=[token, "video.mp4"]),
+        "thumbnailUrl": base + reverse("shared-file", args=[token, "poster.jpg"]),
+        "embedUrl": base + reverse("shared-embed", args=[token]),
+        "uploadDate": made.isoformat(),
+        "duration": f"PT{gen.duration}S",
+        "width": gen.width,
+        "height": gen.height,
+        "digitalSourceType": catalog.digital_source_type(gen.model, gen.engine),
+        "creditText": credit,
+    }
+    return {"base": base, "credit": credit, "video_object": json_ld(video_object)}
+
+
+def json_ld(data: dict[str, Any]) -> SafeString:
+    """JSON for inside a <script> element: `<`, `>` and `&` escaped, so no text (a prompt)
+    can close the element (as Django's json_script does)."""
+    text = json.dumps(data, ensure_ascii=False)
+    text = text.replace("<", "\\u003C").replace(">", "\\u003E").replace("&", "\\u0026")
+    return mark_safe(text)  # noqa: S308 (escaped above)
 
 
 @require_http_methods(["GET", "HEAD"])

@@ -23,6 +23,7 @@ from generations.dashboard import (
     storyboard,
     teams,
     usage,
+    verify,
     webhooks,
 )
 
@@ -69,6 +70,9 @@ ROUTES: dict[str, tuple[str, Callable[..., HttpResponseBase]]] = {
     "shared": ("s/<str:token>", gallery.shared_page),
     "shared-embed": ("s/<str:token>/embed", gallery.shared_embed),
     "shared-file": ("s/<str:token>/<str:kind>", gallery.shared_file),
+    # Provenance: anyone checks a video for our Content Credentials and watermark.
+    "verify": ("verify", verify.verify_page),
+    "verify-check": ("verify/check", verify.verify_check),
     # API keys, usage, webhooks.
     "api-keys": ("keys", keys.api_keys),
     "api-key-revoke": ("keys/<int:pk>/revoke", keys.api_key_revoke),

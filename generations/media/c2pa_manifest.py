@@ -20,6 +20,7 @@ from typing import Any
 
 import c2pa
 
+from generations.catalog import ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA
 from generations.credentials import Credentials
 
 __all__ = [
@@ -31,11 +32,6 @@ __all__ = [
     "read",
     "sign",
 ]
-
-# IPTC digital source types (https://cv.iptc.org/newscodes/digitalsourcetype/): a neural
-# model's output, and the procedural `local` engine's.
-TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
 
 MP4 = "video/mp4"
 # Our own assertion: the model key and the creation time, as data a reader can rely on.
@@ -83,6 +79,9 @@ class Report:
     model: str | None = None
     ingredients: list[str] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
+    # Who signed it: the signing certificate's organisation, as the manifest's signature
+    # reports it (whether anyone trusts that name is `trusted`).
+    signer: str | None = None
 
 
 def sign(src: Path, dest: Path, claim: Claim, credentials: Credentials) -> None:
@@ -177,6 +176,7 @@ def read(path: Path, trust_anchors_pem: bytes | None = None) -> Report:
         model=_assertion(manifest, GENERATION_ASSERTION).get("model"),
         ingredients=[str(i.get("title", "")) for i in manifest.get("ingredients", [])],
         codes=codes,
+        signer=(manifest.get("signature_info") or {}).get("issuer"),
     )
 
 

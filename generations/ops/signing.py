@@ -34,7 +34,9 @@ DEV_SIGNER_YEARS = 5
 # RFC 9336's document-signing key purpose; C2PA validators accept it, as they accept
 # id-kp-emailProtection (c2pa-rs's default list, sdk/src/crypto/cose/valid_eku_oids.cfg).
 DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
-_ORGANIZATION = "videogen development (not trusted)"
+# The development chain's organisation: also how a check recognises a video it signed
+# (core/provenance.verify).
+DEVELOPMENT_ORGANIZATION = "videogen development (not trusted)"
 
 
 def generator() -> str:
@@ -98,7 +100,7 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORGANIZATION),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, DEVELOPMENT_ORGANIZATION),
         ]
     )
 
