@@ -40,7 +40,7 @@ class Label:
         short = min(width, height)
         size = max(12, round(short / 28))
         font = ImageFont.load_default(size=size)
-        left, top, right, bottom = font.getbbox(text)
+        left, top, right, bottom = (int(v) for v in font.getbbox(text))
         pad = max(3, size // 3)
         w = min(width, (right - left) + 2 * pad) // 2 * 2
         h = min(height, (bottom - top) + 2 * pad) // 2 * 2
@@ -50,7 +50,8 @@ class Label:
         ImageDraw.Draw(canvas).text((pad - left, pad - top), text, fill=255, font=font)
         letters = np.asarray(canvas, dtype=np.float32) / 255.0
         self.luma = _Masks(x, y, np.full((h, w), BOX_OPACITY, np.float32), letters)
-        half = np.asarray(canvas.resize((w // 2, h // 2), Image.Resampling.BOX), np.float32) / 255
+        half = np.asarray(canvas.resize((w // 2, h // 2), Image.Resampling.BOX), np.float32)
+        half /= np.float32(255)
         self.chroma = _Masks(x // 2, y // 2, np.zeros_like(half), half)
 
     def planes(self, y: Plane, u: Plane, v: Plane) -> None:
@@ -63,7 +64,7 @@ class Label:
         """Burn the label into a PyAV yuv420p frame's own planes."""
         views = []
         for index, plane in enumerate(frame.planes[:3]):
-            rows = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+            rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
             width = frame.width if index == 0 else frame.width // 2
             height = frame.height if index == 0 else frame.height // 2
             views.append(rows[:height, :width])
