@@ -54,6 +54,7 @@ bench: install-dev
 	$(if $(BENCH_BEFORE),$(BIN)/python -m bench.compare --rev $(BENCH_BEFORE) --against status --only submit)
 	$(BIN)/python -m bench.local_engine
 	$(BIN)/python -m bench.stitch
+	$(BIN)/python -m bench.watermark
 	$(BIN)/python -m bench.diffusers_engine
 	$(BIN)/python -m bench.load
 
