@@ -269,11 +269,17 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| PSNR, RGB, marked vs unmarked | min | median | need |")
     print("|------|------|------|------|")
-    for name, values in (("frames as marked", frame_db), ("after the same encoder", decoded_db)):
-        print(
-            f"| {name} | {min(values):.1f} dB | {statistics.median(values):.1f} dB | "
-            f">= {MIN_PSNR_DB:.0f} dB ({'met' if min(values) >= MIN_PSNR_DB else 'NOT met'}) |"
-        )
+    ok = min(frame_db) >= MIN_PSNR_DB
+    print(
+        f"| frames as marked | {min(frame_db):.1f} dB | {statistics.median(frame_db):.1f} dB | "
+        f">= {MIN_PSNR_DB:.0f} dB ({'met' if ok else 'NOT met'}) |"
+    )
+    # Two x264 runs on slightly different input diverge by more than the mark itself: shown
+    # for what a viewer gets, not held to the mark's target.
+    print(
+        f"| both through the same encoder | {min(decoded_db):.1f} dB | "
+        f"{statistics.median(decoded_db):.1f} dB | - |"
+    )
     print()
     print("| cost | 720p | 1080p |")
     print("|------|------|------|")
