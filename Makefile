@@ -55,6 +55,7 @@ bench: install-dev
 	$(BIN)/python -m bench.local_engine
 	$(BIN)/python -m bench.stitch
 	$(BIN)/python -m bench.provenance
+	$(BIN)/python -m bench.watermark
 	$(BIN)/python -m bench.diffusers_engine
 	$(BIN)/python -m bench.load
 
