@@ -38,6 +38,7 @@ def clone(
     copy.generation_id = new_generation_id()
     copy.request_id = uuid.uuid4()
     copy.share_token = None
+    copy.mark = None  # unique: the watermark payload leads to one generation only
     if finished_at is not None or took_s is not None:
         copy.finished_at = finished_at or timezone.now()
         copy.started_at = copy.finished_at - timedelta(seconds=took_s or 1)
