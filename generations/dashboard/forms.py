@@ -62,6 +62,23 @@ def models_by_availability() -> tuple[list[catalog.ModelInfo], list[catalog.Mode
     return available, [m for m in catalog.MODELS if m not in available]
 
 
+def picked_model(
+    form: forms.Form, model_key: str | None
+) -> tuple[list[catalog.ModelInfo], list[catalog.ModelInfo], catalog.ModelInfo]:
+    """(models served here, models not, the model a form's choices follow): the one asked
+    for (the argument, the posted or the initial `model`) when this server serves it, else
+    the first it serves."""
+    available, unavailable = models_by_availability()
+    key = model_key or form.data.get("model") or form.initial.get("model") or "local"
+    info = catalog.get_model(str(key))
+    if info is None or info not in available:
+        # The picker cannot show it selected (remixing a model no longer configured, a
+        # stale ?model=): its choices follow the model the picker does show (`local` is
+        # always served, so there is one).
+        info = available[0]
+    return available, unavailable, info
+
+
 def upload_data_url(upload: UploadedFile) -> str:
     """An uploaded image as a data: URL, checked by the API's own rules like any other."""
     kind = (upload.content_type or "application/octet-stream").split(";")[0]
@@ -124,11 +141,7 @@ class StoryboardForm(forms.Form):
 
     def __init__(self, *args: Any, model_key: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.available_models, self.unavailable_models = models_by_availability()
-        key = model_key or self.data.get("model") or self.initial.get("model") or "local"
-        info = catalog.get_model(str(key))
-        if info is None or info not in self.available_models:
-            info = self.available_models[0]
+        self.available_models, self.unavailable_models, info = picked_model(self, model_key)
         self.model_info = info
         model = self.fields["model"]
         assert isinstance(model, forms.ChoiceField)
@@ -212,14 +225,7 @@ class GenerateForm(forms.Form):
 
     def __init__(self, *args: Any, model_key: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.available_models, self.unavailable_models = models_by_availability()
-        key = model_key or self.data.get("model") or self.initial.get("model") or "local"
-        info = catalog.get_model(str(key))
-        if info is None or info not in self.available_models:
-            # The picker cannot show it selected (remixing a model no longer configured, a
-            # stale ?model=): its choices follow the model the picker does show (`local` is
-            # always served, so there is one).
-            info = self.available_models[0]
+        self.available_models, self.unavailable_models, info = picked_model(self, model_key)
         self.model_info = info
         model = self.fields["model"]
         assert isinstance(model, forms.ChoiceField)

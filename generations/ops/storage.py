@@ -12,9 +12,11 @@ import io
 import re
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage
 
@@ -123,3 +125,11 @@ def missing_file_errors() -> tuple[type[BaseException], ...]:
 
         errors += (ClientError,)
     return errors
+
+
+def scratch_dir() -> Path:
+    """The data dir's `work/` folder, where workers (a run, a stitch, an export) and verify
+    checks keep their temporary files (each removes its own)."""
+    path = Path(settings.DATA_DIR) / "work"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -8,7 +8,6 @@ import os
 import time
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files import File
 from django.db import connection
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django.utils import timezone
 from generations.core import lifecycle, provenance, safety
 from generations.errors import DATABASE_DOWN
 from generations.models import Generation
+from generations.ops import storage
 from generations.rendering.base import RenderResult
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ EXTRA_FIELDS = ("preview", "spritesheet")
 
 def work_dir(gen: Generation, claim: str) -> Path:
     """A scratch folder of this run (the caller removes it)."""
-    path = Path(settings.DATA_DIR) / "work" / f"{gen.generation_id}-{claim[:8]}"
+    path = storage.scratch_dir() / f"{gen.generation_id}-{claim[:8]}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

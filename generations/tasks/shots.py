@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db.models.fields.files import FieldFile
@@ -29,6 +28,7 @@ from generations.media.audio import synthesize
 from generations.media.encode import probe
 from generations.media.stitch import StitchCanceled, StitchResult, last_frame, stitch
 from generations.models import Export, Generation, Sequence
+from generations.ops import storage
 from generations.rendering import registry
 from generations.rendering.base import Canceled, EngineError, RenderResult
 from generations.rendering.hosted import routes
@@ -68,7 +68,7 @@ def ensure_start_frame(gen: Generation) -> None:
             f"{before.generation_id} has no video to "
             "continue from (failed, or deleted by the retention policy).",
         )
-    with tempfile.TemporaryDirectory(dir=_scratch()) as folder:
+    with tempfile.TemporaryDirectory(dir=storage.scratch_dir()) as folder:
         clip = _copy(before.video, Path(folder) / "source.mp4")
         frame = last_frame(clip)
     buffer = io.BytesIO()
@@ -178,7 +178,7 @@ def sequence_stitch(sequence: Sequence) -> str:
         beat[0] = time.monotonic()
         return not sequences.stitch_heartbeat(sequence, claim)
 
-    with tempfile.TemporaryDirectory(dir=_scratch()) as scratch:
+    with tempfile.TemporaryDirectory(dir=storage.scratch_dir()) as scratch:
         folder = Path(scratch)
         try:
             clips = [_copy(shot.video, folder / f"shot{i}.mp4") for i, shot in enumerate(shots)]
@@ -253,7 +253,7 @@ def export_make(pk: int) -> str:
     assert owner is not None
     owner_id = getattr(owner, "generation_id", None) or getattr(owner, "sequence_id", "")
     make, suffix = MAKERS[export.format]
-    with tempfile.TemporaryDirectory(dir=_scratch()) as scratch:
+    with tempfile.TemporaryDirectory(dir=storage.scratch_dir()) as scratch:
         folder = Path(scratch)
         try:
             clip = _copy(owner.video, folder / "source.mp4")
@@ -274,12 +274,6 @@ def export_make(pk: int) -> str:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _scratch() -> Path:
-    path = Path(settings.DATA_DIR) / "work"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _copy(stored: FieldFile, dest: Path) -> Path:

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from generations.errors import ApiError, invalid
+from generations.ops import storage
 from generations.web.ratelimit import RateLimit, rate_limit_address
 
 # A video larger than this (pixels per frame), or longer, is not looked at: a bomb.
@@ -47,7 +48,7 @@ def uploaded_video(request: HttpRequest) -> Iterator[Path]:
     if upload.size is not None and upload.size > settings.VIDEOGEN_VERIFY_MAX_BYTES:
         raise ApiError(413, "file_too_large", f"`file` is larger than {max_megabytes()} MB.",
                        "file")  # fmt: skip
-    with tempfile.NamedTemporaryFile(suffix=".video", dir=_scratch()) as copy:
+    with tempfile.NamedTemporaryFile(suffix=".video", dir=storage.scratch_dir()) as copy:
         for chunk in upload.chunks():
             copy.write(chunk)
         copy.flush()
@@ -79,9 +80,3 @@ def check_video(path: Path) -> None:
     if duration > MAX_DURATION_S:
         raise invalid("file", f"`file` lasts {duration:.0f} s: at most {MAX_DURATION_S} s.",
                       "invalid_video")  # fmt: skip
-
-
-def _scratch() -> Path:
-    path = Path(settings.DATA_DIR) / "work"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
