@@ -5,6 +5,23 @@ import generations.models
 from django.conf import settings
 from django.db import migrations, models
 
+DEFAULT_PLAN_NAME = "Default"
+
+
+def give_teams_the_default_plan(apps, schema_editor):
+    """The default plan (made as Plan.default() makes it, through the historical model),
+    given to every team that exists."""
+    Plan = apps.get_model("generations", "Plan")
+    Team = apps.get_model("generations", "Team")
+    plan, _ = Plan.objects.get_or_create(
+        name=DEFAULT_PLAN_NAME,
+        defaults={
+            "monthly_limit": settings.VIDEOGEN_DEFAULT_MONTHLY_LIMIT,
+            "requests_per_minute": settings.VIDEOGEN_DEFAULT_RATE_LIMIT,
+        },
+    )
+    Team.objects.filter(plan__isnull=True).update(plan=plan)
+
 
 class Migration(migrations.Migration):
 
@@ -38,10 +55,32 @@ class Migration(migrations.Migration):
             name='credits',
             field=models.DecimalField(decimal_places=2, default=0, max_digits=14),
         ),
-        migrations.AddField(
-            model_name='team',
-            name='plan',
-            field=models.ForeignKey(default=generations.models.default_plan_id, on_delete=django.db.models.deletion.PROTECT, related_name='teams', to='generations.plan'),
+        # The model's default (generations.models.default_plan_id) reads the *live* Plan
+        # model, whose columns are those of the latest migration: called here, it would
+        # break `migrate` on a fresh database as soon as Plan gains a field. The state gets
+        # the field as the model declares it; the database gets it in three self-contained
+        # steps over the historical models.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddField(
+                    model_name='team',
+                    name='plan',
+                    field=models.ForeignKey(default=generations.models.default_plan_id, on_delete=django.db.models.deletion.PROTECT, related_name='teams', to='generations.plan'),
+                ),
+            ],
+            database_operations=[
+                migrations.AddField(
+                    model_name='team',
+                    name='plan',
+                    field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='teams', to='generations.plan'),
+                ),
+                migrations.RunPython(give_teams_the_default_plan, migrations.RunPython.noop),
+                migrations.AlterField(
+                    model_name='team',
+                    name='plan',
+                    field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='teams', to='generations.plan'),
+                ),
+            ],
         ),
         migrations.CreateModel(
             name='MemberMonthlyUsage',

@@ -17,6 +17,7 @@ from generations.models.accounts import (
 )
 from generations.models.generation import Batch, Export, Generation, Sequence, WorkerHeartbeat
 from generations.models.idempotency import IdempotencyRecord
+from generations.models.routing import ProviderCircuit, ProviderKey, ProviderSlot
 from generations.models.usage import MemberMonthlyUsage, MonthlyUsage, UsageEvent
 from generations.models.webhooks import WebhookDelivery, WebhookEndpoint
 
@@ -32,6 +33,9 @@ __all__ = [
     "Membership",
     "MonthlyUsage",
     "Plan",
+    "ProviderCircuit",
+    "ProviderKey",
+    "ProviderSlot",
     "Sequence",
     "Team",
     "UsageEvent",

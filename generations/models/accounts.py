@@ -51,7 +51,8 @@ DEFAULT_PLAN_NAME = "Default"
 
 
 class Plan(models.Model):
-    """What a team may do: monthly generations, premium models, per-member cap, request rate."""
+    """What a team may do: monthly generations, premium models, per-member cap, request rate,
+    and a monthly budget in US dollars."""
 
     name = models.CharField(max_length=100, unique=True)
     monthly_limit = models.PositiveIntegerField(default=100)
@@ -60,6 +61,10 @@ class Plan(models.Model):
         null=True, blank=True, help_text="Generations per member per month; empty = no cap."
     )
     requests_per_minute = models.PositiveIntegerField(default=600)
+    monthly_budget_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="US dollars the team may spend per month at hosted providers; empty = no budget.",
+    )  # fmt: skip
 
     def __str__(self) -> str:
         return self.name

@@ -67,6 +67,8 @@ class Generation(models.Model):
     # The request, as validated.
     mode = models.CharField(max_length=20, choices=MODE_CHOICES)
     model = models.CharField(max_length=40)
+    # The name the request used when it was an alias of `model` (VIDEOGEN_MODEL_ALIASES).
+    requested_model = models.CharField(max_length=40, blank=True)
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)
     image_url = models.TextField(blank=True)
@@ -107,6 +109,18 @@ class Generation(models.Model):
     # Results.
     engine = models.CharField(max_length=40, blank=True)
     engine_handle = models.JSONField(default=dict, blank=True)
+    # Every provider tried, in order: {"provider", "outcome", "at", "detail"}; the last one
+    # that did not fail over is `engine`, the one serving it.
+    route_attempts = models.JSONField(default=list, blank=True)
+    # US dollars: the estimate reserved at submit, and what it cost once served (the
+    # provider's billed figure where it reports one, `cost_source` "billed", else the
+    # price table's, "price_table"); 0 on engines of our own.
+    est_usd = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    cost_source = models.CharField(max_length=12, blank=True)
+    # Where its sound came from: "native" (the model's), a video-to-audio route's name,
+    # "procedural" (our sound bed), "" (silent).
+    audio_source = models.CharField(max_length=40, blank=True)
     # Remote engines: when the next poll of the provider is due (None: none scheduled).
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
     video = models.FileField(upload_to="videos/", blank=True)

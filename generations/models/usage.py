@@ -25,6 +25,11 @@ class UsageEvent(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     units = models.IntegerField()  # +1 for a charge, -1 for a refund
     credits = models.DecimalField(max_digits=14, decimal_places=2, default=0)  # signed like units
+    # Money at the provider, signed: a charge reserves the estimate, the settle adds the
+    # actual cost less the estimate, a refund takes the estimate back; so a generation's
+    # events sum to what it cost.
+    usd = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+    provider = models.CharField(max_length=40, blank=True)  # who served (or was to serve) it
     month = models.CharField(max_length=7)  # "2026-11", calendar month in UTC
     model = models.CharField(max_length=40)
     note = models.CharField(max_length=200, blank=True)
@@ -43,11 +48,13 @@ class UsageEvent(models.Model):
 
 
 class MonthlyUsage(models.Model):
-    """A counter per team and month, moved only by conditional UPDATEs (exact under races)."""
+    """A counter per team and month, moved only by conditional UPDATEs (exact under races):
+    generations, and US dollars reserved or spent (checked against the plan's budget)."""
 
     team = models.ForeignKey(Team, models.CASCADE, related_name="monthly_usage")
     month = models.CharField(max_length=7)
     used = models.IntegerField(default=0)
+    spent_usd = models.DecimalField(max_digits=14, decimal_places=4, default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "month"], name="one_counter")]
