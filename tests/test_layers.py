@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("api", "dashboard", "tasks"),  # the surfaces: HTTP requests, and the broker's jobs
     ("web",),  # the HTTP plumbing both HTTP surfaces share
     ("core",),  # every write (services, lifecycle) and the reads pages share
+    ("routing",),  # which provider serves a job, what it costs, model aliases
     ("rendering",),  # the engines: local, diffusers, hosted providers
     ("media",),  # pure: encode, images, audio
     ("net",),  # the SSRF-safe HTTP client
