@@ -2,9 +2,12 @@
 
     .venv/bin/python -m bench.compare /path/to/other/checkout [--rounds 5]
     .venv/bin/python -m bench.compare --rev 1e53f17 --against status --only submit
+    .venv/bin/python -m bench.compare --rev a4367f8 --only submit --against status \
+        --body '{"model": "kling_25", ...}' --set FAL_KEY=... --set REPLICATE_API_TOKEN=...
 
 (--rev: that commit of this repository, exported with `git archive` to a temporary
-directory; --against status: the authenticated read, not the bare view, is the baseline.)
+directory; --against status: the authenticated read, not the bare view, is the baseline;
+--body: the submit's JSON body, by default a 1 s `local` generation.)
 
 Both checkouts are served side by side (uvicorn, the production ASGI app, each on a data dir
 of its own, with this venv), and measured in alternating rounds, so that drift on a shared
@@ -38,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SUBMIT = json.dumps(
     {"model": "local", "prompt": "bench", "duration": 1, "resolution": "480p"}
 ).encode()
+# What --body sets (the submit every server is measured with).
+submit_body = SUBMIT
 BASELINES = {"bare": "bare view", "status": "authenticated read (status)"}
 
 
@@ -92,7 +97,7 @@ def serve(name: str, tree: Path, extra_env: dict[str, str]) -> Served:
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("POST", "/api/v1/generate", body=SUBMIT, headers=auth)
+    conn.request("POST", "/api/v1/generate", body=submit_body, headers=auth)
     gen_id = json.loads(conn.getresponse().read())["generation_id"]
     return Served(name, tree, port, auth, f"/api/v1/status/{gen_id}", process)
 
@@ -104,7 +109,7 @@ def measure(served: Served, endpoint: str, count: int, against: str = "bare") ->
     requests = {
         "bare": ("GET", "/api/bench/bare", {}, None),
         "status": ("GET", served.status_path, auth, None),
-        "submit": ("POST", "/api/v1/generate", auth, SUBMIT),
+        "submit": ("POST", "/api/v1/generate", auth, submit_body),
     }
     for name in (f"{against}-{endpoint}", endpoint):
         method, path, headers, body = requests[name.split("-")[0]]
@@ -130,7 +135,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per round, bare and status")
     parser.add_argument("--submits", type=int, default=400, help="per round")
     parser.add_argument("--only", choices=("status", "submit"), help="measure one endpoint")
+    parser.add_argument("--body", help="the submit's JSON body (default: a 1 s local video)")
     args = parser.parse_args()
+    global submit_body  # noqa: PLW0603  (one setting for the whole run)
+    if args.body:
+        submit_body = json.dumps(json.loads(args.body)).encode()
     if (args.other is None) == (args.rev is None):
         parser.error("name the other checkout, or --rev")
     other_tree = export(args.rev) if args.rev else args.other.resolve()
