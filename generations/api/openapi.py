@@ -233,6 +233,13 @@ def _generation() -> dict[str, Any]:
             "height": {"type": "integer"},
             "seed": {"type": "integer"},
             "processing_time": _nullable("integer"),
+            "phase": {"type": "string", "enum": ["audio"],
+                      "description": "in_progress only: the video is done and its sound is "
+                                     "being made (the audio step)."},
+            "audio_source": {"type": "string",
+                             "description": "Where the sound came from: `native` (the model's "
+                                            "own), an audio route (e.g. `mirelo-sfx-v1.5`) or "
+                                            "`procedural` (our sound bed)."},
             "queue_position": {"type": "integer", "minimum": 0,
                                "description": "Jobs ahead of this one at a hosted provider "
                                               "that reports it (in_progress only)."},

@@ -25,6 +25,7 @@ from generations.db.prepared import PreparedQuery
 from generations.errors import ApiError
 from generations.models import ApiKey, Generation, Sequence
 from generations.rendering import registry
+from generations.rendering.hosted.audio_routes import in_audio_phase
 from generations.rendering.hosted.state import HostedState
 from generations.routing import aliases
 from generations.web.files import serve_file
@@ -82,7 +83,7 @@ BODY_FIELDS = (
     "resolution", "style", "fps", "aspect_ratio", "width", "height", "seed", "camera_fixed",
     "add_audio", "created_at", "started_at", "finished_at", "image_url", "error_code",
     "error_message", "test_mode", "preview", "spritesheet", "files_purged_at", "engine_handle",
-    "end_image_url", "extended_from", "sequence", "shot_index", "requested_model",
+    "end_image_url", "extended_from", "sequence", "shot_index", "requested_model", "audio_source",
 )  # fmt: skip
 
 
@@ -140,6 +141,10 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     queue_position = HostedState.load(gen.engine_handle).queue_position
     if gen.status == Generation.Status.IN_PROGRESS and isinstance(queue_position, int):
         body["queue_position"] = queue_position  # jobs ahead of this one at the provider
+    if gen.status == Generation.Status.IN_PROGRESS and in_audio_phase(gen.engine_handle):
+        body["phase"] = "audio"  # the video is done; its sound is being made (tasks/audio.py)
+    if gen.audio_source:
+        body["audio_source"] = gen.audio_source  # "native", an audio route, "procedural"
     if gen.files_purged_at is not None:
         # Retention (generations/retention.py): the record stays, the files are gone.
         body["files_expired"] = True
