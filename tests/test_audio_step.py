@@ -224,3 +224,12 @@ def test_a_cancel_during_the_audio_phase_stops_it(fal: FakeFal, owner: Account) 
     gen = Generation.objects.get(generation_id=gen_id)
     assert gen.status == "canceled" and not gen.video
     assert any(r.path.endswith("/cancel") for r in fal.api_requests("PUT"))
+
+
+def test_our_own_engines_sound_is_procedural(owner: Account, sync_tasks: None) -> None:
+    body = {"model": "local", "prompt": "rain on a tin roof", "duration": 1,
+            "resolution": "480p", "add_audio": True}  # fmt: skip
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        gen_id = owner.client().post("/api/v1/generate", body).json()["generation_id"]
+    status = owner.client().get(f"/api/v1/status/{gen_id}").json()
+    assert status["status"] == "completed" and status["audio_source"] == "procedural"
