@@ -29,11 +29,14 @@ class GenerationsConfig(AppConfig):
 
         from generations.ops import health, signing, tasklogs
         from generations.rendering.diffusers import config as diffusers_config
+        from generations.routing import aliases
 
         # `manage.py check` names what is wrong with VIDEOGEN_DIFFUSERS_MODELS.
         checks.register(diffusers_config.check_diffusers_models, "videogen")
         # ... and warns when production signs videos with the development certificate.
         checks.register(signing.check_signing_credentials, "videogen")
+        # ... and refuses VIDEOGEN_MODEL_ALIASES entries with an unknown target or a chain.
+        checks.register(aliases.check_aliases, "videogen")
 
         post_spawn.connect(_start_poll_dispatcher, dispatch_uid="videogen-poll-dispatcher")
         # ... and a GPU cluster's worker processes beat for /healthz from a thread.

@@ -33,3 +33,6 @@ class GenerationSpec:
     enable_safety_checker: bool
     # The last frame (keyframes): as the client gave it, like image_url ("" for none).
     end_image_url: str = ""
+    # The name the request used when it was an alias of `model` (VIDEOGEN_MODEL_ALIASES;
+    # "" when it named the model itself).
+    requested_model: str = ""

@@ -9,6 +9,15 @@ COMPLETED; the result is the model output itself, its video served from this fak
 Kling's image-to-video takes an optional `tail_image_url` (its other endpoints refuse it),
 and the first-last-frame endpoints require both of their images (END_FRAME_FIELDS).
 
+Video-to-audio (the audio step): `mirelo-ai/sfx-v1.5/video-to-video` takes `video_url`
+(required) and optionally `text_prompt`, `num_samples`, `seed`, `duration`, `start_offset`
+(anything else is refused, as fal's schema does), and answers `{"video": [{"url",
+"content_type", "file_name", "file_size"}]}`: one file per sample. `fal-ai/mmaudio-v2` takes
+`video_url` and `prompt` (both required) and answers `{"video": {...}}`. Their videos have
+a SOUND_HZ sine as their soundtrack and frames with a full blue channel, so a test can tell
+that sound (and those frames) from any other. `audio_fail`: the audio models whose submits
+answer 503 (a transient failure, every time).
+
 Knobs (attributes, changeable between requests): `queue_polls`/`run_polls` (how slow a job
 is), `never_finish`, `policy_word` + `policy_on` ("submit": 422 content_policy_violation at
 once; "result": the request completes and its result is the 422), `omit_urls` (a bare
@@ -33,6 +42,15 @@ REQUEST_RE = re.compile(r"^/(?P<app>[^/]+/[^/]+)/requests/(?P<id>[^/]+)(?P<tail>
 IMAGE_MODELS = ("image-to-video", "fal-ai/framepack")
 KLING = "fal-ai/kling-video/"
 # First-last-frame endpoints and the image fields each requires (their model pages).
+# The audio step's models, the input fields each documents, and the one it requires.
+MIRELO = "mirelo-ai/sfx-v1.5/video-to-video"
+MMAUDIO = "fal-ai/mmaudio-v2"
+AUDIO_FIELDS = {
+    MIRELO: {"video_url", "text_prompt", "num_samples", "seed", "duration", "start_offset"},
+    MMAUDIO: {"video_url", "prompt", "negative_prompt", "seed", "num_steps", "duration",
+              "cfg_strength", "mask_away_clip"},
+}  # fmt: skip
+SOUND_HZ = 440.0
 END_FRAME_FIELDS = {
     "fal-ai/framepack/flf2v": ("image_url", "end_image_url"),
     "fal-ai/veo3.1/first-last-frame-to-video": ("first_frame_url", "last_frame_url"),
@@ -76,6 +94,9 @@ class FakeFal(FakeUpstream):
         self.jobs: dict[str, FalJob] = {}
         with tempfile.TemporaryDirectory() as tmp:
             self.video = make_mp4(Path(tmp) / "out.mp4")
+            self.sound_video = make_mp4(Path(tmp) / "sfx.mp4", frames=48, audio=True,
+                                        tone_hz=SOUND_HZ, blue=255)  # fmt: skip
+        self.audio_fail: set[str] = set()
 
     def handle(self, req: Request) -> Reply:
         if self.script and (scripted := self.script.pop(0)) is not None:
@@ -115,6 +136,8 @@ class FakeFal(FakeUpstream):
             data = None
         if model.count("/") < 1 or not isinstance(data, dict):
             return problem(422, ["body"], "Input should be a valid dictionary", "dict_type")
+        if model in AUDIO_FIELDS:
+            return self.submit_audio(model, data)
         prompt = data.get("prompt")
         if not isinstance(prompt, str) or not prompt:
             return problem(422, ["body", "prompt"], "Field required", "missing")
@@ -142,6 +165,24 @@ class FakeFal(FakeUpstream):
         if not self.omit_urls:
             answer |= {**self.urls(job), "status": "IN_QUEUE", "queue_position": self.queue_polls}
         return Reply.json(200, answer)
+
+    def submit_audio(self, model: str, data: dict[str, Any]) -> Reply:
+        if model in self.audio_fail:
+            return Reply.json(503, {"detail": "Service temporarily unavailable"})
+        for name in sorted(set(data) - AUDIO_FIELDS[model]):
+            return problem(422, ["body", name], "Extra inputs are not permitted", "extra_forbidden")
+        if not str(data.get("video_url", "")).startswith(("data:video/", "http")):
+            return problem(422, ["body", "video_url"], "Field required", "missing")
+        if model == MMAUDIO and not data.get("prompt"):
+            return problem(422, ["body", "prompt"], "Field required", "missing")
+        duration = data.get("duration", 10)
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or duration <= 0:
+            return problem(422, ["body", "duration"], "Input should be a number", "float_type")
+        job = FalJob(id=str(uuid.uuid4()), model=model, app="/".join(model.split("/")[:2]),
+                     input=data, refuse=False, never_finish=self.never_finish)  # fmt: skip
+        self.jobs[job.id] = job
+        return Reply.json(200, {"request_id": job.id, **self.urls(job), "status": "IN_QUEUE",
+                                "queue_position": self.queue_polls})  # fmt: skip
 
     def refusal(self) -> Reply:
         return problem(422, ["body", "prompt"], "The content could not be processed because it "
@@ -176,6 +217,11 @@ class FakeFal(FakeUpstream):
             return Reply.json(400, {"detail": "Request was cancelled"})
         if job.refuse:
             return self.refusal()
+        if job.model in AUDIO_FIELDS:
+            job.video_url = job.video_url or self.add_file(self.sound_video)
+            sample = {"url": job.video_url, "content_type": "video/mp4",
+                      "file_name": "sfx.mp4", "file_size": len(self.sound_video)}  # fmt: skip
+            return Reply.json(200, {"video": [sample] if job.model == MIRELO else sample})
         if not job.video_url:
             job.video_url = self.add_file(self.video)
         if self.expire_results:

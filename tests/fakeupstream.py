@@ -59,13 +59,18 @@ class Faults:
 
 
 def make_mp4(path: Path, width: int = 64, height: int = 48, fps: int = 24, frames: int = 24,
-             audio: bool = False) -> bytes:  # fmt: skip
-    """A small real H.264 MP4 (a moving gradient), as a provider would return."""
+             audio: bool = False, tone_hz: float = 0.0, blue: int = 128) -> bytes:  # fmt: skip
+    """A small real H.264 MP4 (a moving gradient), as a provider would return; with
+    `audio`, silent AAC, or a sine at `tone_hz` (a sound a test can recognise); `blue`, the
+    blue channel's level (frames a test can tell apart)."""
     sound = np.zeros((48_000 * frames // fps, 2), dtype=np.float32) if audio else None
+    if sound is not None and tone_hz:
+        t = np.arange(len(sound)) / 48_000
+        sound[:] = (0.3 * np.sin(2 * np.pi * tone_hz * t))[:, None].astype(np.float32)
     with Mp4Writer(path, width, height, fps, sound) as writer:
         ys, xs = np.mgrid[0:height, 0:width]
         for i in range(frames):
-            rgb = np.stack([(xs * 4 + i * 8) % 256, (ys * 4) % 256, np.full_like(xs, 128)], -1)
+            rgb = np.stack([(xs * 4 + i * 8) % 256, (ys * 4) % 256, np.full_like(xs, blue)], -1)
             writer.write(rgb.astype(np.uint8))
     return path.read_bytes()
 

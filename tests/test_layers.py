@@ -45,6 +45,7 @@ FUNCTION_LEVEL = {
     ("generations.apps", "generations.ops.signing"),
     ("generations.apps", "generations.ops.tasklogs"),
     ("generations.apps", "generations.rendering.diffusers.config"),
+    ("generations.apps", "generations.routing.aliases"),
     # The providers' clients bring `requests`: loaded where hosted jobs run, not in web processes.
     ("generations.rendering.hosted.providers", "generations.rendering.hosted.fal"),
     ("generations.rendering.hosted.providers", "generations.rendering.hosted.gemini"),

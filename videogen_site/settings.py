@@ -310,6 +310,11 @@ OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/")
 # An operator's provider map (TOML) replacing entries of generations/engines/providers.toml.
 VIDEOGEN_PROVIDER_MAP = os.environ.get("VIDEOGEN_PROVIDER_MAP", "")
+# Model aliases (`sora-2=veo-31,old=new`): a request naming an alias is served by its target
+# (generations/routing/aliases.py; `manage.py check` names a bad entry).
+VIDEOGEN_MODEL_ALIASES = envpairs("VIDEOGEN_MODEL_ALIASES")
+# The audio step's routes (TOML) replacing generations/rendering/hosted/audio_routes.toml.
+VIDEOGEN_AUDIO_MAP = os.environ.get("VIDEOGEN_AUDIO_MAP", "")
 # Polling remote jobs: first delay, then doubling (with jitter) up to the cap.
 VIDEOGEN_POLL_FIRST_S = float(os.environ.get("VIDEOGEN_POLL_FIRST_S", "2"))
 VIDEOGEN_POLL_MAX_S = float(os.environ.get("VIDEOGEN_POLL_MAX_S", "30"))

@@ -58,6 +58,8 @@ def framepack_body(request: HttpRequest, gen: Generation, *, waited: bool) -> di
         "model": gen.model,
         "created": _created(gen),
     }
+    if gen.requested_model:
+        body["requested_model"] = gen.requested_model  # the alias asked for
     if gen.status == Generation.Status.COMPLETED:
         video_url = public_url(request, reverse("api-video", args=[gen.generation_id]))
         body.update(

@@ -93,6 +93,8 @@ def video_object(gen: Generation) -> dict[str, Any]:
         "remixed_from_video_id": gen.remixed_from.generation_id if gen.remixed_from else None,
         "error": None,
     }
+    if gen.requested_model:
+        body["requested_model"] = gen.requested_model  # the alias asked for; `model` serves
     if gen.status in (Generation.Status.FAILED, Generation.Status.CANCELED):
         body["error"] = {
             "code": gen.error_code or "canceled",

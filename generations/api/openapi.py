@@ -34,6 +34,7 @@ from generations.core.validation import (
     MAX_URL_CHARS,
 )
 from generations.core.webhooks import MAX_URL_CHARS as MAX_WEBHOOK_URL_CHARS
+from generations.routing import aliases
 from generations.vocabulary import Status
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -150,7 +151,10 @@ def _per_model(default_model: str) -> list[dict[str, Any]]:
     no `not` for generators to satisfy. What a hosted provider narrows further (Sora served
     by OpenAI) is the server's to refuse, with a 400 naming the field."""
     branches = []
-    for m in catalog.MODELS:
+    for name in _model_keys():
+        # An alias (VIDEOGEN_MODEL_ALIASES) takes what its target takes.
+        m = catalog.get_model(aliases.resolve(name)[0])
+        assert m is not None  # aliases point at catalog models
         contiguous = len(m.durations) == m.max_duration - m.min_duration + 1
         duration: dict[str, Any] = (
             {"minimum": m.min_duration, "maximum": m.max_duration}
@@ -159,19 +163,21 @@ def _per_model(default_model: str) -> list[dict[str, Any]]:
         )
         branch: dict[str, Any] = {
             "properties": {
-                "model": {"const": m.key},
+                "model": {"const": name},
                 "duration": duration,
                 "num_frames": {"maximum": m.max_duration * m.fps},
             }
         }
-        if m.key != default_model:
+        if name != default_model:
             branch["required"] = ["model"]
         branches.append(branch)
     return branches
 
 
 def _model_keys() -> list[str]:
-    return [m.key for m in catalog.MODELS]
+    """What a request may name: the catalog's keys and this server's aliases."""
+    keys = [m.key for m in catalog.MODELS]
+    return keys + [alias for alias in aliases.current().targets if alias not in keys]
 
 
 def _components(fields: dict[str, Any]) -> dict[str, Any]:
@@ -214,6 +220,9 @@ def _generation() -> dict[str, Any]:
             "progress": {"type": "integer", "minimum": 0, "maximum": 100},
             "type": {"type": "string", "enum": _accepted(lambda m: m.modes)},
             "model": model_summary,
+            "requested_model": {"type": "string", "description": "The alias the request "
+                                "named (VIDEOGEN_MODEL_ALIASES) when it was one; `model` is "
+                                "the model that serves it."},
             "prompt": {"type": "string"},
             "duration": {"type": "integer"},
             "resolution": {"type": "string"},
@@ -224,6 +233,13 @@ def _generation() -> dict[str, Any]:
             "height": {"type": "integer"},
             "seed": {"type": "integer"},
             "processing_time": _nullable("integer"),
+            "phase": {"type": "string", "enum": ["audio"],
+                      "description": "in_progress only: the video is done and its sound is "
+                                     "being made (the audio step)."},
+            "audio_source": {"type": "string",
+                             "description": "Where the sound came from: `native` (the model's "
+                                            "own), an audio route (e.g. `mirelo-sfx-v1.5`) or "
+                                            "`procedural` (our sound bed)."},
             "queue_position": {"type": "integer", "minimum": 0,
                                "description": "Jobs ahead of this one at a hosted provider "
                                               "that reports it (in_progress only)."},
@@ -292,7 +308,9 @@ def _video_object() -> dict[str, Any]:
             "completed_at": _nullable("integer"),
             "expires_at": _nullable("integer"),
             "status": {"type": "string", "enum": list(dict.fromkeys(openai.STATUS.values()))},
-            "model": {"type": "string"},
+            "model": {"type": "string", "description": "The model that serves it."},
+            "requested_model": {"type": "string", "description": "The alias the request "
+                                "named, when it was one."},
             "progress": {"type": "integer"},
             "prompt": _nullable("string"),
             "seconds": {"type": "string"},
@@ -311,6 +329,7 @@ def _framepack_answer() -> dict[str, Any]:
             "request_id": {"type": "string", "format": "uuid"},
             "status": {"type": "string", "enum": list(framepack.STATUSES)},
             "model": {"type": "string"},
+            "requested_model": {"type": "string"},
             "created": {"type": "integer"},
             "video": {"type": "object", "properties": {"url": {"type": "string"}}},
             "error": {"type": "object"},
@@ -389,7 +408,28 @@ def _account_paths() -> dict[str, Any]:
         {
             "type": "object",
             "required": ["success", "models"],
-            "properties": {"models": {"type": "array"}},
+            "properties": {
+                "models": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "key": {"type": "string"},
+                            "aliases": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "description": "Names (VIDEOGEN_MODEL_ALIASES) that this "
+                                "model serves.",
+                            },
+                            "alias_of": {
+                                "type": "string",
+                                "description": "This key is an alias here: requests for it "
+                                "are served by this model.",
+                            },
+                        },
+                    },
+                }
+            },
         }
     )
     return {

@@ -25,7 +25,9 @@ from generations.db.prepared import PreparedQuery
 from generations.errors import ApiError
 from generations.models import ApiKey, Generation, Sequence
 from generations.rendering import registry
+from generations.rendering.hosted.audio_routes import in_audio_phase
 from generations.rendering.hosted.state import HostedState
+from generations.routing import aliases
 from generations.web.files import serve_file
 
 endpoint = api_endpoint
@@ -68,6 +70,10 @@ def model_entry(info: catalog.ModelInfo) -> dict[str, Any]:
         "procedural": info.procedural,
         "notes": info.notes,
         **({"parameters": parameters} if (parameters := registry.parameter_use(info)) else {}),
+        # VIDEOGEN_MODEL_ALIASES: the names served by this model, and, when this model's
+        # own key is an alias, the model that serves requests for it instead.
+        "aliases": aliases.current().of(info.key),
+        **({"alias_of": target} if (target := aliases.current().targets.get(info.key)) else {}),
     }
 
 
@@ -77,7 +83,7 @@ BODY_FIELDS = (
     "resolution", "style", "fps", "aspect_ratio", "width", "height", "seed", "camera_fixed",
     "add_audio", "created_at", "started_at", "finished_at", "image_url", "error_code",
     "error_message", "test_mode", "preview", "spritesheet", "files_purged_at", "engine_handle",
-    "end_image_url", "extended_from", "sequence", "shot_index",
+    "end_image_url", "extended_from", "sequence", "shot_index", "requested_model", "audio_source",
 )  # fmt: skip
 
 
@@ -99,7 +105,7 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
         "status": gen.status,
         "progress": gen.progress,
         "type": gen.mode,
-        "model": model_summary(gen.model),
+        "model": model_summary(gen.model),  # the model that serves it (an alias's target)
         "prompt": gen.prompt,
         "duration": gen.duration,
         "resolution": gen.resolution,
@@ -118,6 +124,8 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
         else None,
         "status_url": public_url(request, reverse("api-status", args=[gen.generation_id])),
     }
+    if gen.requested_model:
+        body["requested_model"] = gen.requested_model  # the alias the request named
     if gen.image_url:
         body["image_url"] = gen.image_url
     if gen.end_image_url:
@@ -133,6 +141,10 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     queue_position = HostedState.load(gen.engine_handle).queue_position
     if gen.status == Generation.Status.IN_PROGRESS and isinstance(queue_position, int):
         body["queue_position"] = queue_position  # jobs ahead of this one at the provider
+    if gen.status == Generation.Status.IN_PROGRESS and in_audio_phase(gen.engine_handle):
+        body["phase"] = "audio"  # the video is done; its sound is being made (tasks/audio.py)
+    if gen.audio_source:
+        body["audio_source"] = gen.audio_source  # "native", an audio route, "procedural"
     if gen.files_purged_at is not None:
         # Retention (generations/retention.py): the record stays, the files are gone.
         body["files_expired"] = True

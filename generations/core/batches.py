@@ -13,10 +13,9 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from generations import catalog
 from generations.core import lifecycle, submissions
 from generations.core.submissions import InputImage
-from generations.core.validation import MAX_PROMPT_CHARS, MAX_SEED, build_spec
+from generations.core.validation import MAX_PROMPT_CHARS, MAX_SEED, build_spec, resolve_model
 from generations.errors import ApiError, invalid
 from generations.models import ApiKey, Batch, Generation, Team, User
 from generations.spec import GenerationSpec
@@ -76,10 +75,7 @@ def _models(data: Mapping[str, object]) -> list[str | None]:
         if not isinstance(value, str) or not value.strip():
             raise invalid("models", f"`models[{i}]` must be a model key (a string).")
         key = value.strip()
-        if catalog.get_model(key) is None:
-            known = ", ".join(m.key for m in catalog.MODELS)
-            raise invalid("models", f"Unknown model {key!r} in `models`; known models: "
-                          f"{known}.", "invalid_model")  # fmt: skip
+        resolve_model(key, "models")  # an alias is served by its target (build_spec)
         if key in models:
             raise invalid("models", f"Model {key!r} is listed twice in `models`.")
         models.append(key)

@@ -14,6 +14,7 @@ from generations import catalog
 from generations.errors import ApiError, invalid
 from generations.rendering import registry
 from generations.rendering.hosted import providers
+from generations.routing import aliases
 from generations.spec import GenerationSpec
 from generations.vocabulary import I2V, T2V
 
@@ -116,19 +117,14 @@ def build_spec(
     if not isinstance(data, Mapping):
         raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
 
-    model_key = _str(data, "model", max_chars=64) or default_model
-    model = catalog.get_model(model_key)
-    if model is None:
-        known = ", ".join(m.key for m in catalog.MODELS)
-        raise invalid(
-            "model", f"Unknown model {model_key!r}; known models: {known}.", "invalid_model"
-        )
+    model, requested_model = resolve_model(_str(data, "model", max_chars=64) or default_model)
     if registry.engine_name_for(model, test_mode=test_mode) is None:
         available = ", ".join(m.key for m in catalog.MODELS if registry.is_available(m))
+        alias = f" (asked for as {requested_model!r})" if requested_model else ""
         raise invalid(
             "model",
-            f"Model {model.key!r} is not available on this server (no engine is configured "
-            f"for it). Available here: {available}.",
+            f"Model {model.key!r}{alias} is not available on this server (no engine is "
+            f"configured for it). Available here: {available}.",
             "model_unavailable",
         )
 
@@ -221,7 +217,20 @@ def build_spec(
         guidance_scale=_float(data, "guidance_scale"),
         enable_safety_checker=_bool(data, "enable_safety_checker", True),
         end_image_url=end_image_url,
+        requested_model=requested_model,
     )
+
+
+def resolve_model(name: str, field: str = "model") -> tuple[catalog.ModelInfo, str]:
+    """(the catalog model that serves `name`, the alias used or ""): an alias
+    (VIDEOGEN_MODEL_ALIASES) is served by its target; an unknown name is a 400 naming
+    `field`."""
+    key, alias = aliases.resolve(name)
+    model = catalog.get_model(key)
+    if model is None:
+        known = ", ".join([m.key for m in catalog.MODELS] + list(aliases.current().targets))
+        raise invalid(field, f"Unknown model {name!r}; known models: {known}.", "invalid_model")
+    return model, alias
 
 
 def _image_url(data: Mapping[str, object], name: str) -> str:

@@ -16,7 +16,7 @@ from django.conf import settings
 from generations.core import webhooks
 from generations.models import Generation
 from generations.ops import retention
-from generations.tasks import hosted, reaper, run, shots
+from generations.tasks import audio, hosted, reaper, run, shots
 
 
 def generation_run(pk: int) -> str:
@@ -29,6 +29,8 @@ def generation_poll(pk: int, claim: str) -> str:
     gen = Generation.objects.select_related("team").filter(pk=pk).first()
     if gen is None or gen.status != Generation.Status.IN_PROGRESS or gen.claim != claim:
         return "skipped: no longer ours"
+    if audio.in_phase(gen):
+        return audio.step(gen)  # the video is done: its audio step (tasks/audio.py)
     return hosted.step(gen)
 
 

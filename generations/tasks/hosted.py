@@ -27,7 +27,7 @@ from generations.rendering.base import Canceled, EngineError
 from generations.rendering.hosted import ingest, providers, routes
 from generations.rendering.hosted.base import Done, RemoteEngine, ResultGone, Transient
 from generations.rendering.hosted.state import HostedState
-from generations.tasks import shots
+from generations.tasks import audio, shots
 from generations.tasks.dispatch import backoff_delay
 from generations.tasks.results import Reporter, store_result, work_dir
 
@@ -179,6 +179,8 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
     try:
         source = folder / "upstream.bin"
         ingest.download(done.video_url, done.headers, source, settings.VIDEOGEN_REMOTE_MAX_BYTES)
+        if (phase := audio.after_download(gen, source)) is not None:
+            return phase  # no sound in it, and add_audio: the audio step (tasks/audio.py)
         route = providers.route_for(gen.model, gen.mode)
         skip_s = shots.native_skip_s(gen, route, folder) if route is not None else 0.0
         result = ingest.make_ours(

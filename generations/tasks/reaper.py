@@ -117,4 +117,6 @@ def _rearm_poll(gen: Generation, now: datetime) -> int:
         return 0
     return Generation.objects.filter(
         pk=gen.pk, status=Generation.Status.IN_PROGRESS, heartbeat_at=gen.heartbeat_at
-    ).update(engine_handle=state.dump(), next_poll_at=now, heartbeat_at=now)
+    ).update(
+        engine_handle={**gen.engine_handle, **state.dump()}, next_poll_at=now, heartbeat_at=now
+    )

@@ -16,6 +16,7 @@ from generations.errors import DATABASE_DOWN
 from generations.models import Generation
 from generations.rendering import registry
 from generations.rendering.base import Canceled, EngineError, RenderContext
+from generations.rendering.hosted.audio_routes import PROCEDURAL
 from generations.tasks import hosted, shots
 from generations.tasks.results import Reporter, store_result, work_dir
 
@@ -76,6 +77,10 @@ def _render(gen: Generation, claim: str, engine_name: str) -> str:
         result = registry.get_engine(engine_name).render(gen.spec(), ctx)
         if gen.extended_from_id is not None:
             result = shots.join_extension(gen, result, folder)
+        if gen.add_audio and result.has_audio:
+            # Our engines' sound is the procedural bed (media/audio.py), and says so.
+            gen.audio_source = PROCEDURAL
+            Generation.objects.filter(pk=gen.pk, claim=claim).update(audio_source=PROCEDURAL)
         return store_result(gen, claim, result)
     except Canceled:
         lifecycle.stop(generation=gen, claim=claim)

@@ -150,6 +150,9 @@ class FalEngine:
             raise self.http.fail("upstream_failed", reason)
         data = self.http.json(response)
         video = data.get("video")
+        if isinstance(video, list):
+            # Video-to-audio models (Mirelo SFX) answer one file per sample: the first.
+            video = video[0] if video else None
         video_url = video.get("url") if isinstance(video, dict) else None
         if not isinstance(video_url, str) or not video_url:
             raise EngineError("upstream_failed", "The fal provider returned no video.")

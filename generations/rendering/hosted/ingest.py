@@ -142,6 +142,15 @@ def _source_audio(path: Path) -> np.ndarray[Any, Any] | None:
     return np.concatenate(chunks) if chunks else None
 
 
+def has_audio_track(path: Path) -> bool:
+    """The file decodes and has an audio track (a video or an audio-only file)."""
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except (av.FFmpegError, ValueError):
+        return False
+
+
 def _timed_frames(
     path: Path, spec: GenerationSpec, skip_s: float = 0.0
 ) -> Iterator[tuple[int, av.VideoFrame]]:
@@ -210,9 +219,12 @@ def make_ours(
     skip_s: float = 0.0,
     mark: Mark | None = None,
     label: str = "",
+    audio_from: Path | None = None,
 ) -> RenderResult:
     """The contract's MP4, poster, preview and spritesheet from a provider's file; with
     `skip_s`, from that instant on (a native extension's file holds the source first).
+    With `audio_from` (the audio step's answer: a video-to-audio model's file), the sound
+    is that file's audio track, the frames still `src`'s.
 
     `progress` hears 96-99 as frames go by (it doubles as the run's heartbeat);
     `should_stop` returning True (a cancel) raises Canceled."""
@@ -223,6 +235,14 @@ def make_ours(
             "upstream_bad_output", "The provider's file is not a video this server can decode."
         ) from None
     upstream_audio = bool(info["has_audio"])
+    sound_src = src
+    if audio_from is not None:
+        sound_src = audio_from
+        if not has_audio_track(audio_from):
+            raise EngineError(
+                "upstream_bad_output", "The audio step's file has no audio track it can decode."
+            )
+        upstream_audio = True
     video_path = out_dir / "video.mp4"
     poster_path = out_dir / "poster.jpg"
     preview_path = out_dir / "preview.webp"
@@ -233,6 +253,7 @@ def make_ours(
     sprite_wh = sprite_thumb_size(spec.width, spec.height)
     remux = (
         not skip_s
+        and audio_from is None  # another file's sound means encoding anew
         and mark is None  # marking the frames means encoding them
         and not label
         and _conforms(info, spec, keep_audio=spec.add_audio and upstream_audio)
@@ -243,7 +264,7 @@ def make_ours(
     if spec.add_audio and not remux:
         samples = audio_samples_for(spec.num_frames, spec.fps)
         with contextlib.suppress(av.FFmpegError):
-            audio = _source_audio(src) if upstream_audio else None
+            audio = _source_audio(sound_src) if upstream_audio else None
             if audio is not None and skip_s:
                 audio = audio[round(skip_s * AUDIO_SAMPLE_RATE) :]
         if audio is None:
