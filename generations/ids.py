@@ -30,3 +30,15 @@ def new_sequence_id() -> str:
 def digest(secret: str) -> str:
     """What is stored of a secret shown once (an API key, an invitation token)."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_keys(raw: str) -> list[str]:
+    """A provider credential setting as its pool of keys: several may be given,
+    comma-separated (`FAL_KEY=k1,k2`); blanks are dropped, so ", ," is no key at all."""
+    return list(dict.fromkeys(key.strip() for key in raw.split(",") if key.strip()))
+
+
+def key_fingerprint(key: str) -> str:
+    """How a provider key is named wherever it must be named (rows, logs, /healthz): a
+    prefix of its SHA-256, never the key. Fits ProviderKey.fingerprint (16 characters)."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:8]

@@ -23,6 +23,12 @@ is), `never_finish`, `policy_word` + `policy_on` ("submit": 422 content_policy_v
 once; "result": the request completes and its result is the 422), `omit_urls` (a bare
 submit answer), `expire_results`, `result_reply` (the result every request returns instead),
 and `script`: replies returned, in order, before anything else (None: answer normally).
+
+Key pools: `keys` are the valid keys (`key` alone by default), each its own account, so a
+request is found only with the key that submitted it (404 otherwise); a key put in `refused`
+answers 401 from then on. In flight: requests submitted and not yet ended for us (their
+result read, or canceled); `in_flight` counts them now and `max_in_flight` the most ever at
+once.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import re
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +77,8 @@ class FalJob:
     canceled: bool = False
     video_url: str = ""
     logs: list[dict[str, str]] = field(default_factory=list)
+    key: str = ""  # the key that submitted it
+    ended: bool = False  # its result was read (or it was canceled): no longer in flight
 
 
 def problem(status: int, loc: list[str], msg: str, type_: str, **extra: Any) -> Reply:
@@ -79,9 +88,14 @@ def problem(status: int, loc: list[str], msg: str, type_: str, **extra: Any) -> 
 
 
 class FakeFal(FakeUpstream):
-    def __init__(self, faults: Faults | None = None, key: str = KEY) -> None:
+    def __init__(
+        self, faults: Faults | None = None, key: str = KEY, keys: Sequence[str] = ()
+    ) -> None:
         super().__init__(faults)
         self.key = key
+        self.keys = list(keys) or [key]
+        self.refused: set[str] = set()
+        self.max_in_flight = 0
         self.queue_polls = 1
         self.run_polls = 1
         self.never_finish = False
@@ -101,13 +115,14 @@ class FakeFal(FakeUpstream):
     def handle(self, req: Request) -> Reply:
         if self.script and (scripted := self.script.pop(0)) is not None:
             return scripted
-        if req.headers.get("authorization") != f"Key {self.key}":
+        key = self.key_of(req)
+        if key is None:
             return Reply.json(401, {"detail": "Invalid Key authorization header."})
         match = REQUEST_RE.match(req.path)
         if req.method == "POST" and not match:
-            return self.submit(req)
+            return self.submit(req, key)
         job = self.jobs.get(match["id"]) if match else None
-        if match is None or job is None or job.app != match["app"]:
+        if match is None or job is None or job.app != match["app"] or job.key != key:
             return Reply.json(404, {"detail": "Request not found"})
         if req.method == "GET" and match["tail"] == "/status":
             return self.status(job, logs=req.query.get("logs") == ["1"])
@@ -116,9 +131,18 @@ class FakeFal(FakeUpstream):
         if req.method == "PUT" and match["tail"] == "/cancel":
             if job.state == "COMPLETED":
                 return Reply.json(400, {"status": "ALREADY_COMPLETED"})
-            job.canceled = True
+            job.canceled = job.ended = True
             return Reply.json(202, {"status": "CANCELLATION_REQUESTED"})
         return Reply.json(405, {"detail": "Method Not Allowed"})
+
+    def key_of(self, req: Request) -> str | None:
+        """The valid key the request carries, None if it carries none."""
+        given = req.headers.get("authorization", "").removeprefix("Key ")
+        return given if given in self.keys and given not in self.refused else None
+
+    @property
+    def in_flight(self) -> int:
+        return sum(not job.ended for job in self.jobs.values())
 
     def urls(self, job: FalJob) -> dict[str, str]:
         base = f"{self.url}/{job.app}/requests/{job.id}"
@@ -128,7 +152,7 @@ class FakeFal(FakeUpstream):
             "cancel_url": f"{base}/cancel",
         }
 
-    def submit(self, req: Request) -> Reply:
+    def submit(self, req: Request, key: str = KEY) -> Reply:
         model = req.path.strip("/")
         try:
             data = req.json()
@@ -159,8 +183,9 @@ class FakeFal(FakeUpstream):
             return self.refusal()
         parts = model.split("/")
         job = FalJob(id=str(uuid.uuid4()), model=model, app="/".join(parts[:2]), input=data,
-                     refuse=refuse, never_finish=self.never_finish)  # fmt: skip
+                     refuse=refuse, never_finish=self.never_finish, key=key)  # fmt: skip
         self.jobs[job.id] = job
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         answer: dict[str, Any] = {"request_id": job.id}
         if not self.omit_urls:
             answer |= {**self.urls(job), "status": "IN_QUEUE", "queue_position": self.queue_polls}
@@ -211,6 +236,7 @@ class FakeFal(FakeUpstream):
     def result(self, job: FalJob) -> Reply:
         if job.state != "COMPLETED":
             return Reply.json(400, {"detail": "Request is still in progress"})
+        job.ended = True
         if self.result_reply is not None:
             return self.result_reply
         if job.canceled:

@@ -11,6 +11,12 @@ which the API allows (it answers the incomplete prediction when the wait runs ou
 Knobs (attributes): `starting_polls`/`run_polls` (how slow), `never_finish`, `policy_word`,
 `fail_word` (failed with a plain error), `expire_results`, and `script`: replies returned, in
 order, before anything else (None: answer normally).
+
+Token pools: `tokens` are the valid tokens (`token` alone by default), each its own account,
+so a prediction is found only with the token that created it (404 otherwise); a token put in
+`refused` answers 401 from then on. In flight: predictions created and not yet ended for us
+(read once finished, or canceled); `in_flight` counts them now, `max_in_flight` the most
+ever at once.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import re
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +52,8 @@ class Prediction:
     logs: str = ""
     output: str | None = None
     error: str | None = None
+    token: str = ""  # the token that created it
+    ended: bool = False  # read once finished, or canceled: no longer in flight
 
 
 def invalid(field: str, description: str) -> Reply:
@@ -55,9 +64,14 @@ def invalid(field: str, description: str) -> Reply:
 
 
 class FakeReplicate(FakeUpstream):
-    def __init__(self, faults: Faults | None = None, token: str = TOKEN) -> None:
+    def __init__(
+        self, faults: Faults | None = None, token: str = TOKEN, tokens: Sequence[str] = ()
+    ) -> None:
         super().__init__(faults)
         self.token = token
+        self.tokens = list(tokens) or [token]
+        self.refused: set[str] = set()
+        self.max_in_flight = 0
         self.starting_polls = 1
         self.run_polls = 2
         self.never_finish = False
@@ -72,31 +86,38 @@ class FakeReplicate(FakeUpstream):
     def handle(self, req: Request) -> Reply:
         if self.script and (scripted := self.script.pop(0)) is not None:
             return scripted
-        if req.headers.get("authorization") != f"Bearer {self.token}":
+        token = req.headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in self.tokens or token in self.refused:
             detail = "You did not pass a valid authentication token"
             return Reply.json(401, {"title": "Unauthenticated", "status": 401, "detail": detail})
         if req.method == "POST" and (match := CREATE_RE.match(req.path)):
-            return self.create(req, match["model"], "")
+            return self.create(req, match["model"], "", token)
         if req.method == "POST" and req.path == "/v1/predictions":
             version = req.json().get("version") if req.body else None
             if not isinstance(version, str) or not version or ":" in version:
                 return Reply.json(422, {"title": "Invalid version", "status": 422,
                                         "detail": "version must be a version id"})  # fmt: skip
-            return self.create(req, "", version)
+            return self.create(req, "", version, token)
         match = PREDICTION_RE.match(req.path)
         prediction = self.predictions.get(match["id"]) if match else None
-        if match is None or prediction is None:
+        if match is None or prediction is None or prediction.token != token:
             return Reply.json(404, {"title": "Not found", "status": 404, "detail": "Not found."})
         if req.method == "GET" and not match["cancel"]:
             self.advance(prediction)
+            prediction.ended = prediction.status not in ("starting", "processing")
             return Reply.json(200, self.view(prediction))
         if req.method == "POST" and match["cancel"]:
             if prediction.status in ("starting", "processing"):
                 prediction.status = "canceled"
+                prediction.ended = True
             return Reply.json(200, self.view(prediction))
         return Reply.json(405, {"title": "Method not allowed", "status": 405})
 
-    def create(self, req: Request, model: str, version: str) -> Reply:
+    @property
+    def in_flight(self) -> int:
+        return sum(not p.ended for p in self.predictions.values())
+
+    def create(self, req: Request, model: str, version: str, token: str = TOKEN) -> Reply:
         body = req.json()
         data = body.get("input") if isinstance(body, dict) else None
         if not isinstance(data, dict):
@@ -108,8 +129,9 @@ class FakeReplicate(FakeUpstream):
             return invalid("duration", "duration must be one of the following: 5, 10")
         prediction = Prediction(id=uuid.uuid4().hex[:26], model=model or "owner/model",
                                 version=version or uuid.uuid4().hex, input=data,
-                                never_finish=self.never_finish)  # fmt: skip
+                                never_finish=self.never_finish, token=token)  # fmt: skip
         self.predictions[prediction.id] = prediction
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         return Reply.json(201, self.view(prediction))
 
     def advance(self, p: Prediction) -> None:

@@ -43,6 +43,19 @@ def envpairs(name: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def envlimits(name: str) -> dict[str, int]:
+    """`fal=4,replicate=8` as {"fal": 4, "replicate": 8}: each entry a name and a whole
+    number of at least 1. Anything else stops the server at start, naming the entry."""
+    limits = {}
+    for key, value in envpairs(name):
+        if not key or not value.isdigit() or int(value) < 1:
+            raise ValueError(
+                f"{name}: {key}={value} is not provider=N with N a whole number of at least 1"
+            )
+        limits[key.lower()] = int(value)
+    return limits
+
+
 def gpu_count() -> int:
     """NVIDIA GPUs this process may use, counted without initialising CUDA: the GPU
     cluster's parent forks its workers, and a forked child cannot use a CUDA context."""
@@ -297,7 +310,8 @@ VIDEOGEN_VERIFY_PER_MINUTE = envint("VIDEOGEN_VERIFY_PER_MINUTE", 10)
 SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^healthz$", r"^metrics$"]
 
 # Hosted providers (CONTRACT 2): a provider serves the models the provider map routes to it
-# once its credential is set. Credentials are only read here, never logged or stored.
+# once its credential is set. Credentials are only read here, never logged or stored. Each
+# may hold several keys, comma-separated: a pool the jobs are spread over (routing/pools.py).
 FAL_KEY = os.environ.get("FAL_KEY", "")
 FAL_QUEUE_URL = os.environ.get("FAL_QUEUE_URL", "https://queue.fal.run").rstrip("/")
 REPLICATE_API_TOKEN = os.environ.get("REPLICATE_API_TOKEN", "")
@@ -308,6 +322,11 @@ GEMINI_API_URL = os.environ.get(
 ).rstrip("/")
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/")
+# Jobs in flight at once per provider, per key of its pool (`fal=4,replicate=8`; a provider
+# not named has no limit): jobs beyond it wait in our queue for a slot (CONTRACT 9).
+VIDEOGEN_PROVIDER_CONCURRENCY = envlimits("VIDEOGEN_PROVIDER_CONCURRENCY")
+# A key the provider refused (401/403) stays out of its pool's rotation this long.
+VIDEOGEN_PROVIDER_KEY_COOLDOWN_S = envint("VIDEOGEN_PROVIDER_KEY_COOLDOWN_S", 3600)
 # An operator's provider map (TOML) replacing entries of generations/engines/providers.toml.
 VIDEOGEN_PROVIDER_MAP = os.environ.get("VIDEOGEN_PROVIDER_MAP", "")
 # Model aliases (`sora-2=veo-31,old=new`): a request naming an alias is served by its target

@@ -13,6 +13,7 @@ from generations.core import accounts, fairshare
 from generations.dashboard.access import current_team, request_user
 from generations.errors import ApiError
 from generations.models import Generation
+from generations.rendering.hosted.state import HostedState
 from generations.vocabulary import WAITING_STATUSES, Status
 
 # The most waiting generations the page lists (positions() counts with one aggregate per row).
@@ -35,7 +36,9 @@ def queue(request: HttpRequest) -> HttpResponse:
         "queue.html",
         {
             "team": team,
-            "running": running,
+            # A hosted job's latest word: the provider's queue or log line, or that it
+            # waits for a free slot of the provider (routing/pools.py).
+            "running": [(g, HostedState.load(g.engine_handle).detail) for g in running],
             "waiting": [(places[g.pk], g) for g in waiting],
             "more": max(0, waiting_rows.count() - len(waiting)),
             "can_manage": mine is not None and mine.role in accounts.MANAGERS,

@@ -6,7 +6,9 @@ but is not critical: without a worker the web still accepts and queues jobs (the
 row is the truth and the queue is recovered), and taking every web process out of rotation
 because the workers are down would turn a worker outage into a full outage. A stale or
 missing heartbeat makes the status "degraded" with 200; alert on that (or on the
-`videogen_worker_heartbeat_age_seconds` metric).
+`videogen_worker_heartbeat_age_seconds` metric). So does a provider key out of rotation:
+while one is, a `provider_keys` check lists it by fingerprint (the pool's other keys still
+serve, so it is not critical either).
 
 The checks are cheap: one trivial query each for the database and an ORM broker, a PING
 with a short timeout for Redis, and a write/read/delete of a tiny object through the
@@ -36,7 +38,7 @@ from django.db import connection
 from django.db.utils import IntegrityError
 from django.utils import timezone
 
-from generations.models import WorkerHeartbeat
+from generations.models import ProviderKey, WorkerHeartbeat
 from generations.ops import background
 
 log = logging.getLogger(__name__)
@@ -228,6 +230,31 @@ def start_gpu_heartbeat(**kwargs: Any) -> None:
     background.start_once("gpu heartbeat", partial(record_heartbeat, cluster), GPU_BEAT_INTERVAL_S)
 
 
+# --- provider keys out of rotation ------------------------------------------------------
+
+# The most keys out of rotation the check lists (it counts them all).
+MAX_KEYS_LISTED = 20
+
+
+def check_provider_keys() -> dict[str, Any] | None:
+    """Keys of the providers' pools that a provider refused (routing/pools.py), out of
+    rotation until their cool-down ends: named by fingerprint ("fal key #2 (sha256:...)",
+    the label that starts each reason), never by the key. Not critical: the other keys
+    of a pool, or other providers, still serve."""
+    now = timezone.now()
+    rows = ProviderKey.objects.filter(disabled_until__gt=now).order_by("provider", "disabled_at")
+    listed = [
+        {"provider": row.provider, "key": row.fingerprint, "reason": row.reason,
+         "until": row.disabled_until.isoformat()}
+        for row in rows[:MAX_KEYS_LISTED]
+    ]  # fmt: skip
+    detail: dict[str, Any] = {"out_of_rotation": listed}
+    if listed:
+        count = rows.count()
+        detail["error"] = f"{count} provider key{'s' if count != 1 else ''} out of rotation"
+    return detail
+
+
 # --- all of them -----------------------------------------------------------------------------
 
 
@@ -246,6 +273,10 @@ def run_checks() -> tuple[int, dict[str, Any]]:
             checks[name] = _timed(False, partial(check_worker, cluster))
         else:
             checks[name] = Check(False, False, 0.0, "unknown: the database is unreachable")
+    if checks["database"].ok:
+        keys = _timed(False, check_provider_keys)
+        if not keys.ok:  # listed while a key is out of rotation (or the check broke)
+            checks["provider_keys"] = keys
     critical_ok = all(c.ok for c in checks.values() if c.critical)
     if not critical_ok:
         status = "unhealthy"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import shutil
 import time
 from datetime import timedelta
@@ -22,11 +23,11 @@ from django.utils import timezone
 from generations.core import lifecycle, provenance
 from generations.media.images import image_mime_type, sniff_format
 from generations.models import Generation
-from generations.rendering import registry
 from generations.rendering.base import Canceled, EngineError
 from generations.rendering.hosted import ingest, providers, routes
 from generations.rendering.hosted.base import Done, RemoteEngine, ResultGone, Transient
 from generations.rendering.hosted.state import HostedState
+from generations.routing import pools
 from generations.tasks import audio, shots
 from generations.tasks.dispatch import backoff_delay
 from generations.tasks.results import Reporter, store_result, work_dir
@@ -42,6 +43,9 @@ BAD_OUTPUT_RETRIES = 4
 RESUBMITS = 2
 # Asking the provider to cancel is tried this often when the call fails transiently.
 CANCEL_TRIES = 4
+# A job waiting for a provider slot asks again after 1-2 times VIDEOGEN_POLL_FIRST_S (with
+# jitter, so that waiting jobs do not ask in lockstep).
+SLOT_RETRY_SPREAD = (1.0, 2.0)
 
 
 def step(gen: Generation) -> str:
@@ -59,7 +63,16 @@ def step(gen: Generation) -> str:
     now = time.time()
     if not state.deadline:
         state.deadline, state.started = now + route.deadline_s, now
-    engine = registry.hosted_engine(gen.engine)
+    if not state.submitted and not gen.cancel_requested:
+        try:
+            if not _hold_slot(gen, state, route):
+                return _wait_for_slot(gen, state, route)
+        except EngineError as exc:
+            return _fail(gen, state, exc)
+    try:
+        engine = pools.client(gen.engine, state.key)
+    except EngineError as exc:
+        return _fail(gen, state, exc)
     submitted = state.submitted
     job = routes.job_for(
         route,
@@ -82,6 +95,7 @@ def step(gen: Generation) -> str:
             except EngineError as exc:
                 log.warning("could not cancel upstream job of %s: %s", gen.generation_id, exc)
         lifecycle.stop(generation=gen, claim=claim)
+        pools.release(generation=gen)
         return "canceled"
     if now >= state.deadline:
         if state.job is not None:
@@ -116,7 +130,65 @@ def step(gen: Generation) -> str:
         log.info("generation %s: %s (will retry)", gen.generation_id, exc)
         return _wait(gen, state, None, route.typical_s, retry_after=exc.retry_after)
     except EngineError as exc:
+        if exc.code == pools.AUTH_ERROR:
+            return _key_refused(gen, state, route, exc)
         return _fail(gen, state, exc)
+
+
+def _hold_slot(gen: Generation, state: HostedState, route: routes.Route) -> bool:
+    """Before the submit: a key of the provider's pool and, under
+    VIDEOGEN_PROVIDER_CONCURRENCY, a free slot (routing/pools.py). False: none is free.
+    The route's deadline counts from the submit: time spent waiting for a slot is not
+    taken from it."""
+    lease = pools.acquire(provider=gen.engine, generation=gen)
+    if lease is None:
+        return False
+    state.key = lease.fingerprint
+    if state.slot_wait_since:
+        now = time.time()
+        state.slot_waited_s += now - state.slot_wait_since
+        state.deadline, state.started = now + route.deadline_s, now
+        state.slot_wait_since, state.detail = 0.0, ""
+    return True
+
+
+def _wait_for_slot(gen: Generation, state: HostedState, route: routes.Route) -> str:
+    """Every slot of the provider is taken: not submitted; asks again shortly, its status
+    saying what it waits for."""
+    now = time.time()
+    state.slot_wait_since = state.slot_wait_since or now
+    state.deadline, state.started = now + route.deadline_s, now  # not running yet
+    cap = pools.capacity(gen.engine)
+    state.detail = f"waiting for a free {gen.engine} slot (all {cap} in use)"
+    state.queue_position = None
+    delay = float(settings.VIDEOGEN_POLL_FIRST_S) * random.uniform(*SLOT_RETRY_SPREAD)
+    updated = Generation.objects.filter(
+        pk=gen.pk, claim=gen.claim, status=Generation.Status.IN_PROGRESS
+    ).update(
+        engine_handle=state.dump(),
+        next_poll_at=timezone.now() + timedelta(seconds=delay),
+        heartbeat_at=timezone.now(),
+        progress=0,
+    )
+    return f"waiting for a slot, {delay:.1f} s" if updated else "skipped: no longer ours"
+
+
+def _key_refused(gen: Generation, state: HostedState, route: routes.Route, exc: EngineError) -> str:
+    """The provider refused the key this job used (401/403): that key leaves the pool's
+    rotation, and the job is submitted again on another key while one is left."""
+    fingerprint = state.key or next(iter(pools.fingerprints(gen.engine)), "")
+    if fingerprint:
+        pools.retire_key(provider=gen.engine, fingerprint=fingerprint, reason=exc.message)
+    pools.release(generation=gen)
+    if state.key_retries >= len(pools.fingerprints(gen.engine)) or not pools.has_usable_key(
+        gen.engine
+    ):
+        return _fail(gen, state, exc)
+    state.key_retries += 1
+    state.job, state.key, state.last_error = None, "", exc.message[:300]
+    log.info("generation %s: %s refused; trying another key", gen.generation_id,
+             pools.label(gen.engine, fingerprint))  # fmt: skip
+    return _wait(gen, state, None, route.typical_s, retry_after=0.0)
 
 
 def _input_image(gen: Generation) -> routes.ImageInput | None:
@@ -169,6 +241,7 @@ def _wait(
 def _fail(gen: Generation, state: HostedState, exc: EngineError) -> str:
     Generation.objects.filter(pk=gen.pk, claim=gen.claim).update(engine_handle=state.dump())
     lifecycle.fail(generation=gen, code=exc.code, message=exc.message, claim=gen.claim)
+    pools.release(generation=gen)
     return f"failed: {exc.code}"
 
 
@@ -179,6 +252,8 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
     try:
         source = folder / "upstream.bin"
         ingest.download(done.video_url, done.headers, source, settings.VIDEOGEN_REMOTE_MAX_BYTES)
+        # Downloaded: the job has left the provider (a re-download reads a finished result).
+        pools.release(generation=gen)
         if (phase := audio.after_download(gen, source)) is not None:
             return phase  # no sound in it, and add_audio: the audio step (tasks/audio.py)
         route = providers.route_for(gen.model, gen.mode)
@@ -205,6 +280,7 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
         return _wait(gen, state, None, 1.0, retry_after=exc.retry_after)
     except Canceled:
         lifecycle.stop(generation=gen, claim=gen.claim)
+        pools.release(generation=gen)
         return "canceled"
     except EngineError as exc:
         if exc.code == "upstream_bad_output":

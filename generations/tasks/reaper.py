@@ -10,9 +10,10 @@ generation stays in progress, or lost in a queue, forever.
   which are still waiting); then the waiting lines are released (core/fairshare.py), in
   case no dispatcher thread is alive to do it.
 
-It also records the worker heartbeat that /healthz reports, forgets expired Idempotency-Key
-records, sends the webhook retries that are due, and moves on the sequences whose next step
-was lost (core/sequences.py: stalled)."""
+It also records the worker heartbeat that /healthz reports, frees the provider slots still
+held by generations no longer in progress (routing/pools.py), forgets expired
+Idempotency-Key records, sends the webhook retries that are due, and moves on the sequences
+whose next step was lost (core/sequences.py: stalled)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from generations.models import Generation
 from generations.ops import health
 from generations.rendering import registry
 from generations.rendering.hosted.state import HostedState
+from generations.routing import pools
 from generations.tasks import brokerscan
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ def reap_stale() -> str:
     for pk in sequences.stalled(now):
         lifecycle.advance_sequence(pk)  # a sequence's next step that was lost
     released = fairshare.release()
+    pools.free_stale_slots()  # provider slots of generations no longer in progress
     idempotency.forget_expired()
     webhooks.deliver_due()
     return f"requeued {requeued}, released {released}, re-armed {rearmed} polls, failed {failed}"

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import requests
 from django.conf import settings
 
+from generations.ids import split_keys
 from generations.rendering.base import EngineError
 from generations.rendering.hosted.base import (
     Done,
@@ -82,8 +83,11 @@ class FalEngine:
         self.http = ProviderHTTP("fal", base_url, {"Authorization": f"Key {token}"}, secret=token)
 
     @classmethod
-    def from_settings(cls) -> FalEngine:
-        return cls(settings.FAL_QUEUE_URL, settings.FAL_KEY)
+    def from_settings(cls, key: str | None = None) -> FalEngine:
+        """Calling with `key`, one of the pool FAL_KEY holds (None: its first)."""
+        if key is None:
+            key = next(iter(split_keys(settings.FAL_KEY)), "")
+        return cls(settings.FAL_QUEUE_URL, key)
 
     def _url(self, given: object, fallback: str) -> str:
         # The key rides on every call, so only URLs on the queue host itself are followed.

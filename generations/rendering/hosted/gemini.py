@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import requests
 from django.conf import settings
 
+from generations.ids import split_keys
 from generations.rendering.base import EngineError
 from generations.rendering.hosted.base import (
     Done,
@@ -65,8 +66,11 @@ class GeminiEngine:
         self.http = ProviderHTTP(PROVIDER, base_url, {"x-goog-api-key": key}, secret=key)
 
     @classmethod
-    def from_settings(cls) -> GeminiEngine:
-        return cls(settings.GEMINI_API_URL, settings.GEMINI_API_KEY)
+    def from_settings(cls, key: str | None = None) -> GeminiEngine:
+        """Calling with `key`, one of the pool GEMINI_API_KEY holds (None: its first)."""
+        if key is None:
+            key = next(iter(split_keys(settings.GEMINI_API_KEY)), "")
+        return cls(settings.GEMINI_API_URL, key)
 
     # --- protocol -------------------------------------------------------------------------
 

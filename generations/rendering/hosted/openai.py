@@ -16,6 +16,7 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
+from generations.ids import split_keys
 from generations.rendering.base import EngineError
 from generations.rendering.hosted.base import (
     Done,
@@ -50,8 +51,11 @@ class OpenAIEngine:
         self.http = ProviderHTTP(PROVIDER, base_url, {"Authorization": f"Bearer {key}"}, secret=key)
 
     @classmethod
-    def from_settings(cls) -> OpenAIEngine:
-        return cls(settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY)
+    def from_settings(cls, key: str | None = None) -> OpenAIEngine:
+        """Calling with `key`, one of the pool OPENAI_API_KEY holds (None: its first)."""
+        if key is None:
+            key = next(iter(split_keys(settings.OPENAI_API_KEY)), "")
+        return cls(settings.OPENAI_BASE_URL, key)
 
     # --- protocol -------------------------------------------------------------------------
 

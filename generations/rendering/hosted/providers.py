@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from generations.ids import split_keys
 from generations.rendering.hosted import routes
 
 if TYPE_CHECKING:
@@ -48,15 +49,22 @@ def clients() -> dict[str, type[RemoteEngine]]:
                                                 OpenAIEngine)}  # fmt: skip
 
 
+def keys(provider: str) -> list[str]:
+    """The provider's keys, in the operator's order: its setting may hold a pool of them,
+    comma-separated (routing/pools.py spreads jobs over them)."""
+    return split_keys(str(getattr(settings, credential_setting(provider), "") or ""))
+
+
 def configured(provider: str) -> bool:
-    return bool(getattr(settings, credential_setting(provider), ""))
+    return bool(keys(provider))
 
 
-def engine(provider: str) -> RemoteEngine:
-    """The provider's client, built from the current settings (cheap: it holds no state)."""
+def engine(provider: str, key: str | None = None) -> RemoteEngine:
+    """The provider's client, built from the current settings (cheap: it holds no state),
+    calling with `key` (one key of the pool; None: the first)."""
     if provider not in PROVIDERS:
         raise LookupError(f"no hosted provider named {provider!r}")
-    return clients()[provider].from_settings()
+    return clients()[provider].from_settings(key=key)
 
 
 @cache

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import requests
 from django.conf import settings
 
+from generations.ids import split_keys
 from generations.rendering.base import EngineError
 from generations.rendering.hosted.base import (
     Done,
@@ -65,8 +66,11 @@ class ReplicateEngine:
         )
 
     @classmethod
-    def from_settings(cls) -> ReplicateEngine:
-        return cls(settings.REPLICATE_API_URL, settings.REPLICATE_API_TOKEN)
+    def from_settings(cls, key: str | None = None) -> ReplicateEngine:
+        """Calling with `key`, one of the pool REPLICATE_API_TOKEN holds (None: its first)."""
+        if key is None:
+            key = next(iter(split_keys(settings.REPLICATE_API_TOKEN)), "")
+        return cls(settings.REPLICATE_API_URL, key)
 
     def _call(self, method: str, path: str, expect: frozenset[int] = frozenset(),
               **kwargs: Any) -> requests.Response:  # fmt: skip

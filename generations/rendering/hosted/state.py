@@ -20,6 +20,13 @@ class HostedState:
     # The provider's handle for the submitted job (None: not submitted, or to submit again).
     job: dict[str, Any] | None = None
     upstream_model: str = ""
+    # The fingerprint of the key of the provider's pool the job was submitted with: every
+    # poll and the cancel use that key (routing/pools.py). Never the key itself.
+    key: str = ""
+    # Waiting for a free slot of the provider (VIDEOGEN_PROVIDER_CONCURRENCY): since when
+    # (epoch seconds, 0: not waiting), and the seconds waited so far.
+    slot_wait_since: float = 0.0
+    slot_waited_s: float = 0.0
     polls: int = 0  # steps taken so far: drives the backoff
     # What the provider last said: jobs ahead of ours, and its latest state or log line.
     queue_position: int | None = None
@@ -31,6 +38,7 @@ class HostedState:
     result_gone: int = 0  # its result URL answered 403/404/410
     bad_output: int = 0  # the downloaded file did not decode
     rearmed: int = 0  # the reaper found the poll lost (a worker or broker restart)
+    key_retries: int = 0  # the provider refused the key: tried again on another of the pool
 
     @property
     def submitted(self) -> bool:
