@@ -161,7 +161,7 @@ class FakeFal(FakeUpstream):
         if model.count("/") < 1 or not isinstance(data, dict):
             return problem(422, ["body"], "Input should be a valid dictionary", "dict_type")
         if model in AUDIO_FIELDS:
-            return self.submit_audio(model, data)
+            return self.submit_audio(model, data, key)
         prompt = data.get("prompt")
         if not isinstance(prompt, str) or not prompt:
             return problem(422, ["body", "prompt"], "Field required", "missing")
@@ -191,7 +191,7 @@ class FakeFal(FakeUpstream):
             answer |= {**self.urls(job), "status": "IN_QUEUE", "queue_position": self.queue_polls}
         return Reply.json(200, answer)
 
-    def submit_audio(self, model: str, data: dict[str, Any]) -> Reply:
+    def submit_audio(self, model: str, data: dict[str, Any], key: str = KEY) -> Reply:
         if model in self.audio_fail:
             return Reply.json(503, {"detail": "Service temporarily unavailable"})
         for name in sorted(set(data) - AUDIO_FIELDS[model]):
@@ -204,7 +204,8 @@ class FakeFal(FakeUpstream):
         if isinstance(duration, bool) or not isinstance(duration, int | float) or duration <= 0:
             return problem(422, ["body", "duration"], "Input should be a number", "float_type")
         job = FalJob(id=str(uuid.uuid4()), model=model, app="/".join(model.split("/")[:2]),
-                     input=data, refuse=False, never_finish=self.never_finish)  # fmt: skip
+                     input=data, refuse=False, never_finish=self.never_finish,
+                     key=key)  # fmt: skip
         self.jobs[job.id] = job
         return Reply.json(200, {"request_id": job.id, **self.urls(job), "status": "IN_QUEUE",
                                 "queue_position": self.queue_polls})  # fmt: skip
