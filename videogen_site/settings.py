@@ -310,6 +310,8 @@ OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/")
 # An operator's provider map (TOML) replacing entries of generations/engines/providers.toml.
 VIDEOGEN_PROVIDER_MAP = os.environ.get("VIDEOGEN_PROVIDER_MAP", "")
+# A TOML file of `[<model>.<provider>] usd_per_s = ...` prices that replace the map's.
+VIDEOGEN_PRICE_MAP = os.environ.get("VIDEOGEN_PRICE_MAP", "")
 # Polling remote jobs: first delay, then doubling (with jitter) up to the cap.
 VIDEOGEN_POLL_FIRST_S = float(os.environ.get("VIDEOGEN_POLL_FIRST_S", "2"))
 VIDEOGEN_POLL_MAX_S = float(os.environ.get("VIDEOGEN_POLL_MAX_S", "30"))

@@ -27,6 +27,7 @@ from generations.rendering.base import Canceled, EngineError
 from generations.rendering.hosted import ingest, providers, routes
 from generations.rendering.hosted.base import Done, RemoteEngine, ResultGone, Transient
 from generations.rendering.hosted.state import HostedState
+from generations.routing import prices
 from generations.tasks import shots
 from generations.tasks.dispatch import backoff_delay
 from generations.tasks.results import Reporter, store_result, work_dir
@@ -188,6 +189,12 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
         )  # fmt: skip
         if gen.extended_from_id is not None:
             result = shots.join_extension(gen, result, folder)
+        # What it cost, from the serving provider's route (billed units where reported);
+        # settled against the estimate when the generation completes.
+        cost = prices.hosted_cost(gen.spec(), gen.engine, done.billed_units)
+        Generation.objects.filter(pk=gen.pk, claim=gen.claim).update(
+            cost_usd=cost.usd, cost_source=cost.source
+        )
         return store_result(gen, gen.claim, result)
     except ResultGone as exc:
         state.result_gone += 1
