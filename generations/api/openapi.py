@@ -360,16 +360,26 @@ def _estimate_operation() -> dict[str, Any]:
             "success": {"type": "boolean"},
             "credits": {**money, "description": "Credits a team that pays in credits is charged"},
             "usd": {**money, "description": "US dollars at the provider (the price table's)"},
-            "eta_s": {"type": "integer", "minimum": 1,
-                      "description": "Seconds until done: the queue ahead, then its run"},
-            "provider": {**_nullable("string"),
-                         "description": "The engine or provider that would serve it"},
+            "eta_s": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Seconds until done: the queue ahead, then its run",
+            },
+            "provider": {
+                **_nullable("string"),
+                "description": "The engine or provider that would serve it",
+            },
             "model": {"type": "string", "description": "The model that would serve it"},
             "priced": {"type": "boolean"},
             "queue_ahead": {"type": "integer", "minimum": 0},
-            "budget": {"type": ["object", "null"], "properties": {
-                "monthly_budget_usd": money, "spent_usd": money,
-                "within_budget": {"type": "boolean"}}},
+            "budget": {
+                "type": ["object", "null"],
+                "properties": {
+                    "monthly_budget_usd": money,
+                    "spent_usd": money,
+                    "within_budget": {"type": "boolean"},
+                },
+            },
             "test_mode": {"type": "boolean"},
         },
     }

@@ -98,7 +98,9 @@ def reserve(
     in US dollars) or raise, all or nothing: a batch of 5 with 4 left takes none.
 
     429 when the team's or the member's monthly allowance is used up, 402 when credits are
-    short or the estimate does not fit the plan's monthly budget. Each step is one conditional UPDATE of a row every submit of the team contends
+    short or the estimate does not fit the plan's monthly budget.
+
+    Each step is one conditional UPDATE of a row every submit of the team contends
     for, so callers run this last in their transaction: the row locks are then held only
     until the commit that follows."""
     plan = team.plan
@@ -171,8 +173,7 @@ def _spend(team: Team, plan: Plan, month: str, usd: Decimal, units: int) -> None
     table = connection.ops.quote_name(MonthlyUsage._meta.db_table)
     budget = plan.monthly_budget_usd
     sql = (
-        f"UPDATE {table} SET spent_usd = ROUND(spent_usd + %s, 4) "
-        "WHERE team_id = %s AND month = %s"
+        f"UPDATE {table} SET spent_usd = ROUND(spent_usd + %s, 4) WHERE team_id = %s AND month = %s"
     )
     params: list[Any] = [usd, team.pk, month]
     if budget is not None:

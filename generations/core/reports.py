@@ -49,6 +49,7 @@ def _usd(value: object) -> Decimal:
         Decimal("0.0001")
     )
 
+
 MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 

@@ -88,9 +88,7 @@ class Cost:
     source: str  # BILLED or PRICE_TABLE
 
 
-def hosted_cost(
-    spec: GenerationSpec, provider: str, billed_units: Decimal | None = None
-) -> Cost:
+def hosted_cost(spec: GenerationSpec, provider: str, billed_units: Decimal | None = None) -> Cost:
     """What a job served by `provider` cost: the provider's billed units at the route's
     unit price where it reported them (a second's price when the route names no unit
     price), else the price table's figure. Taken from the serving route, which after a

@@ -296,11 +296,9 @@ def apply_prices(
             price = price_of(table, where)
             route = found[model][index]
             variant = route.with_end_image
-            found[model][index] = dataclasses.replace(
-                route,
-                price=price,
-                with_end_image=None if variant is None else dataclasses.replace(variant, price=price),
-            )
+            if variant is not None:
+                variant = dataclasses.replace(variant, price=price)
+            found[model][index] = dataclasses.replace(route, price=price, with_end_image=variant)
     return found
 
 
