@@ -172,12 +172,16 @@ def _spend(team: Team, plan: Plan, month: str, usd: Decimal, units: int) -> None
     compare like PostgreSQL's numerics."""
     table = connection.ops.quote_name(MonthlyUsage._meta.db_table)
     budget = plan.monthly_budget_usd
+    # The amounts travel as text on SQLite (Django's Decimal adapter), which compares
+    # greater than any number there: cast, on both databases alike.
+    amount = "CAST(%s AS NUMERIC)"
     sql = (
-        f"UPDATE {table} SET spent_usd = ROUND(spent_usd + %s, 4) WHERE team_id = %s AND month = %s"
+        f"UPDATE {table} SET spent_usd = ROUND(spent_usd + {amount}, 4) "
+        "WHERE team_id = %s AND month = %s"
     )
     params: list[Any] = [usd, team.pk, month]
     if budget is not None:
-        sql += " AND ROUND(spent_usd + %s, 4) <= %s"
+        sql += f" AND ROUND(spent_usd + {amount}, 4) <= {amount}"
         params += [usd, budget]
     with connection.cursor() as cursor:
         cursor.execute(sql + " RETURNING spent_usd", params)
