@@ -325,6 +325,10 @@ def test_a_submit_over_the_budget_is_a_402_with_the_numbers(fal: FakeFal, owner:
     first = Generation.objects.filter(team=owner.team).first()
     assert first is not None
     owner.client().post(f"/api/v1/generations/{first.generation_id}/cancel", {})
+    end = time.monotonic() + 30
+    while Generation.objects.get(pk=first.pk).status != "canceled":  # its next poll stops it
+        assert time.monotonic() < end
+        polling.dispatch_due() or time.sleep(0.002)
     assert spent(owner) == Decimal("0.6000")
     assert submit(owner).status_code == 200
 
