@@ -80,7 +80,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const soon = () => { clearTimeout(timer); timer = setTimeout(refreshEstimate, 150); };
   form.addEventListener("change", soon);
   form.addEventListener("input", (event) => {
-    if (event.target.id === "id_image_url") soon();
+    if (["id_image_url", "id_duration"].includes(event.target.id)) soon();
   });
   document.body.addEventListener("htmx:afterSwap", soon);
 
