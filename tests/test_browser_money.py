@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_browser import CHROMIUM, log_in, page, shot, wait_until  # noqa: F401
+from tests.test_browser import CHROMIUM, log_in, shot, wait_until
+from tests.test_browser import page as _page_fixture  # noqa: F401  (the `page` fixture)
 
 MAP = """
 [wan-25.fal]
@@ -32,7 +33,7 @@ def estimate_says(page: Any, text: str) -> None:
 
 
 def test_the_estimate_follows_the_form_as_it_changes(
-    page: Any, live_server: Any, transactional_db: None, settings: Any, tmp_path: Path  # noqa: F811
+    page: Any, live_server: Any, transactional_db: None, settings: Any, tmp_path: Path
 ) -> None:
     path = tmp_path / "providers.toml"
     path.write_text(MAP)
