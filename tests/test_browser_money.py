@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_browser import CHROMIUM, log_in, shot, wait_until
-from tests.test_browser import page as _page_fixture  # noqa: F401  (the `page` fixture)
+from tests.test_browser import CHROMIUM, log_in, page, shot, wait_until  # noqa: F401
 
 MAP = """
 [wan-25.fal]
@@ -28,12 +27,16 @@ pytestmark = [
 ]
 
 
-def estimate_says(page: Any, text: str) -> None:
-    wait_until(page, f"document.getElementById('estimate').textContent.includes({text!r})")
+def estimate_says(tab: Any, text: str) -> None:
+    wait_until(tab, f"document.getElementById('estimate').textContent.includes({text!r})")
 
 
 def test_the_estimate_follows_the_form_as_it_changes(
-    page: Any, live_server: Any, transactional_db: None, settings: Any, tmp_path: Path
+    page: Any,  # noqa: F811  (the fixture of tests/test_browser.py)
+    live_server: Any,
+    transactional_db: None,
+    settings: Any,
+    tmp_path: Path,
 ) -> None:
     path = tmp_path / "providers.toml"
     path.write_text(MAP)
