@@ -40,7 +40,7 @@ class GrantCreditsForm(forms.Form):
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin[Plan]):
     list_display = ("name", "monthly_limit", "premium_allowed", "member_monthly_cap",
-                    "requests_per_minute")  # fmt: skip
+                    "requests_per_minute", "monthly_budget_usd")  # fmt: skip
 
 
 @admin.register(Team)

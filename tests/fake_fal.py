@@ -22,7 +22,9 @@ Knobs (attributes, changeable between requests): `queue_polls`/`run_polls` (how 
 is), `never_finish`, `policy_word` + `policy_on` ("submit": 422 content_policy_violation at
 once; "result": the request completes and its result is the 422), `omit_urls` (a bare
 submit answer), `expire_results`, `result_reply` (the result every request returns instead),
-and `script`: replies returned, in order, before anything else (None: answer normally).
+`script`: replies returned, in order, before anything else (None: answer normally), and
+`billable_units`: when set, the result carries it in `x-fal-billable-units`, the header fal
+bills a request by (None: the header is absent, as for models priced per output).
 
 Key pools: `keys` are the valid keys (`key` alone by default), each its own account, so a
 request is found only with the key that submitted it (404 otherwise); a key put in `refused`
@@ -105,6 +107,7 @@ class FakeFal(FakeUpstream):
         self.expire_results = False
         self.result_reply: Reply | None = None
         self.script: list[Reply | None] = []
+        self.billable_units: str | None = None
         self.jobs: dict[str, FalJob] = {}
         with tempfile.TemporaryDirectory() as tmp:
             self.video = make_mp4(Path(tmp) / "out.mp4")
@@ -256,4 +259,7 @@ class FakeFal(FakeUpstream):
         seed = job.input.get("seed", 42)
         video = {"url": job.video_url, "content_type": "video/mp4", "file_name": "output.mp4",
                  "file_size": len(self.video)}  # fmt: skip
-        return Reply.json(200, {"video": video, "seed": seed})
+        headers = {} if self.billable_units is None else {
+            "x-fal-billable-units": self.billable_units
+        }  # fmt: skip
+        return Reply.json(200, {"video": video, "seed": seed}, **headers)

@@ -334,6 +334,8 @@ VIDEOGEN_PROVIDER_MAP = os.environ.get("VIDEOGEN_PROVIDER_MAP", "")
 VIDEOGEN_MODEL_ALIASES = envpairs("VIDEOGEN_MODEL_ALIASES")
 # The audio step's routes (TOML) replacing generations/rendering/hosted/audio_routes.toml.
 VIDEOGEN_AUDIO_MAP = os.environ.get("VIDEOGEN_AUDIO_MAP", "")
+# A TOML file of `[<model>.<provider>] usd_per_s = ...` prices that replace the map's.
+VIDEOGEN_PRICE_MAP = os.environ.get("VIDEOGEN_PRICE_MAP", "")
 # Polling remote jobs: first delay, then doubling (with jitter) up to the cap.
 VIDEOGEN_POLL_FIRST_S = float(os.environ.get("VIDEOGEN_POLL_FIRST_S", "2"))
 VIDEOGEN_POLL_MAX_S = float(os.environ.get("VIDEOGEN_POLL_MAX_S", "30"))

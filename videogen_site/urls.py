@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from generations.api import framepack, openai, openapi
-from generations.dashboard import live
+from generations.dashboard import estimate, live
 from generations.errors import DATABASE_DOWN
 from generations.ops import endpoints
 
@@ -87,6 +87,8 @@ urlpatterns = [
     path("api/v1/", include("generations.api.urls")),
     # The dashboard's live status, served through the lean API handler (many pages poll it).
     path("api/dashboard/live", live.live_statuses, name="dashboard-live"),
+    # The Generate form's live estimate, served the same way.
+    path("api/dashboard/estimate", estimate.form_estimate, name="dashboard-estimate"),
     path("v1/generate-video", framepack.generate_video, name="framepack-generate"),
     path("v1/videos", openai.videos, name="openai-videos"),
     path("v1/videos/<str:video_id>", openai.video, name="openai-video"),

@@ -347,6 +347,7 @@ VIDEO_ID = {"name": "video_id", "in": "path", "required": True, "schema": {"type
 def _videogenapi_paths() -> dict[str, Any]:
     return {
         "/api/v1/generate": {"post": _generate_operation()},
+        "/api/v1/estimate": {"post": _estimate_operation()},
         **batch_paths(_idempotency()),
         **shot_paths(_idempotency()),
         **verify_paths(),
@@ -366,6 +367,48 @@ def _generate_operation() -> dict[str, Any]:
         "requestBody": {"required": True,
                         "content": {JSON: {"schema": _ref("GenerateRequest")}}},
         "responses": {"200": _json(_ref("Generation")), **_errors("Error")},
+    }  # fmt: skip
+
+
+def _estimate_operation() -> dict[str, Any]:
+    money = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
+    answer = {
+        "type": "object",
+        "required": ["success", "credits", "usd", "eta_s", "provider", "model"],
+        "properties": {
+            "success": {"type": "boolean"},
+            "credits": {**money, "description": "Credits a team that pays in credits is charged"},
+            "usd": {**money, "description": "US dollars at the provider (the price table's)"},
+            "eta_s": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Seconds until done: the queue ahead, then its run",
+            },
+            "provider": {
+                **_nullable("string"),
+                "description": "The engine or provider that would serve it",
+            },
+            "model": {"type": "string", "description": "The model that would serve it"},
+            "priced": {"type": "boolean"},
+            "queue_ahead": {"type": "integer", "minimum": 0},
+            "budget": {
+                "type": ["object", "null"],
+                "properties": {
+                    "monthly_budget_usd": money,
+                    "spent_usd": money,
+                    "within_budget": {"type": "boolean"},
+                },
+            },
+            "test_mode": {"type": "boolean"},
+        },
+    }
+    return {
+        "summary": "What a generate request would cost and how long it would take "
+                   "(nothing is created)",
+        "operationId": "estimate",
+        "requestBody": {"required": True,
+                        "content": {JSON: {"schema": _ref("GenerateRequest")}}},
+        "responses": {"200": _json(answer), **_errors("Error")},
     }  # fmt: skip
 
 

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from generations.api import batches, extend, sequences, verify, videogenapi
+from generations.api import batches, estimate, extend, sequences, verify, videogenapi
 
 urlpatterns = [
     path("generate", videogenapi.generate, name="api-generate"),
+    path("estimate", estimate.estimate, name="api-estimate"),
     path("status/<str:generation_id>", videogenapi.status, name="api-status"),
     path("generations", videogenapi.generations, name="api-generations"),
     path("generations/<str:generation_id>/cancel", videogenapi.cancel, name="api-cancel"),

@@ -23,7 +23,7 @@ from generations.api.idempotency import idempotent
 from generations.core import lifecycle, quotas
 from generations.db.prepared import PreparedQuery
 from generations.errors import ApiError
-from generations.models import ApiKey, Generation, Sequence
+from generations.models import ApiKey, Generation, Sequence, Team
 from generations.rendering import registry
 from generations.rendering.hosted.audio_routes import in_audio_phase
 from generations.rendering.hosted.state import HostedState
@@ -277,6 +277,9 @@ def user(request: HttpRequest) -> HttpResponse:
                     "premium_allowed": team.plan.premium_allowed,
                     "member_monthly_cap": team.plan.member_monthly_cap,
                     "requests_per_minute": team.plan.requests_per_minute,
+                    "monthly_budget_usd": None
+                    if team.plan.monthly_budget_usd is None
+                    else str(team.plan.monthly_budget_usd),
                 },
                 "usage": {
                     "month": quotas.current_month(),
@@ -285,10 +288,24 @@ def user(request: HttpRequest) -> HttpResponse:
                     "remaining": max(0, team.monthly_limit - used),
                 },
                 "credits": None if team.credits is None else {"balance": str(team.credits)},
+                "spend": _spend(team),
             },
             key,
         )
     )
+
+
+def _spend(team: Team) -> dict[str, Any]:
+    """The month's US dollars at providers (spent, and reserved by work not yet settled),
+    against the plan's budget when it has one."""
+    spent = quotas.month_spent(team)
+    budget = team.plan.monthly_budget_usd
+    return {
+        "month": quotas.current_month(),
+        "spent_usd": str(spent),
+        "monthly_budget_usd": None if budget is None else str(budget),
+        "remaining_usd": None if budget is None else str(max(budget - spent, 0)),
+    }
 
 
 @endpoint(("GET",), videogen_error)

@@ -25,6 +25,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -35,6 +36,7 @@ from django_q.tasks import async_task
 
 from generations.core import quotas, webhooks
 from generations.models import Generation, UsageEvent
+from generations.routing import prices
 from generations.vocabulary import FINAL_STATUSES, WAITING_STATUSES, Status
 
 log = logging.getLogger(__name__)
@@ -248,22 +250,46 @@ def refund(*, generation: Generation, note: str = "") -> bool:
             kind=UsageEvent.Kind.REFUND,
             units=-1,
             credits=-charge.credits,
+            usd=-charge.usd,
+            provider=charge.provider,
             month=charge.month,
             model=charge.model,
             note=note[:200],
         )
         quotas.release(charge.team_id, charge.user_id, charge.month, charge.credits)
+        quotas.spend_adjust(charge.team_id, charge.month, -charge.usd)
+        # Nothing was delivered: it cost nothing (a provider that bills failed jobs is not
+        # modelled; see docs/providers.md).
+        Generation.objects.filter(pk=generation.pk, cost_usd__isnull=True).update(
+            cost_usd=Decimal(0), cost_source=prices.PRICE_TABLE
+        )
     return True
 
 
 def settle(*, generation: Generation) -> None:
-    """Record that a charged generation was delivered (a ledger row; nothing more moves)."""
+    """Record that a charged generation was delivered: a ledger row with the difference
+    between its cost and its estimate (so its rows sum to its cost), by the provider that
+    served it, and the month's spend moved by as much. The cost is the one the run
+    recorded (tasks/hosted.py: billed, or the price table's on the serving route); a
+    generation without one (engines of our own) cost its estimate, which is $0 there."""
     charge = UsageEvent.objects.filter(generation=generation, kind=UsageEvent.Kind.CHARGE).first()
-    if charge is not None:
-        UsageEvent.objects.get_or_create(
-            generation=generation,
-            kind=UsageEvent.Kind.SETTLE,
-            defaults={"team_id": charge.team_id, "user_id": charge.user_id,
-                      "api_key_id": charge.api_key_id, "units": 0, "credits": 0,
-                      "month": charge.month, "model": charge.model},
-        )  # fmt: skip
+    if charge is None:
+        return
+    row = Generation.objects.values("cost_usd", "engine").get(pk=generation.pk)
+    cost = row["cost_usd"]
+    if cost is None:
+        cost = charge.usd
+        Generation.objects.filter(pk=generation.pk).update(
+            cost_usd=cost, cost_source=prices.PRICE_TABLE
+        )
+    delta = prices.usd(cost - charge.usd)
+    _, created = UsageEvent.objects.get_or_create(
+        generation=generation,
+        kind=UsageEvent.Kind.SETTLE,
+        defaults={"team_id": charge.team_id, "user_id": charge.user_id,
+                  "api_key_id": charge.api_key_id, "units": 0, "credits": 0, "usd": delta,
+                  "provider": row["engine"] or charge.provider, "month": charge.month,
+                  "model": charge.model},
+    )  # fmt: skip
+    if created:
+        quotas.spend_adjust(charge.team_id, charge.month, delta)

@@ -71,6 +71,13 @@ def seconds_to_next_month() -> int:
 class Reservation:
     usage: int  # the team's generations this month, this one included
     credits: Decimal  # credits taken (0 for a team that does not pay in credits)
+    usd: Decimal = Decimal(0)  # US dollars reserved against the month's spend
+
+
+def month_spent(team: Team, month: str | None = None) -> Decimal:
+    """US dollars the team spent (or holds reserved) at providers in the month."""
+    row = MonthlyUsage.objects.filter(team=team, month=month or current_month()).first()
+    return row.spent_usd if row else Decimal(0)
 
 
 def charge_for(team: Team, cost: Decimal) -> Decimal:
@@ -79,12 +86,21 @@ def charge_for(team: Team, cost: Decimal) -> Decimal:
     return cost if cost and team.credits is not None else Decimal(0)
 
 
-def reserve(team: Team, user: User, month: str, credits: Decimal, units: int = 1) -> Reservation:
-    """Take `units` generations (and `credits`, see charge_for) or raise, all or nothing: a
-    batch of 5 with 4 left takes none.
+def reserve(
+    team: Team,
+    user: User,
+    month: str,
+    credits: Decimal,
+    units: int = 1,
+    usd: Decimal = Decimal(0),
+) -> Reservation:
+    """Take `units` generations (and `credits`, see charge_for, and `usd`, their estimate
+    in US dollars) or raise, all or nothing: a batch of 5 with 4 left takes none.
 
     429 when the team's or the member's monthly allowance is used up, 402 when credits are
-    short. Each step is one conditional UPDATE of a row every submit of the team contends
+    short or the estimate does not fit the plan's monthly budget.
+
+    Each step is one conditional UPDATE of a row every submit of the team contends
     for, so callers run this last in their transaction: the row locks are then held only
     until the commit that follows."""
     plan = team.plan
@@ -143,7 +159,56 @@ def reserve(team: Team, user: User, month: str, credits: Decimal, units: int = 1
             credits_needed=str(credits),
             credits_left=str(balance),
         )
-    return Reservation(usage=used, credits=credits)
+    if usd:
+        _spend(team, plan, month, usd, units)
+    return Reservation(usage=used, credits=credits, usd=usd)
+
+
+def _spend(team: Team, plan: Plan, month: str, usd: Decimal, units: int) -> None:
+    """`spent_usd += usd` on the team's counter of the month, within the plan's budget when
+    it has one (one conditional UPDATE, like the monthly limit's): 402 budget_exceeded,
+    naming the budget, the spend so far and this estimate, when it would not fit. Rounded
+    to the ledger's 4 places in the statement, so that SQLite's floating point sums
+    compare like PostgreSQL's numerics."""
+    table = connection.ops.quote_name(MonthlyUsage._meta.db_table)
+    budget = plan.monthly_budget_usd
+    # The amounts travel as text on SQLite (Django's Decimal adapter), which compares
+    # greater than any number there: cast, on both databases alike.
+    amount = "CAST(%s AS NUMERIC)"
+    sql = (
+        f"UPDATE {table} SET spent_usd = ROUND(spent_usd + {amount}, 4) "
+        "WHERE team_id = %s AND month = %s"
+    )
+    params: list[Any] = [usd, team.pk, month]
+    if budget is not None:
+        sql += f" AND ROUND(spent_usd + {amount}, 4) <= {amount}"
+        params += [usd, budget]
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " RETURNING spent_usd", params)
+        found = cursor.fetchone()
+    if found is not None:
+        return
+    assert budget is not None  # the counter row exists (reserve made it)
+    spent = month_spent(team, month)
+    what = "This generation is" if units == 1 else f"These {units} generations are"
+    raise ApiError(
+        402,
+        "budget_exceeded",
+        f"{what} estimated at ${usd:.2f} and this team has spent ${spent:.2f} of its "
+        f"${budget:.2f} budget for {month}. " + _next_month_note(),
+        budget_usd=str(budget),
+        spent_usd=str(spent),
+        estimate_usd=str(usd),
+    )
+
+
+def spend_adjust(team_id: int, month: str, delta: Decimal) -> None:
+    """Move the month's spend by `delta`: a settle's (cost - estimate), a refund's
+    (-estimate). Never refused: the money is spent (or given back) already."""
+    if delta:
+        MonthlyUsage.objects.filter(team_id=team_id, month=month).update(
+            spent_usd=F("spent_usd") + delta
+        )
 
 
 def _increment_below(
@@ -189,6 +254,7 @@ def team_set_plan_limits(*, team: Team, **limits: object) -> Plan:
             premium_allowed=plan.premium_allowed,
             member_monthly_cap=plan.member_monthly_cap,
             requests_per_minute=plan.requests_per_minute,
+            monthly_budget_usd=plan.monthly_budget_usd,
         )
         team.plan = plan
         team.save(update_fields=["plan"])

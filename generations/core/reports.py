@@ -1,5 +1,11 @@
 """Usage reports from the ledger: per member, per key, per model and per day of a month
-(UTC). The dashboard shows them (dashboard/usage.py: the page, its chart and its CSV)."""
+(UTC), in generations and in US dollars, and per provider. The dashboard shows them
+(dashboard/usage.py: the page, its chart and its CSV).
+
+US dollars per member, key and model are the ledger's: each generation's rows sum to its
+cost once settled (its estimate while it runs, nothing once refunded). Per provider they
+are the recorded costs of the month's generations by the provider that served them (the
+ledger's charge names the provider estimated at submit, which a failover may change)."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, date
+from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -25,6 +32,22 @@ class MonthReport:
     models: list[dict[str, object]] = field(default_factory=list)
     keys: list[dict[str, object]] = field(default_factory=list)
     days: list[tuple[date, int]] = field(default_factory=list)
+    providers: list[dict[str, object]] = field(default_factory=list)
+    spent_usd: Decimal = Decimal(0)  # the month's counter: settled costs and reservations
+    budget_usd: Decimal | None = None  # the plan's monthly budget (None: no budget)
+
+    @property
+    def budget_percent(self) -> int | None:
+        if not self.budget_usd:
+            return None
+        return min(100, int(100 * self.spent_usd / self.budget_usd))
+
+
+def _usd(value: object) -> Decimal:
+    """A Sum of US dollars as the ledger keeps them (None, for no rows, is 0)."""
+    return (value if isinstance(value, Decimal) else Decimal(str(value or 0))).quantize(
+        Decimal("0.0001")
+    )
 
 
 MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
@@ -50,8 +73,9 @@ def month_report(team: Team, month: str) -> MonthReport:
     year, mon, last_day = bounds
     events = UsageEvent.objects.filter(team=team, month=month)
     report = MonthReport(
-        month=month, used=quotas.month_usage(team, month), limit=team.monthly_limit
-    )
+        month=month, used=quotas.month_usage(team, month), limit=team.monthly_limit,
+        spent_usd=quotas.month_spent(team, month), budget_usd=team.plan.monthly_budget_usd,
+    )  # fmt: skip
     gens = Generation.objects.filter(
         team=team, created_at__year=year, created_at__month=mon, test_mode=False
     )
@@ -64,7 +88,8 @@ def month_report(team: Team, month: str) -> MonthReport:
             seconds=Sum("duration", filter=Q(status=Generation.Status.COMPLETED)),
         )
     }
-    for row in events.values("user__email").annotate(units=Sum("units")).order_by("user__email"):
+    member_rows = events.values("user__email").annotate(units=Sum("units"), usd=Sum("usd"))
+    for row in member_rows.order_by("user__email"):
         stats = per_member.get(row["user__email"], {})
         report.members.append(
             {
@@ -74,11 +99,14 @@ def month_report(team: Team, month: str) -> MonthReport:
                 "completed": stats.get("completed", 0),
                 "failed": stats.get("failed", 0),
                 "seconds": stats.get("seconds") or 0,
+                "usd": _usd(row["usd"]),
             }
         )
     report.models = [
-        {"model": row["model"], "charged": row["units"]}
-        for row in events.values("model").annotate(units=Sum("units")).order_by("-units")
+        {"model": row["model"], "charged": row["units"], "usd": _usd(row["usd"])}
+        for row in events.values("model")
+        .annotate(units=Sum("units"), usd=Sum("usd"))
+        .order_by("-units", "model")
     ]
     report.keys = [
         {
@@ -88,10 +116,19 @@ def month_report(team: Team, month: str) -> MonthReport:
             else "",
             "name": (row["api_key__name"] or "") if row["api_key__prefix"] else "Dashboard",
             "charged": row["units"],
+            "usd": _usd(row["usd"]),
         }
         for row in events.values("api_key__prefix", "api_key__last4", "api_key__name")
-        .annotate(units=Sum("units"))
+        .annotate(units=Sum("units"), usd=Sum("usd"))
         .order_by("-units")
+    ]
+    report.providers = [
+        {"provider": row["engine"], "generations": row["count"], "usd": _usd(row["usd"])}
+        for row in gens.exclude(engine="")
+        .filter(cost_usd__isnull=False)
+        .values("engine")
+        .annotate(count=Count("id"), usd=Sum("cost_usd"))
+        .order_by("-usd", "engine")
     ]
     by_day = {
         row["day"]: row["units"]

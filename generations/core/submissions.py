@@ -31,6 +31,7 @@ from generations.models import (
 )
 from generations.net import fetch
 from generations.rendering import registry
+from generations.routing import prices
 from generations.spec import GenerationSpec
 from generations.vocabulary import Lane
 
@@ -188,6 +189,11 @@ def admit(
     the team's usage this month, these included."""
     month = quotas.current_month()
     test_mode = items[0][0].test_mode
+    # Each item's estimate in US dollars, on the route that would serve it now: recorded on
+    # the row and its charge, and reserved against the plan's budget (test keys: $0).
+    quotes = [prices.quote(gen.spec(), test_mode=test_mode) for gen, _ in items]
+    for (gen, _), quoted in zip(items, quotes, strict=True):
+        gen.est_usd = quoted.usd
     # Written before the transaction: the writer lock is held only for the rows. `images`:
     # each item's own first frame (a sequence's shots), else `input_image` for all.
     for index, (gen, _) in enumerate(items):
@@ -227,10 +233,12 @@ def admit(
                         kind=UsageEvent.Kind.CHARGE,
                         units=1,
                         credits=charged,
+                        usd=quoted.usd,
+                        provider=quoted.provider,
                         month=month,
                         model=gen.model,
                     )  # fmt: skip
-                    for gen, charged in items
+                    for (gen, charged), quoted in zip(items, quotes, strict=True)
                 )
             fairshare.on_submit([gen for gen, _ in items], paused=team.queue_paused)
             # Last: the usage rows every submit of this team contends for are locked from
@@ -239,7 +247,10 @@ def admit(
                 usage = quotas.month_usage(team, month)
             else:
                 total = sum((charged for _, charged in items), Decimal(0))
-                usage = quotas.reserve(team, user, month, total, units=len(items)).usage
+                total_usd = sum((q.usd for q in quotes), Decimal(0))
+                usage = quotas.reserve(
+                    team, user, month, total, units=len(items), usd=total_usd
+                ).usage
     except BaseException:
         for gen, _ in items:
             for stored in (gen.input_image, gen.end_image):

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from generations import catalog
 from generations.core import batches, quotas, reports, submissions, validation
-from generations.dashboard import takes
+from generations.dashboard import estimate, takes
 from generations.dashboard.access import current_team, request_user, team_generation_or_404
 from generations.dashboard.forms import GenerateForm, end_frame_models
 from generations.errors import ApiError
@@ -52,6 +52,10 @@ def _render_generate(
 ) -> HttpResponse:
     team = current_team(request)
     recent = Generation.objects.filter(team=team).order_by("-created_at")[:6]
+    values = {name: str(form[name].value() or "") for name in estimate.FIELDS}
+    values["add_audio"] = "on" if form["add_audio"].value() else ""
+    values["image_url"] = str(form["image_url"].value() or "")
+    found = estimate.for_form(team, values)
     return render(
         request,
         "generate.html",
@@ -65,6 +69,7 @@ def _render_generate(
             "team": team,
             "remix_source": remix_source,
             "end_frame_models": end_frame_models(),
+            "estimate_text": found["text"] if found else "",
         },
         status=status,
     )

@@ -38,18 +38,26 @@ def csv_response(report: MonthReport, *, filename: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
     writer.writerow(["month", "member", "charged", "submitted", "completed", "failed",
-                     "seconds_of_video"])  # fmt: skip
+                     "seconds_of_video", "usd"])  # fmt: skip
     for row in report.members:
         writer.writerow([report.month, row["member"], row["charged"], row["submitted"],
-                         row["completed"], row["failed"], row["seconds"]])  # fmt: skip
+                         row["completed"], row["failed"], row["seconds"], row["usd"]])  # fmt: skip
     writer.writerow([])
-    writer.writerow(["key", "key_name", "charged"])
+    writer.writerow(["key", "key_name", "charged", "usd"])
     for row in report.keys:
-        writer.writerow([row["key"], row["name"], row["charged"]])
+        writer.writerow([row["key"], row["name"], row["charged"], row["usd"]])
     writer.writerow([])
-    writer.writerow(["model", "charged"])
+    writer.writerow(["model", "charged", "usd"])
     for row in report.models:
-        writer.writerow([row["model"], row["charged"]])
+        writer.writerow([row["model"], row["charged"], row["usd"]])
+    writer.writerow([])
+    writer.writerow(["provider", "generations", "usd"])
+    for row in report.providers:
+        writer.writerow([row["provider"], row["generations"], row["usd"]])
+    writer.writerow([])
+    writer.writerow(["team_spent_usd", "monthly_budget_usd"])
+    budget = "" if report.budget_usd is None else report.budget_usd
+    writer.writerow([report.spent_usd, budget])
     writer.writerow([])
     writer.writerow(["day", "charged"])
     for day, units in report.days:

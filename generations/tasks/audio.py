@@ -23,11 +23,14 @@ import math
 import shutil
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db.models import DecimalField, F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from generations.core import lifecycle, provenance
@@ -207,6 +210,11 @@ def _finish(gen: Generation, state: AudioState, route: AudioRoute | None, done: 
         state.usd = str(route.price_usd(gen.duration)) if used != PROCEDURAL and route else ""
         gen.engine_handle = {**gen.engine_handle, audio_routes.HANDLE_KEY: state.dump()}
         Generation.objects.filter(pk=gen.pk, claim=claim).update(engine_handle=gen.engine_handle)
+        if state.usd:  # the sound's price on top of the video's (settled with it)
+            Generation.objects.filter(pk=gen.pk, claim=claim).update(
+                cost_usd=Coalesce(F("cost_usd"), Value(Decimal(0)), output_field=DecimalField())
+                + Decimal(state.usd)
+            )
         _record_source(gen, used)
         outcome = store_result(gen, claim, result)
         if used == PROCEDURAL:

@@ -27,7 +27,7 @@ from generations.rendering.base import Canceled, EngineError
 from generations.rendering.hosted import ingest, providers, routes
 from generations.rendering.hosted.base import Done, RemoteEngine, ResultGone, Transient
 from generations.rendering.hosted.state import HostedState
-from generations.routing import pools
+from generations.routing import pools, prices
 from generations.tasks import audio, shots
 from generations.tasks.dispatch import backoff_delay
 from generations.tasks.results import Reporter, store_result, work_dir
@@ -254,6 +254,13 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
         ingest.download(done.video_url, done.headers, source, settings.VIDEOGEN_REMOTE_MAX_BYTES)
         # Downloaded: the job has left the provider (a re-download reads a finished result).
         pools.release(generation=gen)
+        # What the video cost, from the serving provider's route (billed units where reported);
+        # settled against the estimate when the generation completes
+        # (an audio step adds its own).
+        cost = prices.hosted_cost(gen.spec(), gen.engine, done.billed_units)
+        Generation.objects.filter(pk=gen.pk, claim=gen.claim).update(
+            cost_usd=cost.usd, cost_source=cost.source
+        )
         if (phase := audio.after_download(gen, source)) is not None:
             return phase  # no sound in it, and add_audio: the audio step (tasks/audio.py)
         route = providers.route_for(gen.model, gen.mode)

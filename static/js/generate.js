@@ -50,6 +50,40 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   checkEndFrame();
 
+  // The estimate (credits, US dollars, time) follows the form: asked again, shortly after
+  // the model, duration, resolution, aspect ratio, audio or image change (the model's
+  // fields are swapped in by htmx, so the form listens for all of them).
+  const estimate = form.querySelector("#estimate");
+  let asked = 0;
+  let timer = null;
+  const refreshEstimate = async () => {
+    const params = new URLSearchParams();
+    for (const name of ["model", "duration", "resolution", "aspect_ratio"]) {
+      const field = form.elements.namedItem(name);
+      if (field && field.value) params.set(name, field.value);
+    }
+    if (audio.checked) params.set("add_audio", "on");
+    const image = form.querySelector("#id_image");
+    const imageUrl = form.querySelector("#id_image_url");
+    if ((image.files && image.files.length) || imageUrl.value.trim()) params.set("image", "on");
+    const mine = ++asked;
+    try {
+      const response = await fetch(`${estimate.dataset.url}?${params}`,
+                                   { credentials: "same-origin" });
+      const body = await response.json();
+      if (mine !== asked) return;  // a later change already asked again
+      estimate.textContent = response.ok ? body.text : "";
+    } catch (error) {
+      // Offline: the last estimate stays.
+    }
+  };
+  const soon = () => { clearTimeout(timer); timer = setTimeout(refreshEstimate, 150); };
+  form.addEventListener("change", soon);
+  form.addEventListener("input", (event) => {
+    if (["id_image_url", "id_duration"].includes(event.target.id)) soon();
+  });
+  document.body.addEventListener("htmx:afterSwap", soon);
+
   // Generate without leaving the page: each submit adds a card to the queue strip, with its
   // live status; the form keeps its values for the next take. Several takes at once go to
   // their batch's page. Anything but a created

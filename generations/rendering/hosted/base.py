@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import requests
@@ -73,6 +74,20 @@ class Done:
     video_url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     seed: int | None = None
+    # What the provider says it bills for the job, in its units (fal: billable units),
+    # where it reports that; the route's `usd_per_unit` prices them.
+    billed_units: Decimal | None = None
+
+
+def billed_units(value: str | None) -> Decimal | None:
+    """A provider's count of billed units (a header), None when absent or not a number."""
+    if not value:
+        return None
+    try:
+        units = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    return units if units.is_finite() and units >= 0 else None
 
 
 class RemoteEngine(Protocol):

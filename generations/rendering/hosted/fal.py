@@ -24,6 +24,7 @@ from generations.rendering.hosted.base import (
     Pending,
     ProviderHTTP,
     Transient,
+    billed_units,
     looks_like_policy,
     reason_of,
 )
@@ -31,6 +32,9 @@ from generations.rendering.hosted.routes import Job
 
 # Owners whose model ids carry one more path part before the app (fal_client's AppId).
 NAMESPACES = ("workflows", "comfy")
+# The result's header that says how many units fal bills for the request (fal's docs:
+# "Define billable units"); the route's `usd_per_unit` prices one.
+BILLABLE_UNITS = "x-fal-billable-units"
 # fal's error `type` for a refused prompt, image or output.
 POLICY_TYPE = "content_policy_violation"
 # Log lines that tell how far the model is: "step 3/25", "45%", tqdm's " 45%|###  | 9/20".
@@ -161,7 +165,11 @@ class FalEngine:
         if not isinstance(video_url, str) or not video_url:
             raise EngineError("upstream_failed", "The fal provider returned no video.")
         seed = data.get("seed")
-        return Done(video_url, seed=seed if isinstance(seed, int) else None)
+        return Done(
+            video_url,
+            seed=seed if isinstance(seed, int) else None,
+            billed_units=billed_units(response.headers.get(BILLABLE_UNITS)),
+        )
 
     def cancel(self, job: Job, handle: dict[str, Any]) -> None:
         # 202 CANCELLATION_REQUESTED, 400 ALREADY_COMPLETED and 404 NOT_FOUND all end it.

@@ -76,12 +76,17 @@ def all_routes() -> dict[str, list[routes.Route]]:
     if override:
         path = Path(override)
         found.update(routes.parse(routes.read(path), str(path), PROVIDERS))
+    # Prices the operator sets without rewriting routes (VIDEOGEN_PRICE_MAP).
+    prices = getattr(settings, "VIDEOGEN_PRICE_MAP", "")
+    if prices:
+        path = Path(prices)
+        found = routes.apply_prices(found, routes.read(path), str(path))
     return found
 
 
 @receiver(setting_changed)
 def _forget(setting: str, **kwargs: Any) -> None:
-    if setting in ("VIDEOGEN_PROVIDER_MAP", *PROVIDERS.values()):
+    if setting in ("VIDEOGEN_PROVIDER_MAP", "VIDEOGEN_PRICE_MAP", *PROVIDERS.values()):
         all_routes.cache_clear()
 
 

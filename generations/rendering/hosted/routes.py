@@ -30,6 +30,18 @@ default. A route takes an end image (`Route.takes`) only where it sends `end_ima
 mode whose upstream has no end-frame field, validation refuses end_image_url. When a model
 lists several providers, the first whose credentials are set serves it (see providers.py,
 which loads the map and knows the providers).
+
+Prices, in US dollars per second of video (see docs/providers.md for the sources):
+
+    usd_per_s = 0.07                                  # one price
+    usd_per_s = { 480p = 0.05, 720p = 0.10, 1080p = 0.15 }   # by resolution
+    usd_per_s_audio = 0.40                            # with add_audio (a number or a table)
+    usd_per_unit = 0.02                               # one unit the provider bills (fal's
+                                                      # billable units); default: a second
+
+A route without `usd_per_s` is unpriced: its jobs are estimated and costed at $0 (say so
+in the operator's map). `VIDEOGEN_PRICE_MAP` names a TOML file of `[<model>.<provider>]`
+tables holding only these keys: they replace the prices of those routes (apply_prices).
 """
 
 from __future__ import annotations
@@ -38,7 +50,8 @@ import base64
 import dataclasses
 import tomllib
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -77,6 +90,36 @@ class VideoInput:
         return f"data:{self.mime};base64,{base64.b64encode(self.data).decode()}"
 
 
+# The keys of a price (in a route's table, or in VIDEOGEN_PRICE_MAP's).
+PRICE_KEYS = ("usd_per_s", "usd_per_s_audio", "usd_per_unit")
+RESOLUTIONS = ("480p", "720p", "1080p", "4K")
+
+
+@dataclass(frozen=True)
+class Price:
+    """A route's price in US dollars per second of video: one figure for every resolution
+    (key ""), or one per resolution; with audio, where the provider charges more for it;
+    and the price of one unit the provider bills, where it reports billed units."""
+
+    per_s: Mapping[str, Decimal] = field(default_factory=dict)
+    per_s_audio: Mapping[str, Decimal] = field(default_factory=dict)
+    per_unit: Decimal | None = None
+
+    @property
+    def known(self) -> bool:
+        return bool(self.per_s)
+
+    def per_second(self, resolution: str, audio: bool = False) -> Decimal:
+        """The price of a second at this resolution (the highest listed for one the table
+        does not name: a price errs on the side of spending less than the budget allows)."""
+        table = self.per_s_audio if audio and self.per_s_audio else self.per_s
+        if not table:
+            return Decimal(0)
+        if "" in table:
+            return table[""]
+        return table.get(resolution, max(table.values()))
+
+
 Media = ImageInput | VideoInput
 # Fields that hold media; `source_video` replaces the fields that read `image`.
 MEDIA_FIELDS = ("image", "end_image", "source_video")
@@ -96,6 +139,7 @@ class Route:
     aspect_ratios: tuple[str, ...] = ()
     # The same provider's endpoint for jobs with an end image, when it has one of its own.
     with_end_image: Route | None = None
+    price: Price = field(default_factory=Price)
 
     def takes(self, name: str, mode: str | None = None) -> bool:
         """True when the route sends our field `name` upstream (in `mode`, when given):
@@ -164,6 +208,7 @@ def _route(model: str, provider: str, table: dict[str, Any], where: str) -> Rout
         raise MapError(f"{where}.with_end_image must be a table")
     deadline_s = float(table.get("deadline_s", DEFAULT_DEADLINE_S))
     typical_s = float(table.get("typical_s", DEFAULT_TYPICAL_S))
+    price = price_of(table, where)
     return Route(
         model=model,
         provider=provider,
@@ -180,8 +225,81 @@ def _route(model: str, provider: str, table: dict[str, Any], where: str) -> Rout
             _route(model, provider, variant, f"{where}.with_end_image"),
             deadline_s=float(variant.get("deadline_s", deadline_s)),
             typical_s=float(variant.get("typical_s", typical_s)),
+            # The end-image endpoint costs what the route costs unless it says otherwise.
+            price=price_of(variant, f"{where}.with_end_image") if "usd_per_s" in variant else price,
         ),
+        price=price,
     )
+
+
+def _usd(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise MapError(f"{where} must be a number of US dollars, not {value!r}")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise MapError(f"{where} must be a number of US dollars, not {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise MapError(f"{where} must be a number of US dollars, 0 or more, not {value!r}")
+    return amount
+
+
+def _per_s(value: Any, where: str) -> dict[str, Decimal]:
+    """A price per second: a number, or a table by resolution."""
+    if not isinstance(value, dict):
+        return {"": _usd(value, where)}
+    if not value:
+        raise MapError(f"{where} must name at least one resolution")
+    for key in value:
+        if key not in RESOLUTIONS:
+            raise MapError(f"{where}: unknown resolution {key!r} (resolutions: "
+                           f"{', '.join(RESOLUTIONS)})")  # fmt: skip
+    return {key: _usd(amount, f"{where}.{key}") for key, amount in value.items()}
+
+
+def price_of(table: Mapping[str, Any], where: str) -> Price:
+    """The price a route's table (or a VIDEOGEN_PRICE_MAP entry) sets; MapError naming the
+    key for a malformed one."""
+    if "usd_per_s_audio" in table and "usd_per_s" not in table:
+        raise MapError(f"{where}: usd_per_s_audio needs usd_per_s (the price without audio)")
+    unit = table.get("usd_per_unit")
+    return Price(
+        per_s=_per_s(table["usd_per_s"], f"{where}.usd_per_s") if "usd_per_s" in table else {},
+        per_s_audio=_per_s(table["usd_per_s_audio"], f"{where}.usd_per_s_audio")
+        if "usd_per_s_audio" in table
+        else {},
+        per_unit=None if unit is None else _usd(unit, f"{where}.usd_per_unit"),
+    )
+
+
+def apply_prices(
+    found: dict[str, list[Route]], data: Mapping[str, Any], source: str
+) -> dict[str, list[Route]]:
+    """The routes with the prices of a price map (VIDEOGEN_PRICE_MAP) in place of theirs:
+    `[<model>.<provider>]` tables of PRICE_KEYS only, each naming a route of the map."""
+    for model, providers in data.items():
+        if not isinstance(providers, dict):
+            raise MapError(f"{source}: [{model}] must be a table of providers")
+        if model not in found:
+            raise MapError(f"{source}: [{model}]: no such model in the provider map")
+        for provider, table in providers.items():
+            where = f"{source}: [{model}.{provider}]"
+            if not isinstance(table, dict):
+                raise MapError(f"{where} must be a table")
+            unknown = sorted(set(table) - set(PRICE_KEYS))
+            if unknown:
+                raise MapError(f"{where}: unknown key {unknown[0]!r} (keys: "
+                               f"{', '.join(PRICE_KEYS)})")  # fmt: skip
+            index = next((i for i, r in enumerate(found[model]) if r.provider == provider), None)
+            if index is None:
+                raise MapError(f"{where}: {provider} does not serve {model} in the provider map")
+            price = price_of(table, where)
+            route = found[model][index]
+            variant = route.with_end_image
+            if variant is not None:
+                variant = dataclasses.replace(variant, price=price)
+            found[model][index] = dataclasses.replace(route, price=price, with_end_image=variant)
+    return found
 
 
 def read(path: Path) -> dict[str, Any]:
