@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.test import TestCase
 
 from generations.media.encode import probe
 from generations.models import Generation
+from generations.routing import prices
 from generations.tasks import dispatch as polling
 from tests.conftest import Account, body_bytes
 from tests.fake_fal import MIRELO, MMAUDIO, SOUND_HZ, FakeFal
@@ -111,6 +113,10 @@ def test_a_hosted_video_without_sound_gets_mirelos(
     assert status["audio_source"] == "mirelo-sfx-v1.5" and "phase" not in status
     gen = Generation.objects.get(generation_id=gen_id)
     assert gen.audio_source == "mirelo-sfx-v1.5" and gen.has_audio
+    # The sound is paid for on top of the video ($0.01 a second on fal), and settled with it.
+    video = prices.hosted_cost(gen.spec(), gen.engine).usd
+    assert gen.cost_usd == video + Decimal("0.0100")
+    assert sum(e.usd for e in gen.usage.all()) == gen.cost_usd
 
     out = stored(owner, gen_id, tmp_path)
     info = probe(out)
