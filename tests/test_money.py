@@ -279,10 +279,12 @@ def test_without_billed_units_the_cost_is_the_price_tables(fal: FakeFal, owner: 
     gen_id = submit(owner, add_audio=True, duration=2).json()["generation_id"]
     drive()
     gen = Generation.objects.get(generation_id=gen_id)
-    assert (gen.est_usd, gen.cost_usd, gen.cost_source) == (
-        Decimal("0.9000"), Decimal("0.9000"), "price_table"
+    # Estimated at the route's price with sound ($0.90); the fake's file came without
+    # sound, so the audio step ran and its price ($0.01 a second) was added and settled.
+    assert (gen.est_usd, gen.cost_usd, gen.cost_source, gen.audio_source) == (
+        Decimal("0.9000"), Decimal("0.9200"), "price_table", "mirelo-sfx-v1.5"
     )  # fmt: skip
-    assert sum(ledger_usd(gen).values()) == Decimal("0.9000") == spent(owner)
+    assert sum(ledger_usd(gen).values()) == Decimal("0.9200") == spent(owner)
 
 
 def test_a_refund_gives_the_estimate_back(fal: FakeFal, owner: Account) -> None:

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from generations import catalog
 from generations.rendering import registry
-from generations.rendering.hosted import providers
+from generations.rendering.hosted import audio_routes, providers
 from generations.rendering.hosted.routes import Route
 from generations.spec import GenerationSpec
 
@@ -74,7 +74,19 @@ def quote(spec: GenerationSpec, *, test_mode: bool) -> Quote:
     route = providers.route_for(spec.model, spec.mode)
     if route is None or route.provider != name:
         return Quote(name, None, ZERO)
-    return Quote(name, route, spec_usd(route, spec))
+    return Quote(name, route, spec_usd(route, spec) + audio_step_usd(route, spec))
+
+
+def audio_step_usd(route: Route, spec: GenerationSpec) -> Decimal:
+    """The audio step's price, when the job will likely take one (tasks/audio.py): sound
+    asked for on a route that neither asks its provider for it nor prices it, with a
+    video-to-audio route configured. (A model that makes sound unasked, Sora 2, is then
+    quoted a step it will not take; the settle charges what it did.)"""
+    native = route.takes("add_audio") or bool(route_for_job(route, spec).price.per_s_audio)
+    if not spec.add_audio or native:
+        return ZERO
+    first = next(iter(audio_routes.configured()), None)
+    return first.price_usd(spec.duration) if first is not None else ZERO
 
 
 def route_of(model: str, provider: str) -> Route | None:
