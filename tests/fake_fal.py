@@ -14,6 +14,8 @@ is), `never_finish`, `policy_word` + `policy_on` ("submit": 422 content_policy_v
 once; "result": the request completes and its result is the 422), `omit_urls` (a bare
 submit answer), `expire_results`, `result_reply` (the result every request returns instead),
 and `script`: replies returned, in order, before anything else (None: answer normally).
+Fault modes and per-kind call counts (`received`: "submit", "status", "result", "cancel",
+"file") come from tests/fakeupstream.py.
 """
 
 from __future__ import annotations
@@ -76,6 +78,14 @@ class FakeFal(FakeUpstream):
         self.jobs: dict[str, FalJob] = {}
         with tempfile.TemporaryDirectory() as tmp:
             self.video = make_mp4(Path(tmp) / "out.mp4")
+
+    def kind_of(self, req: Request) -> str:
+        if req.path.startswith("/files/"):
+            return "file"
+        match = REQUEST_RE.match(req.path)
+        if match is None:
+            return "submit" if req.method == "POST" else "other"
+        return {"/status": "status", "/cancel": "cancel"}.get(match["tail"] or "", "result")
 
     def handle(self, req: Request) -> Reply:
         if self.script and (scripted := self.script.pop(0)) is not None:

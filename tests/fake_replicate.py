@@ -10,7 +10,8 @@ which the API allows (it answers the incomplete prediction when the wait runs ou
 
 Knobs (attributes): `starting_polls`/`run_polls` (how slow), `never_finish`, `policy_word`,
 `fail_word` (failed with a plain error), `expire_results`, and `script`: replies returned, in
-order, before anything else (None: answer normally).
+order, before anything else (None: answer normally). Fault modes and per-kind call counts
+(`received`: "create", "get", "cancel", "file") come from tests/fakeupstream.py.
 """
 
 from __future__ import annotations
@@ -68,6 +69,16 @@ class FakeReplicate(FakeUpstream):
         self.predictions: dict[str, Prediction] = {}
         with tempfile.TemporaryDirectory() as tmp:
             self.video = make_mp4(Path(tmp) / "out.mp4")
+
+    def kind_of(self, req: Request) -> str:
+        if req.path.startswith("/files/"):
+            return "file"
+        if req.method == "POST" and (CREATE_RE.match(req.path) or req.path == "/v1/predictions"):
+            return "create"
+        match = PREDICTION_RE.match(req.path)
+        if match is None:
+            return "other"
+        return "cancel" if match["cancel"] else "get"
 
     def handle(self, req: Request) -> Reply:
         if self.script and (scripted := self.script.pop(0)) is not None:

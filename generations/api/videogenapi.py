@@ -26,6 +26,7 @@ from generations.errors import ApiError
 from generations.models import ApiKey, Generation, Sequence
 from generations.rendering import registry
 from generations.rendering.hosted.state import HostedState
+from generations.routing import failover
 from generations.web.files import serve_file
 
 endpoint = api_endpoint
@@ -77,7 +78,7 @@ BODY_FIELDS = (
     "resolution", "style", "fps", "aspect_ratio", "width", "height", "seed", "camera_fixed",
     "add_audio", "created_at", "started_at", "finished_at", "image_url", "error_code",
     "error_message", "test_mode", "preview", "spritesheet", "files_purged_at", "engine_handle",
-    "end_image_url", "extended_from", "sequence", "shot_index",
+    "end_image_url", "extended_from", "sequence", "shot_index", "engine", "route_attempts",
 )  # fmt: skip
 
 
@@ -130,6 +131,9 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     if gen.sequence is not None:
         body["sequence_id"] = gen.sequence.sequence_id
         body["shot_index"] = gen.shot_index
+    # The hosted provider serving it (after any failover), and every provider it tried.
+    body["provider"] = failover.serving_provider(gen)
+    body["attempts"] = failover.public_attempts(gen)
     queue_position = HostedState.load(gen.engine_handle).queue_position
     if gen.status == Generation.Status.IN_PROGRESS and isinstance(queue_position, int):
         body["queue_position"] = queue_position  # jobs ahead of this one at the provider

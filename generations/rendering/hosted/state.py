@@ -31,6 +31,10 @@ class HostedState:
     result_gone: int = 0  # its result URL answered 403/404/410
     bad_output: int = 0  # the downloaded file did not decode
     rearmed: int = 0  # the reaper found the poll lost (a worker or broker restart)
+    # Failover (routing/failover.py): transient failures on this route before the job ran
+    # upstream, and the 429s among them, counted apart.
+    route_failures: int = 0
+    rate_limited: int = 0
 
     @property
     def submitted(self) -> bool:
