@@ -24,7 +24,7 @@ from generations.models import Generation, ProviderCircuit, UsageEvent
 from generations.rendering.hosted import base as hosted_base
 from generations.routing import breaker, failover
 from generations.tasks import dispatch as polling
-from generations.tasks import hosted
+from generations.tasks import hosted, run
 from tests.conftest import Account
 from tests.fake_fal import FakeFal
 from tests.fake_replicate import FakeReplicate
@@ -248,6 +248,26 @@ def test_a_job_the_provider_failed_as_retryable_moves_to_the_next_route(
     assert answer["status"] == "completed" and answer["provider"] == "replicate"
     assert outcomes(answer) == [("fal", "failed_over"), ("replicate", "served")]
     assert fal.received["submit"] == 1  # not resubmitted to fal: it went to Replicate
+
+
+def test_a_run_delivered_twice_keeps_the_job_on_the_provider_it_moved_to(
+    fakes: tuple[FakeFal, FakeReplicate], owner: Account, settings: Any
+) -> None:
+    fal, replicate = fakes
+    settings.VIDEOGEN_FAILOVER_RETRIES = 0
+    fal.mode = DOWN
+    gen_id = submit(owner)  # fal fails, the job moves to Replicate and is submitted there
+    gen = Generation.objects.get(generation_id=gen_id)
+    assert gen.engine == "replicate" and gen.engine_handle["job"]
+    # Its run task comes again (the broker delivered it twice) once its heartbeat is stale.
+    stale = timezone.now() - timedelta(seconds=settings.VIDEOGEN_STALE_AFTER + 5)
+    Generation.objects.filter(pk=gen.pk).update(heartbeat_at=stale, next_poll_at=None)
+    run.generation_run(gen.pk)
+    drive()
+    body = status(owner, gen_id)
+    assert body["status"] == "completed" and body["provider"] == "replicate"
+    assert replicate.received["create"] == 1 and fal.received["submit"] == 1
+    assert ledger(gen_id) == ["charge", "settle"]
 
 
 # --- what never fails over ---------------------------------------------------------------
