@@ -31,6 +31,8 @@ request is found only with the key that submitted it (404 otherwise); a key put 
 answers 401 from then on. In flight: requests submitted and not yet ended for us (their
 result read, or canceled); `in_flight` counts them now and `max_in_flight` the most ever at
 once.
+Fault modes and per-kind call counts (`received`: "submit", "status", "result", "cancel",
+"file") come from tests/fakeupstream.py.
 """
 
 from __future__ import annotations
@@ -114,6 +116,14 @@ class FakeFal(FakeUpstream):
             self.sound_video = make_mp4(Path(tmp) / "sfx.mp4", frames=48, audio=True,
                                         tone_hz=SOUND_HZ, blue=255)  # fmt: skip
         self.audio_fail: set[str] = set()
+
+    def kind_of(self, req: Request) -> str:
+        if req.path.startswith("/files/"):
+            return "file"
+        match = REQUEST_RE.match(req.path)
+        if match is None:
+            return "submit" if req.method == "POST" else "other"
+        return {"/status": "status", "/cancel": "cancel"}.get(match["tail"] or "", "result")
 
     def handle(self, req: Request) -> Reply:
         if self.script and (scripted := self.script.pop(0)) is not None:

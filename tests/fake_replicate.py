@@ -17,6 +17,8 @@ so a prediction is found only with the token that created it (404 otherwise); a 
 `refused` answers 401 from then on. In flight: predictions created and not yet ended for us
 (read once finished, or canceled); `in_flight` counts them now, `max_in_flight` the most
 ever at once.
+Fault modes and per-kind call counts (`received`: "create", "get", "cancel", "file") come
+from tests/fakeupstream.py.
 """
 
 from __future__ import annotations
@@ -82,6 +84,16 @@ class FakeReplicate(FakeUpstream):
         self.predictions: dict[str, Prediction] = {}
         with tempfile.TemporaryDirectory() as tmp:
             self.video = make_mp4(Path(tmp) / "out.mp4")
+
+    def kind_of(self, req: Request) -> str:
+        if req.path.startswith("/files/"):
+            return "file"
+        if req.method == "POST" and (CREATE_RE.match(req.path) or req.path == "/v1/predictions"):
+            return "create"
+        match = PREDICTION_RE.match(req.path)
+        if match is None:
+            return "other"
+        return "cancel" if match["cancel"] else "get"
 
     def handle(self, req: Request) -> Reply:
         if self.script and (scripted := self.script.pop(0)) is not None:

@@ -4,6 +4,14 @@ every request, serves result files, and injects the faults real providers have.
 Each provider's fake (tests/fake_<provider>.py) subclasses FakeUpstream and implements
 `handle(req)` with that provider's documented protocol. Faults are decided per request from a
 seeded random generator, so a failing run can be replayed.
+
+Fault modes, switched from a test while the server runs (`fake.mode = ...`): "" (answer
+normally), DOWN (503 to everything, files included), SLOW (every API answer held back
+`slow_s` seconds, by default past our read timeout) and STORM_429 (429 with `Retry-After:
+storm_retry_after` to every API call). `received` counts the requests that reached the fake
+per kind (`kind_of`: the provider's operations, e.g. fal's "submit" and "status"; "file"
+for downloads), whatever the mode answered: `fake.api_calls()` is 0 for a provider that was
+not called at all.
 """
 
 from __future__ import annotations
@@ -11,8 +19,10 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,6 +68,12 @@ class Faults:
     retry_after: str = "0"  # the Retry-After sent with 429s
 
 
+# Fault modes (FakeUpstream.mode).
+NORMAL, DOWN, SLOW, STORM_429 = "", "down", "slow", "storm_429"
+# SLOW's default delay: past the read timeout of our provider calls (30 s).
+SLOW_S = 35.0
+
+
 def make_mp4(path: Path, width: int = 64, height: int = 48, fps: int = 24, frames: int = 24,
              audio: bool = False, tone_hz: float = 0.0, blue: int = 128) -> bytes:  # fmt: skip
     """A small real H.264 MP4 (a moving gradient), as a provider would return; with
@@ -87,6 +103,10 @@ class FakeUpstream(ABC):
         self.lock = threading.Lock()
         self.calls = 0
         self.injected = 0
+        self.mode = NORMAL
+        self.slow_s = SLOW_S
+        self.storm_retry_after = "1"
+        self.received: Counter[str] = Counter()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -142,7 +162,24 @@ class FakeUpstream(ABC):
         return [r for r in self.requests if not r.path.startswith("/files/")
                 and (method is None or r.method == method)]  # fmt: skip
 
+    def kind_of(self, req: Request) -> str:
+        """The operation a request is, for `received`; subclasses name their own."""
+        return "file" if req.path.startswith("/files/") else f"{req.method} {req.path}"
+
+    def api_calls(self) -> int:
+        """API requests received so far (downloads not counted), whatever was answered."""
+        with self.lock:
+            return sum(n for kind, n in self.received.items() if kind != "file")
+
     def dispatch(self, req: Request) -> Reply:
+        with self.lock:
+            self.received[self.kind_of(req)] += 1
+        mode = self.mode
+        if mode == DOWN:
+            with self.lock:
+                self.requests.append(req)
+            return Reply(503, b"upstream connect error or disconnect/reset before headers",
+                         {"Content-Type": "text/plain"})  # fmt: skip
         if req.path.startswith("/files/"):
             name = req.path.removeprefix("/files/")
             with self.lock:
@@ -150,6 +187,13 @@ class FakeUpstream(ABC):
             if name in self.expired or name not in self.files:
                 return Reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
             return Reply(200, self.files[name], {"Content-Type": "video/mp4"})
+        if mode == STORM_429:
+            with self.lock:
+                self.requests.append(req)
+            return Reply.json(429, {"detail": "Too many requests: slow down."},
+                              **{"Retry-After": self.storm_retry_after})  # fmt: skip
+        if mode == SLOW:
+            time.sleep(self.slow_s)
         with self.lock:
             self.requests.append(req)
             self.calls += 1

@@ -34,7 +34,9 @@ def test_it_answers_200_but_degraded_before_any_worker_has_run() -> None:
     body = response.json()
     assert body["status"] == "degraded" and body["ok"] is True
     checks = body["checks"]
-    assert set(checks) == {"database", "broker", "storage", "worker"}
+    assert set(checks) == {"database", "broker", "storage", "worker", "providers"}
+    assert checks["providers"]["ok"] is True and checks["providers"]["critical"] is False
+    assert checks["providers"]["circuits"] == {}  # no provider has failed yet
     for name in ("database", "broker", "storage"):
         assert checks[name]["ok"] is True and checks[name]["critical"] is True
         assert isinstance(checks[name]["latency_ms"], float)

@@ -160,5 +160,18 @@ def test_every_family_keeps_its_name_type_and_help() -> None:
             "gauge",
             "Generations whose files the retention policy deleted (records kept).",
         ),
+        "videogen_provider_circuit_state": (
+            "gauge",
+            "1 for the state each hosted provider's circuit breaker is in (closed, open, "
+            "half_open), 0 for the others.",
+        ),
+        "videogen_provider_circuit_failures": (
+            "gauge",
+            "Consecutive transient failures each hosted provider's circuit counts.",
+        ),
+        "videogen_provider_circuit_opened": (
+            "counter",
+            "Times each hosted provider's circuit breaker opened.",
+        ),
         "videogen_metrics_scrape_seconds": ("gauge", "Time taken to compute these metrics."),
     }

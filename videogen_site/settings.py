@@ -341,6 +341,16 @@ VIDEOGEN_POLL_FIRST_S = float(os.environ.get("VIDEOGEN_POLL_FIRST_S", "2"))
 VIDEOGEN_POLL_MAX_S = float(os.environ.get("VIDEOGEN_POLL_MAX_S", "30"))
 # A provider's result file is refused past this size.
 VIDEOGEN_REMOTE_MAX_BYTES = envint("VIDEOGEN_REMOTE_MAX_BYTES", 1024 * 1024 * 1024)
+# Failover across a model's provider routes (generations/routing/failover.py): a job not yet
+# running upstream tries its route again this often after a 5xx, a timeout, a connection error
+# or a malformed answer, and after this many 429s (each waiting its Retry-After), before it
+# moves to the next route.
+VIDEOGEN_FAILOVER_RETRIES = envint("VIDEOGEN_FAILOVER_RETRIES", 1)
+VIDEOGEN_FAILOVER_429_RETRIES = envint("VIDEOGEN_FAILOVER_429_RETRIES", 3)
+# Circuit breaker per provider (generations/routing/breaker.py): this many consecutive
+# transient failures open it; it stays open this long, then one probe decides.
+VIDEOGEN_BREAKER_FAILURES = envint("VIDEOGEN_BREAKER_FAILURES", 5)
+VIDEOGEN_BREAKER_COOLDOWN_S = float(os.environ.get("VIDEOGEN_BREAKER_COOLDOWN_S", "60"))
 
 # Local diffusers pipelines (CONTRACT 2; README "Local GPU models"): catalog key -> folder
 # saved with save_pretrained. Served by the diffusers engine on the GPU cluster below.

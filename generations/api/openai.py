@@ -18,6 +18,7 @@ from generations.api.idempotency import idempotent
 from generations.core import library, submissions, validation
 from generations.errors import ApiError, invalid
 from generations.models import ApiKey, Generation
+from generations.routing import failover
 from generations.web.files import serve_file
 
 DEFAULT_MODEL = "sora-2"
@@ -92,6 +93,9 @@ def video_object(gen: Generation) -> dict[str, Any]:
         "size": f"{gen.width}x{gen.height}",
         "remixed_from_video_id": gen.remixed_from.generation_id if gen.remixed_from else None,
         "error": None,
+        # Ours, beyond OpenAI's object: the hosted provider serving it, and every one tried.
+        "provider": failover.serving_provider(gen),
+        "attempts": failover.public_attempts(gen),
     }
     if gen.requested_model:
         body["requested_model"] = gen.requested_model  # the alias asked for; `model` serves

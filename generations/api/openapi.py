@@ -34,7 +34,7 @@ from generations.core.validation import (
     MAX_URL_CHARS,
 )
 from generations.core.webhooks import MAX_URL_CHARS as MAX_WEBHOOK_URL_CHARS
-from generations.routing import aliases
+from generations.routing import aliases, failover
 from generations.vocabulary import Status
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -240,6 +240,8 @@ def _generation() -> dict[str, Any]:
                              "description": "Where the sound came from: `native` (the model's "
                                             "own), an audio route (e.g. `mirelo-sfx-v1.5`) or "
                                             "`procedural` (our sound bed)."},
+            "provider": _provider(),
+            "attempts": _attempts(),
             "queue_position": {"type": "integer", "minimum": 0,
                                "description": "Jobs ahead of this one at a hosted provider "
                                               "that reports it (in_progress only)."},
@@ -317,8 +319,36 @@ def _video_object() -> dict[str, Any]:
             "size": {"type": "string"},
             "remixed_from_video_id": _nullable("string"),
             "error": {"type": ["object", "null"]},
+            "provider": _provider(),
+            "attempts": _attempts(),
         },
     }  # fmt: skip
+
+
+def _provider() -> dict[str, Any]:
+    return {"type": ["string", "null"],
+            "description": "The hosted provider serving the job (the one that served it, "
+                           "once completed); null on an engine of this server's own."}  # fmt: skip
+
+
+def _attempts() -> dict[str, Any]:
+    outcomes = [failover.SERVED, failover.FAILED, failover.CANCELED, failover.FAILED_OVER,
+                failover.SKIPPED_OPEN]  # fmt: skip
+    attempt = {
+        "type": "object",
+        "required": ["provider", "outcome", "at", "detail"],
+        "properties": {
+            "provider": {"type": "string"},
+            "outcome": {"type": "string", "enum": outcomes},
+            "at": {"type": "string", "format": "date-time"},
+            "detail": {"type": "string"},
+        },
+    }
+    return {"type": "array", "items": attempt,
+            "description": "Every hosted provider the job was on or passed over, in order: "
+                           "`failed_over` (a transient failure; the next route took it), "
+                           "`skipped_open` (its circuit breaker was open), then `served`, "
+                           "`failed` or `canceled`."}  # fmt: skip
 
 
 def _framepack_answer() -> dict[str, Any]:

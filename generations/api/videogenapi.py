@@ -27,7 +27,7 @@ from generations.models import ApiKey, Generation, Sequence, Team
 from generations.rendering import registry
 from generations.rendering.hosted.audio_routes import in_audio_phase
 from generations.rendering.hosted.state import HostedState
-from generations.routing import aliases
+from generations.routing import aliases, failover
 from generations.web.files import serve_file
 
 endpoint = api_endpoint
@@ -84,6 +84,7 @@ BODY_FIELDS = (
     "add_audio", "created_at", "started_at", "finished_at", "image_url", "error_code",
     "error_message", "test_mode", "preview", "spritesheet", "files_purged_at", "engine_handle",
     "end_image_url", "extended_from", "sequence", "shot_index", "requested_model", "audio_source",
+    "engine", "route_attempts",
 )  # fmt: skip
 
 
@@ -138,6 +139,9 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     if gen.sequence is not None:
         body["sequence_id"] = gen.sequence.sequence_id
         body["shot_index"] = gen.shot_index
+    # The hosted provider serving it (after any failover), and every provider it tried.
+    body["provider"] = failover.serving_provider(gen)
+    body["attempts"] = failover.public_attempts(gen)
     queue_position = HostedState.load(gen.engine_handle).queue_position
     if gen.status == Generation.Status.IN_PROGRESS and isinstance(queue_position, int):
         body["queue_position"] = queue_position  # jobs ahead of this one at the provider

@@ -6,9 +6,10 @@ but is not critical: without a worker the web still accepts and queues jobs (the
 row is the truth and the queue is recovered), and taking every web process out of rotation
 because the workers are down would turn a worker outage into a full outage. A stale or
 missing heartbeat makes the status "degraded" with 200; alert on that (or on the
-`videogen_worker_heartbeat_age_seconds` metric). So does a provider key out of rotation:
-while one is, a `provider_keys` check lists it by fingerprint (the pool's other keys still
-serve, so it is not critical either).
+`videogen_worker_heartbeat_age_seconds` metric). So does a hosted provider's open circuit
+breaker (`providers`: each provider's circuit state), also never critical, and a provider
+key out of rotation: while one is, a `provider_keys` check lists it by fingerprint (the
+pool's other keys still serve, so it is not critical either).
 
 The checks are cheap: one trivial query each for the database and an ORM broker, a PING
 with a short timeout for Redis, and a write/read/delete of a tiny object through the
@@ -38,7 +39,7 @@ from django.db import connection
 from django.db.utils import IntegrityError
 from django.utils import timezone
 
-from generations.models import ProviderKey, WorkerHeartbeat
+from generations.models import ProviderCircuit, ProviderKey, WorkerHeartbeat
 from generations.ops import background
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,28 @@ def check_provider_keys() -> dict[str, Any] | None:
     return detail
 
 
+# --- provider circuits -----------------------------------------------------------------------
+
+
+def check_providers() -> dict[str, Any] | None:
+    """Each hosted provider's circuit breaker (routing/breaker.py), read from its row: not
+    ok while one is open or probing (jobs skip that provider, to the next route or a wait),
+    but never critical: the web still takes jobs, and other providers may serve them."""
+    circuits: dict[str, Any] = {}
+    for row in ProviderCircuit.objects.order_by("provider"):
+        circuits[row.provider] = {
+            "state": row.state,
+            "failures": row.failures,
+            "opened_count": row.opened_count,
+            "retry_at": row.retry_at.isoformat() if row.retry_at else None,
+        }
+    detail: dict[str, Any] = {"circuits": circuits}
+    down = sorted(p for p, c in circuits.items() if c["state"] != ProviderCircuit.State.CLOSED)
+    if down:
+        detail["error"] = f"circuit open: {', '.join(down)}"
+    return detail
+
+
 # --- all of them -----------------------------------------------------------------------------
 
 
@@ -274,9 +297,12 @@ def run_checks() -> tuple[int, dict[str, Any]]:
         else:
             checks[name] = Check(False, False, 0.0, "unknown: the database is unreachable")
     if checks["database"].ok:
+        checks["providers"] = _timed(False, check_providers)
         keys = _timed(False, check_provider_keys)
         if not keys.ok:  # listed while a key is out of rotation (or the check broke)
             checks["provider_keys"] = keys
+    else:
+        checks["providers"] = Check(False, False, 0.0, "unknown: the database is unreachable")
     critical_ok = all(c.ok for c in checks.values() if c.critical)
     if not critical_ok:
         status = "unhealthy"

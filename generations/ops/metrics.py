@@ -13,7 +13,10 @@ answers for the whole deployment (workers keep no per-process counters to scrape
 - `videogen_engine_duration_seconds{engine}`: a histogram of processing time (pick-up to
   finish) of completed generations, cumulative over the rows kept (one GROUP BY);
 - `videogen_remote_polls_due`, `videogen_worker_heartbeat_age_seconds{cluster}`,
-  `videogen_generations_files_purged`, `videogen_broker_up`.
+  `videogen_generations_files_purged`, `videogen_broker_up`;
+- `videogen_provider_circuit_state{provider,state}` (1 for the state each provider's circuit
+  breaker is in), `videogen_provider_circuit_failures{provider}` and the counter
+  `videogen_provider_circuit_opened_total{provider}` (routing/breaker.py).
 
 Access (`metrics_allowed`): with VIDEOGEN_METRICS_TOKEN set, only `Authorization: Bearer
 <token>`; without it, only direct (not proxied) requests from loopback or private addresses.
@@ -33,10 +36,15 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
-from generations.models import Generation, WorkerHeartbeat
+from generations.models import Generation, ProviderCircuit, WorkerHeartbeat
 from generations.ops import health
 
 log = logging.getLogger(__name__)
@@ -111,6 +119,7 @@ class VideogenCollector(Collector):
         yield _generations()
         yield _durations()
         yield from _rest()
+        yield from _circuits()
         yield GaugeMetricFamily(
             "videogen_metrics_scrape_seconds",
             "Time taken to compute these metrics.",
@@ -205,6 +214,37 @@ def _rest() -> Iterator[Metric]:
         "Generations whose files the retention policy deleted (records kept).",
         value=purged,
     )
+
+
+def _circuits() -> Iterator[Metric]:
+    """Each hosted provider's circuit breaker, from its ProviderCircuit row (one query)."""
+    states = GaugeMetricFamily(
+        "videogen_provider_circuit_state",
+        "1 for the state each hosted provider's circuit breaker is in (closed, open, "
+        "half_open), 0 for the others.",
+        labels=["provider", "state"],
+    )
+    failures = GaugeMetricFamily(
+        "videogen_provider_circuit_failures",
+        "Consecutive transient failures each hosted provider's circuit counts.",
+        labels=["provider"],
+    )
+    opened = CounterMetricFamily(
+        "videogen_provider_circuit_opened",
+        "Times each hosted provider's circuit breaker opened.",
+        labels=["provider"],
+    )
+    rows = ProviderCircuit.objects.order_by("provider").values_list(
+        "provider", "state", "failures", "opened_count"
+    )
+    for provider, state, count, times in rows:
+        for choice in ProviderCircuit.State.values:
+            states.add_metric([provider, choice], 1 if state == choice else 0)
+        failures.add_metric([provider], count)
+        opened.add_metric([provider], times)
+    yield states
+    yield failures
+    yield opened
 
 
 # A registry of our own: the library's global one would add this process's python_* and

@@ -5,10 +5,20 @@ A step submits the job if it is not yet submitted, else polls it, and, once the 
 done, downloads the result and stores it as ours. What it must remember between steps is a
 HostedState on the row. Transient trouble (network, 5xx, 429, a malformed answer, an expired
 result link) is retried with backoff until the route's deadline; the provider's own refusals
-fail the generation at once, refunded."""
+fail the generation at once, refunded.
+
+A model may have several routes (providers): before the job runs upstream, routing/failover.py
+decides at every step which one it uses, skipping providers whose circuit is open
+(routing/breaker.py) and moving on after transient failures; this module carries that out
+(`_route`, `_move`) and reports every call's outcome to the breaker. Whenever a job leaves a
+provider (done, failed, canceled, moved on), `left_provider` runs and gives back its in-flight
+slot. Before its submit a job takes a key of the provider's pool and, under
+VIDEOGEN_PROVIDER_CONCURRENCY, a slot (routing/pools.py), or waits for one; a key the provider
+refuses leaves the rotation, and a provider with no key left is left like a down one."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -24,10 +34,10 @@ from generations.core import lifecycle, provenance
 from generations.media.images import image_mime_type, sniff_format
 from generations.models import Generation
 from generations.rendering.base import Canceled, EngineError
-from generations.rendering.hosted import ingest, providers, routes
+from generations.rendering.hosted import ingest, routes
 from generations.rendering.hosted.base import Done, RemoteEngine, ResultGone, Transient
 from generations.rendering.hosted.state import HostedState
-from generations.routing import pools, prices
+from generations.routing import breaker, failover, pools, prices
 from generations.tasks import audio, shots
 from generations.tasks.dispatch import backoff_delay
 from generations.tasks.results import Reporter, store_result, work_dir
@@ -48,18 +58,99 @@ CANCEL_TRIES = 4
 SLOT_RETRY_SPREAD = (1.0, 2.0)
 
 
+def left_provider(gen: Generation, provider: str, outcome: str) -> None:
+    """Runs whenever a job leaves a provider: served, failed, canceled, or moved to another
+    route (`outcome`, a routing/failover.py word). What a provider holds for a job in
+    flight is given back here: its slot (routing/pools.py)."""
+    pools.release(generation=gen)
+
+
 def step(gen: Generation) -> str:
     """One step of the hosted job of `gen` (claimed by this run: gen.claim)."""
-    claim = gen.claim
     state = HostedState.load(gen.engine_handle)
-    route = providers.route_for(gen.model, gen.mode)
-    if route is None or route.provider != gen.engine:
-        return _fail(
-            gen, state, EngineError(
+    if state.submitted:
+        route = failover.route_on(gen)
+        if route is None:
+            return _fail(gen, state, EngineError(
                 "model_unavailable",
                 f"Model {gen.model!r} is no longer served by {gen.engine} on this server.",
-            ),
-        )  # fmt: skip
+            ))  # fmt: skip
+        return _call(gen, state, route, probe="")
+    if gen.cancel_requested:
+        return _stop(gen)
+    routed = _route(gen, state)
+    if isinstance(routed, str):
+        return routed
+    route, probe = routed
+    return _call(gen, state, route, probe=probe)
+
+
+def _route(gen: Generation, state: HostedState) -> tuple[routes.Route, str] | str:
+    """The route a job not running upstream takes now (moving it when that is another
+    provider's), with the breaker's probe token if it holds the probe; or the step's result
+    when it must wait (every route left is open) or cannot run at all."""
+    candidates = failover.job_routes(gen)
+    choice = failover.choose(gen, candidates)
+    if choice.route is None:
+        if choice.wait_until is None:
+            return _fail(gen, state, EngineError(
+                "model_unavailable",
+                f"Model {gen.model!r} is no longer served by any provider on this server.",
+            ))  # fmt: skip
+        # Every provider left to this job is open: wait for the first cool-down to end.
+        now = time.time()
+        if not state.deadline:
+            state.deadline, state.started = now + candidates[0].deadline_s, now
+        if now >= state.deadline:
+            return _fail(gen, state, EngineError(
+                "timeout",
+                f"No provider of {gen.model!r} was available within the deadline (each "
+                "one's circuit stayed open); the charge was refunded.",
+            ))  # fmt: skip
+        state.detail = "every provider of this model is unavailable (circuit open): waiting"
+        wait_s = (choice.wait_until - timezone.now()).total_seconds()
+        return _wait(gen, state, None, candidates[0].typical_s, exact=max(0.05, wait_s))
+    if choice.route.provider != gen.engine:
+        skipped = [failover.attempt(p, failover.SKIPPED_OPEN, "circuit open")
+                   for p in choice.skipped]  # fmt: skip
+        if not _move(gen, state, choice.route, skipped, outcome=failover.SKIPPED_OPEN):
+            return "skipped: no longer ours"
+    return choice.route, choice.probe
+
+
+def _move(
+    gen: Generation,
+    state: HostedState,
+    route: routes.Route,
+    records: list[dict[str, str]],
+    *,
+    outcome: str,
+) -> bool:
+    """Put a job that is not running upstream on another provider's route (leaving its
+    provider with `outcome`, recording `records`); False when the run lost its claim."""
+    if gen.engine and gen.engine != route.provider:
+        left_provider(gen, gen.engine, outcome)
+    tried = ", ".join(f"{r['provider']} {r['outcome']}" for r in records)
+    log.warning("generation %s: %s -> %s (%s)", gen.generation_id, gen.engine or "-",
+                route.provider, tried)  # fmt: skip
+    gen.route_attempts = [*gen.route_attempts, *records]
+    gen.engine = route.provider
+    now = time.time()
+    # A fresh start on the new route (its own deadline from now), but for what is not
+    # about one provider: when the job began, and how often its poll was lost.
+    fresh = HostedState(started=state.started or now, deadline=now + route.deadline_s,
+                        rearmed=state.rearmed)  # fmt: skip
+    for name in (f.name for f in dataclasses.fields(HostedState)):
+        setattr(state, name, getattr(fresh, name))
+    return bool(
+        Generation.objects.filter(
+            pk=gen.pk, claim=gen.claim, status=Generation.Status.IN_PROGRESS
+        ).update(engine=gen.engine, route_attempts=gen.route_attempts, engine_handle=state.dump())
+    )
+
+
+def _call(gen: Generation, state: HostedState, route: routes.Route, *, probe: str) -> str:
+    """Cancel, time out, submit or poll the job on `route` (the provider it is on)."""
     now = time.time()
     if not state.deadline:
         state.deadline, state.started = now + route.deadline_s, now
@@ -67,11 +158,11 @@ def step(gen: Generation) -> str:
         try:
             if not _hold_slot(gen, state, route):
                 return _wait_for_slot(gen, state, route)
-        except EngineError as exc:
-            return _fail(gen, state, exc)
+        except EngineError as exc:  # no key of the provider's pool is usable
+            return _unusable(gen, state, route, exc, probe=probe)
     try:
         engine = pools.client(gen.engine, state.key)
-    except EngineError as exc:
+    except EngineError as exc:  # the key this job runs under is gone from the setting
         return _fail(gen, state, exc)
     submitted = state.submitted
     job = routes.job_for(
@@ -94,9 +185,7 @@ def step(gen: Generation) -> str:
                 log.warning("could not cancel upstream job of %s: %s", gen.generation_id, exc)
             except EngineError as exc:
                 log.warning("could not cancel upstream job of %s: %s", gen.generation_id, exc)
-        lifecycle.stop(generation=gen, claim=claim)
-        pools.release(generation=gen)
-        return "canceled"
+        return _stop(gen)
     if now >= state.deadline:
         if state.job is not None:
             _best_effort_cancel(engine, job, state.job)
@@ -108,31 +197,63 @@ def step(gen: Generation) -> str:
     try:
         if state.job is None:
             state.job = engine.submit(job)
+            breaker.succeeded(gen.engine, probe=probe)
             state.upstream_model = job.upstream_model
-            state.polls = 0
+            state.polls = state.route_failures = state.rate_limited = 0
             return _wait(gen, state, None, route.typical_s)
         outcome = engine.poll(job, state.job)
+        breaker.succeeded(gen.engine)
         if isinstance(outcome, Done):
-            return _collect(gen, state, outcome)
+            return _collect(gen, state, outcome, route)
         state.queue_position = outcome.queue_position
         state.detail = outcome.detail[:200]
         return _wait(gen, state, outcome.progress, route.typical_s)
     except Transient as exc:
-        state.last_error = str(exc)[:300]
-        if exc.resubmit:
-            state.resubmits += 1
-            if state.resubmits > RESUBMITS:
-                return _fail(gen, state, EngineError(
-                    "upstream_failed", f"The {gen.engine} provider failed the job "
-                    f"{state.resubmits} times: {exc}",
-                ))  # fmt: skip
-            state.job = None
-        log.info("generation %s: %s (will retry)", gen.generation_id, exc)
-        return _wait(gen, state, None, route.typical_s, retry_after=exc.retry_after)
+        return _transient(gen, state, route, exc, probe=probe)
     except EngineError as exc:
+        breaker.succeeded(gen.engine, probe=probe)  # the provider answered: it is up
         if exc.code == pools.AUTH_ERROR:
-            return _key_refused(gen, state, route, exc)
+            return _key_refused(gen, state, route, exc, probe=probe)
         return _fail(gen, state, exc)
+
+
+def _transient(
+    gen: Generation, state: HostedState, route: routes.Route, exc: Transient, *, probe: str
+) -> str:
+    """A call failed transiently: counted by the breaker; a job not running upstream may
+    move to the next route (failover.should_leave), else it is retried with backoff."""
+    state.last_error = str(exc)[:300]
+    circuit_open = breaker.failed(gen.engine, state.last_error, probe=probe)
+    if exc.resubmit:
+        state.resubmits += 1
+        state.job = None  # the provider failed the job: nothing runs upstream any more
+    if not state.submitted:
+        if exc.status == failover.RATE_LIMITED:
+            state.rate_limited += 1
+        else:
+            state.route_failures += 1
+        leave = failover.should_leave(
+            failures=state.route_failures, rate_limited=state.rate_limited, status=exc.status,
+            retry_after=exc.retry_after, circuit_open=circuit_open,
+        )  # fmt: skip
+        if leave:
+            choice = failover.choose(gen, failover.job_routes(gen), leaving=gen.engine)
+            if choice.route is not None:
+                records = [
+                    failover.attempt(gen.engine, failover.FAILED_OVER, state.last_error),
+                    *(failover.attempt(p, failover.SKIPPED_OPEN, "circuit open")
+                      for p in choice.skipped),
+                ]  # fmt: skip
+                if not _move(gen, state, choice.route, records, outcome=failover.FAILED_OVER):
+                    return "skipped: no longer ours"
+                return _call(gen, state, choice.route, probe=choice.probe)
+    if exc.resubmit and state.resubmits > RESUBMITS:
+        return _fail(gen, state, EngineError(
+            "upstream_failed", f"The {gen.engine} provider failed the job "
+            f"{state.resubmits} times: {exc}",
+        ))  # fmt: skip
+    log.info("generation %s: %s (will retry)", gen.generation_id, exc)
+    return _wait(gen, state, None, route.typical_s, retry_after=exc.retry_after)
 
 
 def _hold_slot(gen: Generation, state: HostedState, route: routes.Route) -> bool:
@@ -173,9 +294,12 @@ def _wait_for_slot(gen: Generation, state: HostedState, route: routes.Route) -> 
     return f"waiting for a slot, {delay:.1f} s" if updated else "skipped: no longer ours"
 
 
-def _key_refused(gen: Generation, state: HostedState, route: routes.Route, exc: EngineError) -> str:
+def _key_refused(
+    gen: Generation, state: HostedState, route: routes.Route, exc: EngineError, *, probe: str
+) -> str:
     """The provider refused the key this job used (401/403): that key leaves the pool's
-    rotation, and the job is submitted again on another key while one is left."""
+    rotation, and the job is submitted again on another key while one is left (then, like
+    a provider that is down, on the model's next route)."""
     fingerprint = state.key or next(iter(pools.fingerprints(gen.engine)), "")
     if fingerprint:
         pools.retire_key(provider=gen.engine, fingerprint=fingerprint, reason=exc.message)
@@ -183,12 +307,31 @@ def _key_refused(gen: Generation, state: HostedState, route: routes.Route, exc: 
     if state.key_retries >= len(pools.fingerprints(gen.engine)) or not pools.has_usable_key(
         gen.engine
     ):
-        return _fail(gen, state, exc)
+        return _unusable(gen, state, route, exc, probe=probe)
     state.key_retries += 1
     state.job, state.key, state.last_error = None, "", exc.message[:300]
     log.info("generation %s: %s refused; trying another key", gen.generation_id,
              pools.label(gen.engine, fingerprint))  # fmt: skip
     return _wait(gen, state, None, route.typical_s, retry_after=0.0)
+
+
+def _unusable(
+    gen: Generation, state: HostedState, route: routes.Route, exc: EngineError, *, probe: str
+) -> str:
+    """No key of this provider's pool is usable: a job not running upstream moves to the
+    model's next route, as from a provider that is down; failed when none is left."""
+    if state.submitted:
+        return _fail(gen, state, exc)
+    choice = failover.choose(gen, failover.job_routes(gen), leaving=gen.engine)
+    if choice.route is None:
+        return _fail(gen, state, exc)
+    records = [
+        failover.attempt(gen.engine, failover.FAILED_OVER, exc.code),
+        *(failover.attempt(p, failover.SKIPPED_OPEN, "circuit open") for p in choice.skipped),
+    ]
+    if not _move(gen, state, choice.route, records, outcome=failover.FAILED_OVER):
+        return "skipped: no longer ours"
+    return _call(gen, state, choice.route, probe=choice.probe)
 
 
 def _input_image(gen: Generation) -> routes.ImageInput | None:
@@ -218,10 +361,11 @@ def _wait(
     typical_s: float,
     *,
     retry_after: float | None = None,
+    exact: float | None = None,
 ) -> str:
-    """Schedule the next step; progress is the provider's, or an estimate that approaches
-    95 % over the model's typical run time."""
-    delay = backoff_delay(state.polls, retry_after)
+    """Schedule the next step (in `exact` seconds, else with backoff); progress is the
+    provider's, or an estimate that approaches 95 % over the model's typical run time."""
+    delay = backoff_delay(state.polls, retry_after) if exact is None else exact
     state.polls += 1
     delay = max(0.05, min(delay, state.deadline - time.time() + 0.05))
     if progress is None:
@@ -239,13 +383,26 @@ def _wait(
 
 
 def _fail(gen: Generation, state: HostedState, exc: EngineError) -> str:
-    Generation.objects.filter(pk=gen.pk, claim=gen.claim).update(engine_handle=state.dump())
+    gen.route_attempts = [*gen.route_attempts, failover.attempt(gen.engine, failover.FAILED,
+                                                                exc.code)]  # fmt: skip
+    Generation.objects.filter(pk=gen.pk, claim=gen.claim).update(
+        engine_handle=state.dump(), route_attempts=gen.route_attempts
+    )
     lifecycle.fail(generation=gen, code=exc.code, message=exc.message, claim=gen.claim)
-    pools.release(generation=gen)
+    left_provider(gen, gen.engine, failover.FAILED)
     return f"failed: {exc.code}"
 
 
-def _collect(gen: Generation, state: HostedState, done: Done) -> str:
+def _stop(gen: Generation) -> str:
+    """Canceled: the run saw the flag (after asking the provider to stop, if it ran there)."""
+    gen.route_attempts = [*gen.route_attempts, failover.attempt(gen.engine, failover.CANCELED)]
+    Generation.objects.filter(pk=gen.pk, claim=gen.claim).update(route_attempts=gen.route_attempts)
+    lifecycle.stop(generation=gen, claim=gen.claim)
+    left_provider(gen, gen.engine, failover.CANCELED)
+    return "canceled"
+
+
+def _collect(gen: Generation, state: HostedState, done: Done, route: routes.Route) -> str:
     """The provider finished: download, check and re-encode as needed, then store."""
     folder = work_dir(gen, gen.claim)
     reporter = Reporter(gen.pk, gen.claim)
@@ -253,18 +410,17 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
         source = folder / "upstream.bin"
         ingest.download(done.video_url, done.headers, source, settings.VIDEOGEN_REMOTE_MAX_BYTES)
         # Downloaded: the job has left the provider (a re-download reads a finished result).
-        pools.release(generation=gen)
-        # What the video cost, from the serving provider's route (billed units where reported);
-        # settled against the estimate when the generation completes
-        # (an audio step adds its own).
+        _served(gen)
+        # What the video cost, from the serving provider's route (billed units where
+        # reported); settled against the estimate when the generation completes (an audio
+        # step adds its own).
         cost = prices.hosted_cost(gen.spec(), gen.engine, done.billed_units)
         Generation.objects.filter(pk=gen.pk, claim=gen.claim).update(
             cost_usd=cost.usd, cost_source=cost.source
         )
         if (phase := audio.after_download(gen, source)) is not None:
             return phase  # no sound in it, and add_audio: the audio step (tasks/audio.py)
-        route = providers.route_for(gen.model, gen.mode)
-        skip_s = shots.native_skip_s(gen, route, folder) if route is not None else 0.0
+        skip_s = shots.native_skip_s(gen, route, folder)
         result = ingest.make_ours(
             source, gen.spec(), folder, progress=reporter.progress,
             should_stop=reporter.should_stop, skip_s=skip_s, mark=provenance.mark_for(gen),
@@ -286,9 +442,7 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
         state.last_error = str(exc)[:300]
         return _wait(gen, state, None, 1.0, retry_after=exc.retry_after)
     except Canceled:
-        lifecycle.stop(generation=gen, claim=gen.claim)
-        pools.release(generation=gen)
-        return "canceled"
+        return _stop(gen)
     except EngineError as exc:
         if exc.code == "upstream_bad_output":
             # A download cut short or an error page served as the file: fetch it again
@@ -299,3 +453,15 @@ def _collect(gen: Generation, state: HostedState, done: Done) -> str:
         return _fail(gen, state, exc)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _served(gen: Generation) -> None:
+    """The provider delivered: recorded once (a re-download after a bad file is no second
+    serving), and the job leaves it."""
+    last = gen.route_attempts[-1] if gen.route_attempts else {}
+    if (last.get("provider"), last.get("outcome")) != (gen.engine, failover.SERVED):
+        gen.route_attempts = [*gen.route_attempts, failover.attempt(gen.engine, failover.SERVED)]
+        Generation.objects.filter(pk=gen.pk, claim=gen.claim).update(
+            route_attempts=gen.route_attempts
+        )
+    left_provider(gen, gen.engine, failover.SERVED)

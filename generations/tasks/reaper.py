@@ -30,8 +30,8 @@ from generations.models import Generation
 from generations.ops import health
 from generations.rendering import registry
 from generations.rendering.hosted.state import HostedState
-from generations.routing import pools
-from generations.tasks import brokerscan
+from generations.routing import failover, pools
+from generations.tasks import brokerscan, hosted
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,7 @@ def _rearm_poll(gen: Generation, now: datetime) -> int:
             message=f"The worker polling this generation stopped responding {state.rearmed - 1} "
             "times; giving up. The charge was refunded.",
         )
+        hosted.left_provider(gen, gen.engine, failover.FAILED)
         return 0
     return Generation.objects.filter(
         pk=gen.pk, status=Generation.Status.IN_PROGRESS, heartbeat_at=gen.heartbeat_at

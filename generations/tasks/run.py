@@ -39,6 +39,10 @@ def generation_run(pk: int) -> str:
             claim=claim,
         )
         return "failed: model unavailable"
+    if registry.is_hosted(engine_name) and registry.is_hosted(gen.engine):
+        # Run again (its task delivered twice): it stays on the provider it failed over
+        # to, which may hold its job; the hosted step decides where it goes from there.
+        engine_name = gen.engine
     Generation.objects.filter(pk=pk, claim=claim).update(engine=engine_name)
     gen.engine, gen.claim = engine_name, claim
     try:

@@ -44,14 +44,22 @@ MAX_REASON_CHARS = 300
 class Transient(Exception):  # noqa: N818  (a condition, not a bug)
     """Worth retrying later; `retry_after` is the provider's own hint in seconds, if any.
     `resubmit`: the upstream job itself failed in a way the provider calls retryable, so
-    the retry is a new submission (a bounded number of times), not another poll."""
+    the retry is a new submission (a bounded number of times), not another poll.
+    `status`: the HTTP status that said so, when one did (429: a rate limit, which failover
+    waits out a few times before moving on; routing/failover.py)."""
 
     def __init__(
-        self, message: str, retry_after: float | None = None, *, resubmit: bool = False
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        resubmit: bool = False,
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.resubmit = resubmit
+        self.status = status
 
 
 class ResultGone(Exception):  # noqa: N818
@@ -196,6 +204,7 @@ class ProviderHTTP:
         return Transient(
             f"{self.provider}: {self.redact(reason_of(response))}",
             retry_after_seconds(response.headers.get("Retry-After")),
+            status=response.status_code,
         )
 
     def json(self, response: requests.Response) -> dict[str, Any]:

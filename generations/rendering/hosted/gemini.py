@@ -141,7 +141,7 @@ class GeminiEngine:
         if response.status_code == 429:
             delay = retry_after_seconds(response.headers.get("Retry-After"))
             retry_after = _retry_delay(details) if delay is None else delay
-            return Transient(f"{PROVIDER}: {status}: {message}", retry_after)
+            return Transient(f"{PROVIDER}: {status}: {message}", retry_after, status=429)
         if response.status_code in (401, 403) or any(
             d.get("reason") == "API_KEY_INVALID" for d in details
         ):

@@ -80,7 +80,7 @@ class ReplicateEngine:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait is None and (match := RESETS_RE.search(response.text)):
                 wait = float(match[1])
-            raise Transient(f"replicate: {reason_of(response)}", wait)
+            raise Transient(f"replicate: {reason_of(response)}", wait, status=429)
         return response
 
     def _url(self, given: object, fallback: str) -> str:

@@ -29,7 +29,8 @@ Empty values ("" or unset) are left out of the input, so the provider applies it
 default. A route takes an end image (`Route.takes`) only where it sends `end_image`: in a
 mode whose upstream has no end-frame field, validation refuses end_image_url. When a model
 lists several providers, the first whose credentials are set serves it (see providers.py,
-which loads the map and knows the providers).
+which loads the map and knows the providers), and the others, in order, take the jobs it
+fails transiently (generations/routing/failover.py).
 
 Prices, in US dollars per second of video (see docs/providers.md for the sources):
 

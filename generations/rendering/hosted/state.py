@@ -39,6 +39,10 @@ class HostedState:
     bad_output: int = 0  # the downloaded file did not decode
     rearmed: int = 0  # the reaper found the poll lost (a worker or broker restart)
     key_retries: int = 0  # the provider refused the key: tried again on another of the pool
+    # Failover (routing/failover.py): transient failures on this route before the job ran
+    # upstream, and the 429s among them, counted apart.
+    route_failures: int = 0
+    rate_limited: int = 0
 
     @property
     def submitted(self) -> bool:
