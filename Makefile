@@ -47,11 +47,19 @@ test: install-dev
 # Submit throughput is also compared with this commit's code (the last before fair share),
 # as a ratio to the authenticated read on each (bench/compare.py); empty skips it.
 BENCH_BEFORE ?= 1e53f17
+# Routing overhead (estimate, route choice, the USD reservation) per submit of a hosted model
+# with two routes (fal, then Replicate; neither is called by a submit), against this commit,
+# the last before routing and money, as a ratio to the authenticated read on each.
+BENCH_ROUTING_BEFORE ?= a4367f8
+ROUTED_SUBMIT = {"model": "kling_25", "prompt": "bench", "duration": 5, "resolution": "720p"}
 
 bench: install-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python -m bench.fairshare
 	$(if $(BENCH_BEFORE),$(BIN)/python -m bench.compare --rev $(BENCH_BEFORE) --against status --only submit)
+	$(BIN)/python -m bench.compare --rev $(BENCH_ROUTING_BEFORE) --only submit --against status \
+		--rounds 3 --submits 300 --set FAL_KEY=bench --set REPLICATE_API_TOKEN=bench \
+		--body '$(ROUTED_SUBMIT)'
 	$(BIN)/python -m bench.local_engine
 	$(BIN)/python -m bench.stitch
 	$(BIN)/python -m bench.provenance
