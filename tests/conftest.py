@@ -13,6 +13,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from generations.core import accounts, apikeys, quotas
 from generations.models import ApiKey, Team, User
+from generations.routing import breaker
 from tests.asgi_client import AsgiClient
 
 # Hypothesis (and schemathesis) keep their example database inside the venv, like the other
@@ -25,6 +26,8 @@ def _isolated_storage(settings: Any, tmp_path: Any) -> None:
     # Each test writes media into its own folder, never into ./var.
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.DATA_DIR = tmp_path
+    # Each test's database starts with every circuit closed: no estimate remembers one.
+    breaker.forget_open_providers()
 
 
 @pytest.fixture

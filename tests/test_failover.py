@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -411,6 +412,24 @@ def test_while_a_circuit_is_open_jobs_skip_that_provider_without_calling_it(
     assert body["status"] == "completed" and body["provider"] == "replicate"
     assert outcomes(body) == [("fal", "skipped_open"), ("replicate", "served")]
     assert fal.api_calls() == 0
+
+
+def test_the_estimate_and_its_reservation_follow_the_route_a_job_will_start_on(
+    fakes: tuple[FakeFal, FakeReplicate], owner: Account, settings: Any, tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.toml"
+    prices.write_text("[wan-25.fal]\nusd_per_s = 0.10\n[wan-25.replicate]\nusd_per_s = 0.25\n")
+    settings.VIDEOGEN_PRICE_MAP = str(prices)
+    body = {"model": "wan-25", "prompt": "a paper boat", "duration": 2, "resolution": "480p"}
+    quoted = owner.client().post("/api/v1/estimate", body).json()
+    assert (quoted["provider"], quoted["usd"]) == ("fal", "0.2000")
+    open_circuit("fal", settings)
+    quoted = owner.client().post("/api/v1/estimate", body).json()
+    assert (quoted["provider"], quoted["usd"]) == ("replicate", "0.5000")
+    gen_id = submit(owner, duration=2)
+    drive()
+    gen = Generation.objects.get(generation_id=gen_id)
+    assert (gen.engine, gen.est_usd, gen.cost_usd) == ("replicate", Decimal("0.5"), Decimal("0.5"))
 
 
 def test_when_every_route_is_open_a_job_waits_for_a_cool_down_then_probes(

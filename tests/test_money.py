@@ -285,6 +285,10 @@ def test_without_billed_units_the_cost_is_the_price_tables(fal: FakeFal, owner: 
         Decimal("0.9000"), Decimal("0.9200"), "price_table", "mirelo-sfx-v1.5"
     )  # fmt: skip
     assert sum(ledger_usd(gen).values()) == Decimal("0.9200") == spent(owner)
+    # The status says so too: the estimate, the cost and where the figure came from.
+    status = owner.client().get(f"/api/v1/status/{gen_id}").json()
+    assert status["cost"] == {"estimated_usd": "0.9000", "usd": "0.9200", "source": "price_table"}
+    assert status["provider"] == "fal"
 
 
 def test_a_refund_gives_the_estimate_back(fal: FakeFal, owner: Account) -> None:

@@ -242,6 +242,7 @@ def _generation() -> dict[str, Any]:
                                             "`procedural` (our sound bed)."},
             "provider": _provider(),
             "attempts": _attempts(),
+            "cost": _cost(),
             "queue_position": {"type": "integer", "minimum": 0,
                                "description": "Jobs ahead of this one at a hosted provider "
                                               "that reports it (in_progress only)."},
@@ -329,6 +330,22 @@ def _provider() -> dict[str, Any]:
     return {"type": ["string", "null"],
             "description": "The hosted provider serving the job (the one that served it, "
                            "once completed); null on an engine of this server's own."}  # fmt: skip
+
+
+def _cost() -> dict[str, Any]:
+    money = {"type": ["string", "null"], "pattern": r"^\d+\.\d{4}$"}
+    return {
+        "type": "object",
+        "description": "US dollars at the provider: the estimate reserved at submit, and, once "
+                       "completed, what it cost (`source`: `billed`, the provider's figure, or "
+                       "`price_table`); $0 on engines of this server's own, and after a refund.",
+        "required": ["estimated_usd", "usd", "source"],
+        "properties": {
+            "estimated_usd": money,
+            "usd": money,
+            "source": {"type": ["string", "null"], "enum": ["billed", "price_table", None]},
+        },
+    }  # fmt: skip
 
 
 def _attempts() -> dict[str, Any]:

@@ -84,7 +84,7 @@ BODY_FIELDS = (
     "add_audio", "created_at", "started_at", "finished_at", "image_url", "error_code",
     "error_message", "test_mode", "preview", "spritesheet", "files_purged_at", "engine_handle",
     "end_image_url", "extended_from", "sequence", "shot_index", "requested_model", "audio_source",
-    "engine", "route_attempts",
+    "engine", "route_attempts", "est_usd", "cost_usd", "cost_source",
 )  # fmt: skip
 
 
@@ -142,6 +142,12 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
     # The hosted provider serving it (after any failover), and every provider it tried.
     body["provider"] = failover.serving_provider(gen)
     body["attempts"] = failover.public_attempts(gen)
+    if gen.est_usd is not None or gen.cost_usd is not None:
+        body["cost"] = {  # US dollars: reserved at submit, then what it cost
+            "estimated_usd": None if gen.est_usd is None else str(gen.est_usd),
+            "usd": None if gen.cost_usd is None else str(gen.cost_usd),
+            "source": gen.cost_source or None,
+        }
     queue_position = HostedState.load(gen.engine_handle).queue_position
     if gen.status == Generation.Status.IN_PROGRESS and isinstance(queue_position, int):
         body["queue_position"] = queue_position  # jobs ahead of this one at the provider

@@ -23,6 +23,7 @@ are counted like any other call's.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -105,6 +106,7 @@ def gate(provider: str, *, now: datetime | None = None) -> Gate:
 
 def succeeded(provider: str, *, probe: str = "") -> None:
     """The provider answered a call (a job's refusal counts: the provider is up)."""
+    forget_open_providers()
     now = timezone.now()
     if probe and ProviderCircuit.objects.filter(
         provider=provider, state=State.HALF_OPEN, probe_claim=probe
@@ -129,6 +131,7 @@ def succeeded(provider: str, *, probe: str = "") -> None:
 def failed(provider: str, error: str, *, probe: str = "") -> bool:
     """A call failed transiently. True when the circuit is open after it (this failure
     opened it, or the probe failed and reopened it)."""
+    forget_open_providers()
     now = timezone.now()
     error = error[:MAX_ERROR_CHARS]
     reopen = {
@@ -164,3 +167,32 @@ def is_open(provider: str) -> bool:
         threshold() > 0
         and ProviderCircuit.objects.filter(provider=provider).exclude(state=State.CLOSED).exists()
     )
+
+
+# open_providers' answer is reused this long in a process: estimates ask per submit item.
+OPEN_SET_TTL_S = 1.0
+_open_set: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+
+def forget_open_providers() -> None:
+    """Drop open_providers' cached answer (a state change here; a test's fresh database)."""
+    global _open_set  # noqa: PLW0603
+    _open_set = (0.0, frozenset())
+
+
+def open_providers() -> frozenset[str]:
+    """The providers whose circuit is open or half-open now, as estimates see them (read
+    at most once a second per process; the step itself asks the row each time)."""
+    global _open_set  # noqa: PLW0603  (a per-process cache of one value)
+    read_at, found = _open_set
+    if time.monotonic() - read_at < OPEN_SET_TTL_S:
+        return found
+    if threshold() <= 0:
+        found = frozenset()
+    else:
+        rows = ProviderCircuit.objects.exclude(state=State.CLOSED).values_list(
+            "provider", flat=True
+        )
+        found = frozenset(rows)
+    _open_set = (time.monotonic(), found)
+    return found

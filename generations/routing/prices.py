@@ -16,6 +16,7 @@ from generations import catalog
 from generations.rendering import registry
 from generations.rendering.hosted import audio_routes, providers
 from generations.rendering.hosted.routes import Route
+from generations.routing import breaker
 from generations.spec import GenerationSpec
 
 PLACES = Decimal("0.0001")
@@ -64,17 +65,31 @@ def spec_usd(route: Route | None, spec: GenerationSpec) -> Decimal:
 
 def quote(spec: GenerationSpec, *, test_mode: bool) -> Quote:
     """The estimate of `spec` on whatever serves it here now (test keys: the `local` engine,
-    $0). The provider is the first configured route of the model, as the run picks it."""
+    $0). The provider is the first configured route of the model whose circuit is not
+    open, as the run picks it."""
     model = catalog.get_model(spec.model)
     name = registry.engine_name_for(model, test_mode=test_mode, mode=spec.mode) if model else None
     if name is None:
         return Quote("", None, ZERO)
     if not registry.is_hosted(name):
         return Quote(name, None, ZERO)
-    route = providers.route_for(spec.model, spec.mode)
-    if route is None or route.provider != name:
+    route = _starting_route(spec)
+    if route is None:
         return Quote(name, None, ZERO)
-    return Quote(name, route, spec_usd(route, spec) + audio_step_usd(route, spec))
+    return Quote(route.provider, route, spec_usd(route, spec) + audio_step_usd(route, spec))
+
+
+def _starting_route(spec: GenerationSpec) -> Route | None:
+    """The route a job would start on now: the model's first configured route for its mode
+    whose circuit is not open (the step skips open ones, routing/failover.py), else the
+    first."""
+    found = [
+        route for route in providers.all_routes().get(spec.model, ())
+        if spec.mode in route.upstream and providers.configured(route.provider)
+    ]  # fmt: skip
+    if len(found) > 1 and (shut := breaker.open_providers()):
+        return next((route for route in found if route.provider not in shut), found[0])
+    return found[0] if found else None
 
 
 def audio_step_usd(route: Route, spec: GenerationSpec) -> Decimal:
