@@ -191,6 +191,11 @@ def test_a_provider_answering_503_fails_over_to_the_next_route_translated_for_it
     assert ledger(gen_id) == ["charge", "settle"]  # charged once, whoever served it
     video = owner.client().get(f"/v1/videos/{gen_id}").json()
     assert video["provider"] == "replicate" and video["attempts"] == body["attempts"]
+    # The generation's page says so too.
+    browser = Client()
+    browser.force_login(owner.user)
+    page = browser.get(f"/generations/{gen_id}").content.decode()
+    assert "Served by</dt><dd>replicate (after: fal failed over)</dd>" in page
 
 
 def test_a_provider_that_does_not_answer_in_time_fails_over(

@@ -53,6 +53,12 @@ def generation(request: HttpRequest, generation_id: str) -> HttpResponse:
         "extend_form": extend_form,
         "export_formats": EXPORT_FORMATS,
         "extensions": gen.extensions.order_by("created_at"),
+        # Providers it tried before the one serving it: "fal failed over", "fal skipped open".
+        "tried": [
+            f"{a.get('provider', '?')} {str(a.get('outcome', '')).replace('_', ' ')}"
+            for a in gen.route_attempts
+            if isinstance(a, dict) and a.get("outcome") not in ("served", "failed", "canceled")
+        ],
     }
     return render(request, template, context)
 
