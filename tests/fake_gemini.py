@@ -1,6 +1,6 @@
 """A fake Gemini API serving Veo: predictLongRunning, operation polling, file download.
 
-It follows the documented protocol (see /tmp/research/providers.md section 3): create
+It follows the documented protocol (see docs/providers.md section 3): create
 answers `{"name": "models/<model>/operations/<id>"}`; the operation answers `done: false`
 with metadata for `polls` polls, then `done: true` with a generatedSamples video whose URI
 is the fake's own `/v1beta/files/<id>:download?alt=media`, which wants the API key and

@@ -1,6 +1,6 @@
 """A fake OpenAI videos API (Sora 2): create, retrieve, download content, delete.
 
-It follows the documented protocol (see /tmp/research/providers.md section 4): `POST
+It follows the documented protocol (see docs/providers.md section 4): `POST
 /v1/videos` takes JSON or multipart/form-data (with `input_reference` as an image file) and
 answers the video object; each `GET /v1/videos/{id}` advances it queued -> in_progress
 (progress rising) -> completed after `polls` polls; `GET /v1/videos/{id}/content` answers
