@@ -96,9 +96,9 @@ API_IDOR = {
 }
 # API routes any caller may use without a key.
 PUBLIC_API = {"openapi", "api-docs", "api-models", *CAPABILITY_ROUTES}
-# Under /api/ for the lean handler, but the dashboard's: a read-only GET that a session
+# Under /api/ for the lean handler, but the dashboard's: read-only GETs that a session
 # authenticates and a key never does (test_the_dashboards_live_status_takes_no_key).
-SESSION_API = {"dashboard-live"}
+SESSION_API = {"dashboard-live", "dashboard-estimate"}
 
 
 def _login(account: Account, *, csrf: bool = False) -> Client:
@@ -384,3 +384,7 @@ def test_the_dashboards_live_status_takes_no_key(owner: Account) -> None:
     session = _login(owner)
     assert session.get("/api/dashboard/live", {"ids": gen.generation_id}).status_code == 200
     assert session.post("/api/dashboard/live", {"ids": gen.generation_id}).status_code == 405
+    # So is the Generate form's live estimate.
+    form = {"model": "local", "duration": "3"}
+    assert Client().get("/api/dashboard/estimate", form, headers=key).status_code == 401
+    assert session.get("/api/dashboard/estimate", form).status_code == 200
