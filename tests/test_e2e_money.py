@@ -40,15 +40,19 @@ BUDGET = (
     "quotas.team_set_plan_limits(team=accounts.team_personal_get(user=u), "
     "monthly_budget_usd=Decimal('1.00'))"
 )
-# The recorded costs and the ledger, read in the server's own database.
+# The recorded costs and the ledger of this test's team, read in the server's own database
+# (in CI's PostgreSQL pass the database holds the other end-to-end tests' teams too).
 TOTALS = (
     "import json; from django.db.models import Sum; "
-    "from generations.models import Generation, MonthlyUsage, UsageEvent; "
+    "from generations.core import accounts; "
+    "from generations.models import Generation, MonthlyUsage, UsageEvent, User; "
+    f"t = accounts.team_personal_get(user=User.objects.get(email='{EMAIL}')); "
+    "g = Generation.objects.filter(team=t); "
     "print(json.dumps({"
-    "'cost': str(Generation.objects.aggregate(s=Sum('cost_usd'))['s']), "
-    "'ledger': str(UsageEvent.objects.aggregate(s=Sum('usd'))['s']), "
-    "'spent': str(MonthlyUsage.objects.aggregate(s=Sum('spent_usd'))['s']), "
-    "'sources': sorted(set(Generation.objects.values_list('cost_source', flat=True)))}))"
+    "'cost': str(g.aggregate(s=Sum('cost_usd'))['s']), "
+    "'ledger': str(UsageEvent.objects.filter(team=t).aggregate(s=Sum('usd'))['s']), "
+    "'spent': str(MonthlyUsage.objects.filter(team=t).aggregate(s=Sum('spent_usd'))['s']), "
+    "'sources': sorted(set(g.values_list('cost_source', flat=True)))}))"
 )
 
 
