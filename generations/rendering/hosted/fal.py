@@ -172,5 +172,8 @@ class FalEngine:
         )
 
     def cancel(self, job: Job, handle: dict[str, Any]) -> None:
-        # 202 CANCELLATION_REQUESTED, 400 ALREADY_COMPLETED and 404 NOT_FOUND all end it.
-        self.http.call("PUT", handle["cancel_url"], expect=frozenset({400, 404}))
+        # 202 CANCELLATION_REQUESTED, 400 ALREADY_COMPLETED and 404 NOT_FOUND all end it; an
+        # answer cut short (malformed JSON) is a glitch, so Transient: asked again.
+        response = self.http.call("PUT", handle["cancel_url"], expect=frozenset({400, 404}))
+        if response.ok:
+            self.http.json(response)
