@@ -9,16 +9,14 @@ DB thread, reading the session itself; 401 without one. Nothing is written."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import import_module
 
-from django.conf import settings
-from django.contrib.auth import get_user
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
 from generations.core import estimates, validation
 from generations.dashboard.access import current_team
+from generations.dashboard.live import session_user
 from generations.errors import ApiError
-from generations.models import Team, User
+from generations.models import Team
 from generations.web.dbthreads import run_in_db_thread
 
 # The form's fields that move the estimate, passed through as the generate body has them.
@@ -73,12 +71,8 @@ async def form_estimate(request: HttpRequest) -> HttpResponseBase:
 
 
 def _answer(request: HttpRequest) -> JsonResponse:
-    engine = import_module(settings.SESSION_ENGINE)
-    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-    user = get_user(request)
-    if not isinstance(user, User):
+    if session_user(request) is None:
         return JsonResponse({"error": "Log in first."}, status=401)
-    request.user = user
     try:
         spec = validation.build_spec(form_body(request.GET), test_mode=False)
     except ApiError as exc:

@@ -47,12 +47,8 @@ def _answer(request: HttpRequest) -> JsonResponse:
     to the workers, and its own team's ahead of it in line). `eta_s`: seconds until it
     should be done, from this server's recent times for its model and resolution
     (core/reports.typical_seconds); null before any."""
-    engine = import_module(settings.SESSION_ENGINE)
-    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-    user = get_user(request)
-    if not isinstance(user, User):
+    if session_user(request) is None:
         return JsonResponse({"error": "Log in first."}, status=401)
-    request.user = user
     ids = [i for i in request.GET.get("ids", "").split(",") if i][:MAX_IDS]
     rows = list(
         Generation.objects.filter(team=current_team(request), generation_id__in=ids).only(
@@ -104,3 +100,15 @@ def _typical(model: str, resolution: str) -> int | None:
         found = reports.typical_seconds(model, resolution)
         cache.set(key, -1 if found is None else found, TYPICAL_CACHE_S)
     return None if found in (None, -1) else int(found)
+
+
+def session_user(request: HttpRequest) -> User | None:
+    """The logged-in user of a session cookie, set on the request, for the dashboard's few
+    routes under /api/ (the lean handler runs no session middleware); None without one."""
+    engine = import_module(settings.SESSION_ENGINE)
+    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    user = get_user(request)
+    if not isinstance(user, User):
+        return None
+    request.user = user
+    return user
