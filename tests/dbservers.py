@@ -45,6 +45,12 @@ class Postgres:
         self._as_postgres("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
                           "videogen")  # fmt: skip
 
+    def create_database(self, name: str) -> str:
+        """Another database on this server; its URL."""
+        self._as_postgres("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                          name)  # fmt: skip
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
     def _as_postgres(self, tool: str, *args: str) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / tool), *args],
                        check=True, capture_output=True, timeout=120)  # fmt: skip

@@ -174,4 +174,9 @@ def test_every_family_keeps_its_name_type_and_help() -> None:
             "Times each hosted provider's circuit breaker opened.",
         ),
         "videogen_metrics_scrape_seconds": ("gauge", "Time taken to compute these metrics."),
+        "videogen_metrics_snapshot_age_seconds": (
+            "gauge",
+            "Age of the snapshot the finished generations' series come from (-1: computed by "
+            "this scrape, no worker refreshes it).",
+        ),
     }

@@ -474,18 +474,23 @@ def _generation_paths() -> dict[str, Any]:
 def _generations_operation() -> dict[str, Any]:
     page = _json({
         "type": "object",
-        "required": ["success", "generations", "total", "page", "limit", "has_more"],
+        "required": ["success", "generations", "total", "page", "limit", "has_more",
+                     "next_cursor"],
         "properties": {
             "success": {"type": "boolean"},
             "generations": {"type": "array", "items": {"type": "object"}},
-            "total": {"type": "integer"}, "page": {"type": "integer"},
+            "total": {"type": "integer"},
+            "page": {"type": ["integer", "null"], "description": "null when paged by cursor"},
             "limit": {"type": "integer"}, "has_more": {"type": "boolean"},
+            "next_cursor": {"type": ["string", "null"],
+                            "description": "`cursor=` of the next page; null on the last"},
         },
     })  # fmt: skip
     return _op(
         "The team's generations, newest first", "generations", page,
         parameters=[
             _query("page", type="integer", minimum=1),
+            _query("cursor", type="string"),
             _query("limit", type="integer", minimum=1, maximum=videogenapi.MAX_PAGE_SIZE),
         ],
     )  # fmt: skip

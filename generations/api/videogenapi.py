@@ -20,7 +20,8 @@ from generations.api.common import (
     wire_time,
 )
 from generations.api.idempotency import idempotent
-from generations.core import lifecycle, quotas
+from generations.core import lifecycle, quotas, rollups
+from generations.db import keyset
 from generations.db.prepared import PreparedQuery
 from generations.errors import ApiError
 from generations.models import ApiKey, Generation, Sequence, Team
@@ -239,15 +240,34 @@ def cancel(request: HttpRequest, generation_id: str) -> HttpResponse:
     return JsonResponse(body)
 
 
+# The list's order, newest first; a cursor holds the last row's values of these.
+LIST_ORDER = ("-created_at", "-pk")
+
+
 @endpoint(("GET",), videogen_error)
 def generations(request: HttpRequest) -> HttpResponse:
+    """Newest first, `page=` as the reference has it (OFFSET: the deeper the page, the more
+    rows read and skipped), or `cursor=` (the `next_cursor` of the page before: found
+    through the index at any depth). `total` comes from the usage summaries."""
     key = authenticate(request)
-    page = page_param(request, "page", 1, 10**6)
     limit = page_param(request, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    rows = Generation.objects.filter(team=key.team).order_by("-created_at", "-pk")
-    total = rows.count()
-    offset = (page - 1) * limit
-    items = [generation_body(request, g) for g in rows[offset : offset + limit]]
+    rows = Generation.objects.filter(team=key.team)
+    cursor = request.GET.get("cursor")
+    page: int | None
+    if cursor:
+        values = keyset.decode(cursor, LIST_ORDER)
+        if values is None:
+            raise ApiError(400, "invalid_parameter", "`cursor` is not a cursor of this list "
+                           "(use the `next_cursor` of a page).", "cursor")  # fmt: skip
+        window = keyset.window(rows, LIST_ORDER, size=limit, after=values)
+        found, page, more = window.items, None, window.after is not None
+    else:
+        page = page_param(request, "page", 1, 10**6)
+        offset = (page - 1) * limit
+        found = list(rows.order_by(*LIST_ORDER)[offset : offset + limit + 1])
+        more = len(found) > limit
+        found = found[:limit]
+    items = [generation_body(request, g) for g in found]
     for item in items:
         item.pop("success")
     return JsonResponse(
@@ -255,10 +275,11 @@ def generations(request: HttpRequest) -> HttpResponse:
             {
                 "success": True,
                 "generations": items,
-                "total": total,
+                "total": rollups.generation_count(key.team),
                 "page": page,
                 "limit": limit,
-                "has_more": offset + len(items) < total,
+                "has_more": more,
+                "next_cursor": keyset.encode(found[-1], LIST_ORDER) if more else None,
             },
             key,
         )

@@ -15,12 +15,13 @@ INSERTs elsewhere, with explicit primary keys (run it on a server nobody else wr
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -33,7 +34,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from generations import catalog
-from generations.core import accounts
+from generations.core import accounts, rollups
 from generations.ids import new_generation_id
 from generations.media.encode import Mp4Writer, write_poster
 from generations.models import Generation, MonthlyUsage, Team, UsageEvent, User
@@ -105,6 +106,9 @@ def seed(
             say(f"{done} of {generations} generations")
     _counters(counters, spent)
     _sync_sequences()
+    for team, _, _ in made_teams:
+        rollups.roll(team)  # their closed days summed up now, not by the first reader
+    say("usage rolled up")
     return Seeded(len(made_teams), done, ledger, time.monotonic() - started)
 
 
@@ -170,17 +174,22 @@ def _batch(
     first_event: int,
     counters: Counter[tuple[int, str]],
     spent: dict[tuple[int, str], Decimal],
-) -> tuple[list[Generation], list[UsageEvent]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows as {attname: value} (no model instances: a million of them would take most of
+    the time), a generation's and its ledger's."""
     now = timezone.now()
     names = [m[0] for m in MODELS]
     weights = [m[1] for m in MODELS]
     served_by = {m[0]: m[2] for m in MODELS}
-    rows: list[Generation] = []
-    events: list[UsageEvent] = []
+    durations = {
+        name: (info.default_duration if (info := catalog.get_model(name)) is not None else 5)
+        for name in names
+    }
+    rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for offset in range(count):
         model = rng.choices(names, weights)[0]
-        info = catalog.get_model(model)
-        duration = info.default_duration if info is not None else 5
+        duration = durations[model]
         created = now - timedelta(seconds=rng.uniform(0, DAYS * 86400))
         took = timedelta(seconds=rng.uniform(5, 240))
         failed = rng.random() < FAILED_SHARE
@@ -191,58 +200,69 @@ def _batch(
         user = people[rng.randrange(len(people))]
         pk = first_pk + offset
         month = created.astimezone(UTC).strftime("%Y-%m")
-        rows.append(Generation(
-            pk=pk, generation_id=new_generation_id(), team=team, user=user, source="demo",
-            mode="text-to-video", model=model, prompt=rng.choice(PROMPTS), duration=duration,
-            resolution="480p", aspect_ratio="16:9", width=WIDTH, height=HEIGHT, fps=FPS,
-            num_frames=FPS * duration, seed=rng.randrange(2**31),
-            status=Generation.Status.FAILED if failed else Generation.Status.COMPLETED,
-            progress=0 if failed else 100, created_at=created, queued_at=created,
-            started_at=created, finished_at=created + took, heartbeat_at=created + took,
-            attempts=1, engine=engine,
-            error_code="upstream_failed" if failed else "",
-            error_message="The provider failed the job (demo data)." if failed else "",
-            video="" if failed else video, poster="" if failed else poster,
-            video_size=0 if failed else size, est_usd=est, cost_usd=cost,
-            cost_source="" if failed else "price_table",
-            route_attempts=[] if engine == "local" else [
+        rows.append({
+            "id": pk, "generation_id": new_generation_id(), "request_id": uuid.uuid4(),
+            "team_id": team.pk, "user_id": user.pk, "source": "demo",
+            "mode": "text-to-video", "model": model, "prompt": rng.choice(PROMPTS),
+            "duration": duration, "resolution": "480p", "aspect_ratio": "16:9",
+            "width": WIDTH, "height": HEIGHT, "fps": FPS, "num_frames": FPS * duration,
+            "seed": rng.randrange(2**31),
+            "status": Generation.Status.FAILED if failed else Generation.Status.COMPLETED,
+            "progress": 0 if failed else 100, "created_at": created, "queued_at": created,
+            "started_at": created, "finished_at": created + took,
+            "heartbeat_at": created + took, "attempts": 1, "engine": engine,
+            "error_code": "upstream_failed" if failed else "",
+            "error_message": "The provider failed the job (demo data)." if failed else "",
+            "video": "" if failed else video, "poster": "" if failed else poster,
+            "video_size": 0 if failed else size, "est_usd": est, "cost_usd": cost,
+            "cost_source": "" if failed else "price_table",
+            "route_attempts": [] if engine == "local" else [
                 {"provider": engine, "outcome": "failed" if failed else "served",
                  "at": (created + took).isoformat(timespec="seconds"), "detail": ""}],
-        ))  # fmt: skip
-        common = {"team": team, "user": user, "generation_id": pk, "month": month,
+        })  # fmt: skip
+        common = {"team_id": team.pk, "user_id": user.pk, "generation_id": pk, "month": month,
                   "model": model, "provider": engine if engine != "local" else ""}  # fmt: skip
-        events.append(UsageEvent(kind=UsageEvent.Kind.CHARGE, units=1, usd=est,
-                                 created_at=created, **common))  # fmt: skip
+        events.append({"id": first_event + len(events), "kind": UsageEvent.Kind.CHARGE,
+                       "units": 1, "usd": est, "created_at": created, **common})  # fmt: skip
         if failed:
-            events.append(UsageEvent(kind=UsageEvent.Kind.REFUND, units=-1, usd=-est,
-                                     created_at=created + took, **common))  # fmt: skip
+            events.append({"id": first_event + len(events), "kind": UsageEvent.Kind.REFUND,
+                           "units": -1, "usd": -est, "created_at": created + took,
+                           **common})  # fmt: skip
         else:
-            events.append(UsageEvent(kind=UsageEvent.Kind.SETTLE, units=0, usd=cost - est,
-                                     created_at=created + took, **common))  # fmt: skip
+            events.append({"id": first_event + len(events), "kind": UsageEvent.Kind.SETTLE,
+                           "units": 0, "usd": cost - est, "created_at": created + took,
+                           **common})  # fmt: skip
             counters[team.pk, month] += 1
             spent[team.pk, month] = spent.get((team.pk, month), Decimal(0)) + cost
-    for index, event in enumerate(events):
-        event.pk = first_event + index
     return rows, events
 
 
-def _insert(model: type[models.Model], rows: list[Any]) -> None:
+def _insert(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
+    """The rows in one COPY on PostgreSQL (values psycopg adapts itself; JSON as text, and
+    each column the rows leave out at its default), `bulk_create` elsewhere."""
     if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(rows, batch_size=500)
+        model._default_manager.bulk_create([model(**row) for row in rows], batch_size=500)
         return
     fields = model._meta.concrete_fields
+    given = rows[0].keys()
+    defaults = {
+        f.attname: f.get_db_prep_save(f.get_default(), connection)
+        for f in fields
+        if f.attname not in given
+    }
+    as_json = {f.attname for f in fields if isinstance(f, models.JSONField)}
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    names = [f.attname for f in fields]
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor: COPY
         with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in _prepared(fields, rows):
-                copy.write_row(row)
-
-
-def _prepared(fields: Sequence[models.Field[Any, Any]], rows: list[Any]) -> Iterator[list[Any]]:
-    for obj in rows:
-        yield [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+            for row in rows:
+                copy.write_row([
+                    json.dumps(row[name]) if name in as_json and name in row
+                    else row[name] if name in row else defaults[name]
+                    for name in names
+                ])  # fmt: skip
 
 
 def _counters(counters: Counter[tuple[int, str]], spent: dict[tuple[int, str], Decimal]) -> None:
@@ -266,3 +286,5 @@ def _sync_sequences() -> None:
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
                 f"(SELECT COALESCE(MAX(id), 1) FROM {connection.ops.quote_name(table)}))"
             )
+            # Fresh statistics for the planner: a million rows it has not seen yet.
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")

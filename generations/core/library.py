@@ -3,10 +3,11 @@ gallery, deleting them."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from generations.core import lifecycle
+from generations.core import lifecycle, rollups
 from generations.ids import random_base62
 from generations.models import Generation, Team
 
@@ -41,7 +42,9 @@ def generation_delete(*, generation: Generation) -> None:
             stored.delete(save=False)
     for export in generation.exports.exclude(file=""):
         export.file.delete(save=False)  # the rows go with the generation (cascade)
-    generation.delete()
+    with transaction.atomic():
+        rollups.forget(generation)  # out of its day's usage summary, if rolled up
+        generation.delete()
 
 
 def team_gallery_set(*, team: Team, public: bool) -> None:

@@ -13,14 +13,15 @@ import calendar
 import re
 import statistics
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
-from generations.core import quotas
-from generations.models import Generation, Team, UsageEvent
+from generations.core import quotas, rollups
+from generations.models import Generation, Team, UsageDay, UsageEvent
 
 
 @dataclass
@@ -64,82 +65,154 @@ def _month_bounds(month: str) -> tuple[int, int, int] | None:
 
 
 def month_report(team: Team, month: str) -> MonthReport:
-    """The report of `month`; a month that is not "YYYY-MM" gives this month's."""
+    """The report of `month`; a month that is not "YYYY-MM" gives this month's. Days the
+    team's usage is rolled up for are read from their summaries (core/rollups.py), the
+    rest from the ledger and the generations themselves."""
     bounds = _month_bounds(month)
     if bounds is None:
         month = quotas.current_month()
         bounds = _month_bounds(month)
         assert bounds is not None
     year, mon, last_day = bounds
-    events = UsageEvent.objects.filter(team=team, month=month)
     report = MonthReport(
         month=month, used=quotas.month_usage(team, month), limit=team.monthly_limit,
         spent_usd=quotas.month_spent(team, month), budget_usd=team.plan.monthly_budget_usd,
     )  # fmt: skip
-    gens = Generation.objects.filter(
-        team=team, created_at__year=year, created_at__month=mon, test_mode=False
-    )
-    per_member = {
-        row["user__email"]: row
-        for row in gens.values("user__email").annotate(
-            total=Count("id"),
-            completed=Count("id", filter=Q(status=Generation.Status.COMPLETED)),
-            failed=Count("id", filter=Q(status=Generation.Status.FAILED)),
-            seconds=Sum("duration", filter=Q(status=Generation.Status.COMPLETED)),
+    first = date(year, mon, 1)
+    after = first + timedelta(days=last_day)
+    mark = rollups.roll(team)
+    split = rollups.midnight(max(mark or first, first))
+    totals = _Totals()
+    if mark is not None and mark > first:
+        for row in (
+            UsageDay.objects.filter(team=team, month=month, day__lt=mark)
+            .values("day", "user__email", *KEY_FIELDS, "model", "engine", "test_mode", "ledger")
+            .annotate(
+                units_sum=Sum("units"),
+                usd_sum=Sum("usd"),
+                n=Sum("submitted"),
+                n_done=Sum("completed"),
+                n_failed=Sum("failed"),
+                secs=Sum("seconds"),
+                n_costed=Sum("costed"),
+                cost=Sum("cost_usd"),
+            )  # fmt: skip
+            .order_by()
+        ):
+            if row["ledger"]:
+                totals.ledger(row, row["day"], row["units_sum"], row["usd_sum"])
+            elif not row["test_mode"]:
+                totals.outcomes(row, row["n"], row["n_done"], row["n_failed"], row["secs"])
+                totals.cost(row["engine"], row["n_costed"], row["cost"])
+    for row in (
+        UsageEvent.objects.filter(team=team, month=month, created_at__gte=split)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "user__email", *KEY_FIELDS, "model")
+        .annotate(units_sum=Sum("units"), usd_sum=Sum("usd"))
+        .order_by()
+    ):
+        totals.ledger(row, row["day"], row["units_sum"], row["usd_sum"])
+    done = Q(status=Generation.Status.COMPLETED)
+    costed = Q(cost_usd__isnull=False) & ~Q(engine="")
+    for row in (
+        Generation.objects.filter(
+            team=team,
+            test_mode=False,
+            created_at__gte=split,
+            created_at__lt=rollups.midnight(after),
         )
-    }
-    member_rows = events.values("user__email").annotate(units=Sum("units"), usd=Sum("usd"))
-    for row in member_rows.order_by("user__email"):
-        stats = per_member.get(row["user__email"], {})
-        report.members.append(
-            {
-                "member": row["user__email"] or "(deleted user)",
-                "charged": row["units"],
-                "submitted": stats.get("total", 0),
-                "completed": stats.get("completed", 0),
-                "failed": stats.get("failed", 0),
-                "seconds": stats.get("seconds") or 0,
-                "usd": _usd(row["usd"]),
-            }
-        )
-    report.models = [
-        {"model": row["model"], "charged": row["units"], "usd": _usd(row["usd"])}
-        for row in events.values("model")
-        .annotate(units=Sum("units"), usd=Sum("usd"))
-        .order_by("-units", "model")
-    ]
-    report.keys = [
-        {
-            # Made in the browser, with no key: the "Dashboard" row.
-            "key": f"{row['api_key__prefix']}...{row['api_key__last4']}"
-            if row["api_key__prefix"]
-            else "",
-            "name": (row["api_key__name"] or "") if row["api_key__prefix"] else "Dashboard",
-            "charged": row["units"],
-            "usd": _usd(row["usd"]),
-        }
-        for row in events.values("api_key__prefix", "api_key__last4", "api_key__name")
-        .annotate(units=Sum("units"), usd=Sum("usd"))
-        .order_by("-units")
-    ]
-    report.providers = [
-        {"provider": row["engine"], "generations": row["count"], "usd": _usd(row["usd"])}
-        for row in gens.exclude(engine="")
-        .filter(cost_usd__isnull=False)
-        .values("engine")
-        .annotate(count=Count("id"), usd=Sum("cost_usd"))
-        .order_by("-usd", "engine")
-    ]
-    by_day = {
-        row["day"]: row["units"]
-        for row in events.annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .values("day")
-        .annotate(units=Sum("units"))
-    }
-    report.days = [
-        (date(year, mon, d), by_day.get(date(year, mon, d), 0)) for d in range(1, last_day + 1)
-    ]
+        .values("user__email", "engine")
+        .annotate(
+            n=Count("id"),
+            n_done=Count("id", filter=done),
+            n_failed=Count("id", filter=Q(status=Generation.Status.FAILED)),
+            secs=Sum("duration", filter=done),
+            n_costed=Count("id", filter=costed),
+            cost=Sum("cost_usd", filter=costed),
+        )  # fmt: skip
+        .order_by()
+    ):
+        totals.outcomes(row, row["n"], row["n_done"], row["n_failed"], row["secs"])
+        totals.cost(row["engine"], row["n_costed"], row["cost"])
+    totals.fill(report, [date(year, mon, d) for d in range(1, last_day + 1)])
     return report
+
+
+KEY_FIELDS = ("api_key__prefix", "api_key__last4", "api_key__name")
+
+
+@dataclass
+class _Totals:
+    """A month's sums as the report's tables group them, from summaries and live rows."""
+
+    members: dict[str | None, dict[str, Any]] = field(default_factory=dict)
+    charged: dict[str | None, list[Any]] = field(default_factory=dict)  # member: [units, usd]
+    models: dict[str, list[Any]] = field(default_factory=dict)
+    keys: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
+    days: dict[date, int] = field(default_factory=dict)
+    providers: dict[str, list[Any]] = field(default_factory=dict)
+
+    @staticmethod
+    def _add(table: dict[Any, list[Any]], key: Any, units: int, usd: object) -> None:
+        sums = table.setdefault(key, [0, Decimal(0)])
+        sums[0] += units
+        sums[1] += _usd(usd)
+
+    def ledger(self, row: dict[str, Any], day: date, units: int | None, usd: object) -> None:
+        units = units or 0
+        self._add(self.charged, row["user__email"], units, usd)
+        self._add(self.models, row["model"], units, usd)
+        key = (row["api_key__prefix"] or "", row["api_key__last4"] or "",
+               row["api_key__name"] or "")  # fmt: skip
+        self._add(self.keys, key, units, usd)
+        self.days[day] = self.days.get(day, 0) + units
+
+    def outcomes(self, row: dict[str, Any], n: int, done: int, failed: int, secs: int) -> None:
+        stats = self.members.setdefault(
+            row["user__email"], {"total": 0, "completed": 0, "failed": 0, "seconds": 0}
+        )
+        stats["total"] += n or 0
+        stats["completed"] += done or 0
+        stats["failed"] += failed or 0
+        stats["seconds"] += secs or 0
+
+    def cost(self, engine: str, count: int, usd: object) -> None:
+        if engine and count:
+            self._add(self.providers, engine, count, usd)
+
+    def fill(self, report: MonthReport, days: list[date]) -> None:
+        for email in sorted(self.charged, key=lambda e: (e is None, e or "")):
+            units, usd = self.charged[email]
+            stats = self.members.get(email, {})
+            report.members.append({
+                "member": email or "(deleted user)", "charged": units,
+                "submitted": stats.get("total", 0), "completed": stats.get("completed", 0),
+                "failed": stats.get("failed", 0), "seconds": stats.get("seconds", 0),
+                "usd": _usd(usd),
+            })  # fmt: skip
+        report.models = [
+            {"model": model, "charged": units, "usd": _usd(usd)}
+            for model, (units, usd) in sorted(self.models.items(), key=lambda i: (-i[1][0], i[0]))
+        ]
+        report.keys = [
+            {
+                # Made in the browser, with no key: the "Dashboard" row.
+                "key": f"{prefix}...{last4}" if prefix else "",
+                "name": name if prefix else "Dashboard",
+                "charged": units,
+                "usd": _usd(usd),
+            }
+            for (prefix, last4, name), (units, usd) in sorted(
+                self.keys.items(), key=lambda i: (-i[1][0], i[0])
+            )
+        ]
+        report.providers = [
+            {"provider": engine, "generations": count, "usd": _usd(usd)}
+            for engine, (count, usd) in sorted(
+                self.providers.items(), key=lambda i: (-_usd(i[1][1]), i[0])
+            )
+        ]
+        report.days = [(day, self.days.get(day, 0)) for day in days]
 
 
 # How many of a model's latest finished generations its typical time is taken from.

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from generations import catalog
 from generations.core import library
+from generations.dashboard import paging
 from generations.dashboard.access import current_team
 from generations.models import Generation, Team
 from generations.web import csp
@@ -37,25 +40,30 @@ def gallery(request: HttpRequest) -> HttpResponse:
     if model:
         rows = rows.filter(model=model)
     sort = request.GET.get("sort", "")
-    rows = rows.order_by(*GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"])[1])
-    page = Paginator(rows, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    if sort == "shared":  # shared ones first: never-shared rows sort as shared at the epoch
+        rows = rows.annotate(shared_rank=Coalesce("shared_at", Value(NEVER)))
+    page, pager = paging.page(
+        request, rows, GALLERY_SORTS.get(sort, GALLERY_SORTS["newest"])[1], GALLERY_PAGE_SIZE
+    )
     names = {m.key: m.name for m in catalog.MODELS}
     return render(
         request,
         "gallery.html",
-        {"page": page, "team": team, "models": catalog.MODELS, "names": names,
+        {"page": page, "pager": pager, "team": team, "models": catalog.MODELS, "names": names,
          "sorts": [(key, label) for key, (label, _) in GALLERY_SORTS.items()],
          "filters": {"model": model, "sort": sort if sort in GALLERY_SORTS else "newest"}},
     )  # fmt: skip
 
 
-# The gallery's orders: key -> (label, ORDER BY).
+# The gallery's orders: key -> (label, ORDER BY), each one way and ending with the primary
+# key (keyset pages, dashboard/paging.py).
 GALLERY_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "newest": ("Newest", ("-finished_at", "-pk")),
     "oldest": ("Oldest", ("finished_at", "pk")),
-    "longest": ("Longest", ("-duration", "-finished_at")),
-    "shared": ("Shared first", ("-shared_at", "-finished_at")),
+    "longest": ("Longest", ("-duration", "-finished_at", "-pk")),
+    "shared": ("Shared first", ("-shared_rank", "-finished_at", "-pk")),
 }
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @login_required
@@ -152,6 +160,6 @@ def team_gallery(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such gallery")
     rows = Generation.objects.filter(
         team=team, status=Generation.Status.COMPLETED, share_token__isnull=False
-    ).order_by("-shared_at")
-    page = Paginator(rows, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "team_gallery.html", {"team": team, "page": page})
+    )
+    page, pager = paging.page(request, rows, ("-shared_at", "-pk"), GALLERY_PAGE_SIZE)
+    return render(request, "team_gallery.html", {"team": team, "page": page, "pager": pager})

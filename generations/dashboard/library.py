@@ -7,7 +7,6 @@ import mimetypes
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generations import catalog
 from generations.core import extensions, library, lifecycle, submissions
+from generations.dashboard import paging
 from generations.dashboard.access import (
     can_create,
     current_team,
@@ -30,6 +30,7 @@ from generations.vocabulary import STATUS_CHOICES
 from generations.web.files import serve_file
 
 HISTORY_PAGE_SIZE = 20
+HISTORY_ORDER = ("-created_at", "-pk")
 # The exports a finished video offers (CONTRACT 6: `/api/v1/video/{id}?format=...`), as
 # (format, link text), in the order the page lists them.
 EXPORT_FORMATS = (("gif", "GIF"), ("webm", "WebM"), ("loop", "Loop"))
@@ -128,9 +129,7 @@ def generation_retry(request: HttpRequest, generation_id: str) -> HttpResponse:
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
     team = current_team(request)
-    rows = (
-        Generation.objects.filter(team=team).select_related("user", "batch").order_by("-created_at")
-    )
+    rows = Generation.objects.filter(team=team).select_related("user", "batch")
     status = request.GET.get("status", "")
     model = request.GET.get("model", "")
     member = request.GET.get("member", "")
@@ -143,13 +142,14 @@ def history(request: HttpRequest) -> HttpResponse:
         rows = rows.filter(user__email=member)
     if query:
         rows = rows.filter(Q(prompt__icontains=query) | Q(generation_id=query))
-    page = Paginator(rows, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page, pager = paging.page(request, rows, HISTORY_ORDER, HISTORY_PAGE_SIZE)
     members = User.objects.filter(memberships__team=team).order_by("email")
     return render(
         request,
         "history.html",
         {
             "page": page,
+            "pager": pager,
             "statuses": STATUS_CHOICES,
             "models": catalog.MODELS,
             "members": members,

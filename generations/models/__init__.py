@@ -17,6 +17,7 @@ from generations.models.accounts import (
 )
 from generations.models.generation import Batch, Export, Generation, Sequence, WorkerHeartbeat
 from generations.models.idempotency import IdempotencyRecord
+from generations.models.rollups import MetricsSnapshot, UsageDay, UsageRolled
 from generations.models.routing import ProviderCircuit, ProviderKey, ProviderSlot
 from generations.models.usage import MemberMonthlyUsage, MonthlyUsage, UsageEvent
 from generations.models.webhooks import WebhookDelivery, WebhookEndpoint
@@ -31,6 +32,7 @@ __all__ = [
     "Invitation",
     "MemberMonthlyUsage",
     "Membership",
+    "MetricsSnapshot",
     "MonthlyUsage",
     "Plan",
     "ProviderCircuit",
@@ -38,7 +40,9 @@ __all__ = [
     "ProviderSlot",
     "Sequence",
     "Team",
+    "UsageDay",
     "UsageEvent",
+    "UsageRolled",
     "User",
     "UserManager",
     "WebhookDelivery",

@@ -148,6 +148,22 @@ class Generation(models.Model):
             # only when the query spells its condition as a literal, never a bound parameter.
             models.Index(fields=["status", "queue", "team", "lane", "created_at"], name="gen_line"),
             models.Index(fields=["batch", "status"], name="gen_batch_status"),
+            # History's filters, newest first (a rare status or model found without walking
+            # the team's whole history).
+            models.Index(fields=["team", "status", "-created_at"], name="gen_team_status"),
+            models.Index(fields=["team", "model", "-created_at"], name="gen_team_model"),
+            # The gallery: a team's finished videos with their files, by finish time.
+            models.Index(
+                fields=["team", "-finished_at", "-id"],
+                condition=models.Q(status="completed", files_purged_at__isnull=True),
+                name="gen_gallery",
+            ),
+            # Retention: finished rows whose files are still there, oldest first.
+            models.Index(
+                fields=["finished_at", "id"],
+                condition=models.Q(files_purged_at__isnull=True, finished_at__isnull=False),
+                name="gen_unpurged",
+            ),
         ]
 
     def __str__(self) -> str:

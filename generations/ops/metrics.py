@@ -6,8 +6,10 @@ rather than ours to keep right. A custom collector (`VideogenCollector`) on a re
 own hands it the families and `generate_latest` writes them; only the values are ours. (It
 writes each sample's labels in name order, e.g. `{engine="fal",status="failed"}`.)
 
-Every value is read from the database or the broker at scrape time, so any web process
-answers for the whole deployment (workers keep no per-process counters to scrape):
+Every value is read from the database or the broker, so any web process answers for the
+whole deployment (workers keep no per-process counters to scrape); the series over every
+finished generation come from a snapshot the worker refreshes each minute (below), the rest
+at scrape time:
 - `videogen_queue_depth{cluster}`: tasks waiting in each django-q2 queue;
 - `videogen_generations{status,engine}`: generations by state and engine (one GROUP BY);
 - `videogen_engine_duration_seconds{engine}`: a histogram of processing time (pick-up to
@@ -30,6 +32,7 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
@@ -44,8 +47,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from generations.models import Generation, ProviderCircuit, WorkerHeartbeat
+from generations.models import Generation, MetricsSnapshot, ProviderCircuit, WorkerHeartbeat
 from generations.ops import health
+from generations.vocabulary import FINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +119,17 @@ class VideogenCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
+        heavy, age = heavy_series()
         yield from _queue()
-        yield _generations()
-        yield _durations()
-        yield from _rest()
+        yield _generations(heavy)
+        yield _durations(heavy)
+        yield from _rest(heavy)
+        yield GaugeMetricFamily(
+            "videogen_metrics_snapshot_age_seconds",
+            "Age of the snapshot the finished generations' series come from (-1: computed "
+            "by this scrape, no worker refreshes it).",
+            value=-1 if age is None else round(age, 1),
+        )
         yield from _circuits()
         yield GaugeMetricFamily(
             "videogen_metrics_scrape_seconds",
@@ -144,32 +155,61 @@ def _queue() -> Iterator[Metric]:
     yield queue
 
 
-def _generations() -> Metric:
+def _generations(heavy: dict[str, Any]) -> Metric:
+    """Generations still on their way, counted now (few rows, through the status indexes),
+    and finished ones from the snapshot."""
     family = GaugeMetricFamily(
         "videogen_generations", "Generations by status and engine.", labels=["status", "engine"]
     )
-    rows = (
-        Generation.objects.values("status", "engine")
+    live = (
+        Generation.objects.exclude(status__in=FINAL_STATUSES)
+        .values_list("status", "engine")
         .annotate(n=Count("id"))
-        .order_by("status", "engine")
+        .order_by()
     )
-    for row in rows:
-        family.add_metric([row["status"], row["engine"]], row["n"])
+    rows = [*live, *(tuple(row) for row in heavy["finished"])]
+    for status, engine, n in sorted(rows):
+        family.add_metric([status, engine], n)
     return family
 
 
-def _durations() -> Metric:
+def _durations(heavy: dict[str, Any]) -> Metric:
     family = HistogramMetricFamily(
         "videogen_engine_duration_seconds",
         "Processing time (pick-up to finish) of completed generations.",
         labels=["engine"],
+    )
+    for engine, count, total, buckets in heavy["durations"]:
+        # Cumulative counts per upper bound; the library writes `le` as given ("30.0", "+Inf").
+        counts = [
+            (str(float(bound)), n) for bound, n in zip(DURATION_BUCKETS, buckets, strict=True)
+        ]
+        family.add_metric([engine], [*counts, ("+Inf", count)], sum_value=total)
+    return family
+
+
+# --- the snapshot of the heavy series -----------------------------------------------------------
+# Finished generations by status and engine, the duration histogram and the purged count are
+# GROUP BYs over every row: the worker computes them once a minute (tasks.refresh_metrics,
+# scheduled by migration 0019) into a MetricsSnapshot row that every scrape reads. A snapshot
+# older than this (no worker running it) is not used: the scrape computes them itself.
+SNAPSHOT = "generations"
+SNAPSHOT_MAX_AGE_S = 300
+
+
+def compute_heavy() -> dict[str, Any]:
+    finished = (
+        Generation.objects.filter(status__in=FINAL_STATUSES)
+        .values_list("status", "engine")
+        .annotate(n=Count("id"))
+        .order_by("status", "engine")
     )
     took = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
     buckets = {
         f"le_{i}": Count("id", filter=Q(took__lte=timedelta(seconds=bound)))
         for i, bound in enumerate(DURATION_BUCKETS)
     }
-    rows = (
+    durations = (
         Generation.objects.filter(
             status=Generation.Status.COMPLETED,
             started_at__isnull=False,
@@ -180,19 +220,43 @@ def _durations() -> Metric:
         .annotate(n=Count("id"), total=Sum("took"), **buckets)
         .order_by("engine")
     )
-    for row in rows:
-        # Cumulative counts per upper bound; the library writes `le` as given ("30.0", "+Inf").
-        counts = [(str(float(bound)), row[f"le_{i}"]) for i, bound in enumerate(DURATION_BUCKETS)]
-        total = row["total"] or timedelta(0)
-        family.add_metric(
-            [row["engine"]],
-            [*counts, ("+Inf", row["n"])],
-            sum_value=round(total.total_seconds(), 3),
-        )
-    return family
+    return {
+        "finished": [list(row) for row in finished],
+        "durations": [
+            [
+                row["engine"],
+                row["n"],
+                round((row["total"] or timedelta(0)).total_seconds(), 3),
+                [row[f"le_{i}"] for i in range(len(DURATION_BUCKETS))],
+            ]
+            for row in durations
+        ],  # fmt: skip
+        "purged": Generation.objects.filter(files_purged_at__isnull=False).count(),
+    }
 
 
-def _rest() -> Iterator[Metric]:
+def refresh_snapshot() -> float:
+    """Compute the heavy series and keep them for the scrapes; the seconds it took."""
+    started = time.perf_counter()
+    body = compute_heavy()
+    took = time.perf_counter() - started
+    MetricsSnapshot.objects.update_or_create(
+        name=SNAPSHOT, defaults={"body": body, "computed_at": timezone.now(), "took_s": took}
+    )
+    return took
+
+
+def heavy_series() -> tuple[dict[str, Any], float | None]:
+    """The heavy series and the age of the snapshot they come from (None: computed now)."""
+    row = MetricsSnapshot.objects.filter(name=SNAPSHOT).first()
+    if row is not None:
+        age = (timezone.now() - row.computed_at).total_seconds()
+        if 0 <= age <= SNAPSHOT_MAX_AGE_S:
+            return row.body, age
+    return compute_heavy(), None
+
+
+def _rest(heavy: dict[str, Any]) -> Iterator[Metric]:
     now = timezone.now()
     due = Generation.objects.filter(
         status=Generation.Status.IN_PROGRESS, next_poll_at__lte=now
@@ -208,11 +272,10 @@ def _rest() -> Iterator[Metric]:
     for cluster, beat_at in WorkerHeartbeat.objects.values_list("cluster", "beat_at"):
         heartbeats.add_metric([cluster], round(max(0.0, (now - beat_at).total_seconds()), 1))
     yield heartbeats
-    purged = Generation.objects.filter(files_purged_at__isnull=False).count()
     yield GaugeMetricFamily(
         "videogen_generations_files_purged",
         "Generations whose files the retention policy deleted (records kept).",
-        value=purged,
+        value=heavy["purged"],
     )
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from generations.db import keyset
 from generations.models import Export, Generation, Sequence
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,12 @@ def expired(older_than_days: int, now: datetime | None = None) -> QuerySet[Gener
         status__in=Generation.FINAL_STATUSES,
         finished_at__lt=cutoff,
         files_purged_at__isnull=True,
-    ).order_by("pk")
+    )
+
+
+# Oldest first, through the index of unpurged finished rows (gen_unpurged): a run reads
+# only what it purges, however many rows were purged before.
+EXPIRED_ORDER = ("finished_at", "pk")
 
 
 def _stored_files(gen: Generation) -> list[str]:
@@ -97,12 +104,14 @@ def purge_media(
         raise ValueError("older_than_days must be at least 1")
     now = now or timezone.now()
     report = PurgeReport()
-    last_pk = 0
+    after: list[Any] | None = None
     while True:
-        batch = list(expired(older_than_days, now).filter(pk__gt=last_pk)[:BATCH])
+        batch = keyset.window(
+            expired(older_than_days, now), EXPIRED_ORDER, size=BATCH, after=after
+        ).items
         if not batch:
             break
-        last_pk = batch[-1].pk
+        after = [batch[-1].finished_at, batch[-1].pk]
         for gen in batch:
             names = _stored_files(gen)
             size = sum(_size(gen, name) for name in names)

@@ -1,7 +1,7 @@
 """The jobs: django-q2 entry points, and the work behind them in this package.
 
 The broker calls these functions by their dotted names (`generations.tasks.generation_run`):
-tasks already queued and the schedules that migrations 0002 and 0012 created name them, so
+tasks already queued and the schedules that migrations 0002, 0012 and 0019 created name them, so
 they stay here, and stay thin. Each hands over to the module that does the work: run.py (a
 generation's run), hosted.py (one step of a job at a hosted provider), reaper.py (the minute
 sweep), dispatch.py (the thread that enqueues due polls); they reload the row and check its
@@ -15,7 +15,7 @@ from django.conf import settings
 
 from generations.core import webhooks
 from generations.models import Generation
-from generations.ops import retention
+from generations.ops import metrics, retention
 from generations.tasks import audio, hosted, reaper, run, shots
 
 
@@ -47,6 +47,11 @@ def export_make(pk: int) -> str:
 def reap_stale() -> str:
     """Every minute (migration 0002): stale runs, lost tasks, lost polls (see reaper.py)."""
     return reaper.reap_stale()
+
+
+def refresh_metrics() -> str:
+    """Every minute (migration 0019): the heavy series of /metrics (ops/metrics.py)."""
+    return f"metrics snapshot computed in {metrics.refresh_snapshot():.3f} s"
 
 
 def webhook_deliver(pk: int) -> str:
