@@ -66,6 +66,7 @@ bench: install-dev
 	$(BIN)/python -m bench.watermark
 	$(BIN)/python -m bench.diffusers_engine
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.scale
 
 # Many more generated cases than `make test` runs: schemathesis over the whole OpenAPI
 # schema and hypothesis property tests of request parsing. Zero 5xx allowed.

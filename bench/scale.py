@@ -213,6 +213,7 @@ def probe() -> None:  # pragma: no cover - run as a subprocess
     from django.utils import timezone
 
     from generations.core import apikeys
+    from generations.dashboard.access import CURRENT_TEAM_KEY
     from generations.models import Generation, Team, User
     from generations.ops import metrics, retention
     from generations.tasks import reaper
@@ -226,6 +227,9 @@ def probe() -> None:  # pragma: no cover - run as a subprocess
     api = {"Authorization": f"Bearer {raw}"}
     pages = Client()
     pages.force_login(owner)
+    session = pages.session  # work in the demo team, not the owner's personal one
+    session[CURRENT_TEAM_KEY] = str(team.code)
+    session.save()
     client = Client()
     cursors: dict[int, str] = {}
 

@@ -1,5 +1,5 @@
 """Scale (issue 20): the usage rollups and the metrics snapshot, indexes for History's
-filters, the gallery and retention, and on PostgreSQL a trigram index for History's search
+filters, the gallery, retention and a month's ledger rows by time, and on PostgreSQL a trigram index for History's search
 (pg_trgm, a trusted extension the database's owner may create; SQLite searches by scan)."""
 
 import django.db.models.deletion
@@ -162,6 +162,14 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="usageday",
             index=models.Index(fields=["team", "month", "day"], name="usageday_team_month"),
+        ),
+        migrations.RemoveIndex(
+            model_name="usageevent",
+            name="usage_team_month",
+        ),
+        migrations.AddIndex(
+            model_name="usageevent",
+            index=models.Index(fields=["team", "month", "created_at"], name="usage_team_month_at"),
         ),
         migrations.RunPython(trigram_index, drop_trigram_index),
         migrations.RunPython(add_schedule, remove_schedule),

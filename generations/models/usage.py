@@ -44,7 +44,9 @@ class UsageEvent(models.Model):
                 name="one_event_per_kind",
             )
         ]
-        indexes = [models.Index(fields=["team", "month"], name="usage_team_month")]
+        # A month's rows, and a report's live part: the month's rows since the team's usage
+        # was last rolled up (core/rollups.py).
+        indexes = [models.Index(fields=["team", "month", "created_at"], name="usage_team_month_at")]
 
 
 class MonthlyUsage(models.Model):
