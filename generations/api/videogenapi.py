@@ -131,7 +131,11 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
         body["image_url"] = gen.image_url
     if gen.end_image_url:
         body["end_image_url"] = gen.end_image_url
-    if gen.extended_from_id is not None:
+    # A page of the list reads the source with the row; a status poll asks for its id alone.
+    source = gen.extended_from if Generation.extended_from.is_cached(gen) else None
+    if source is not None:
+        body["extended_from"] = source.generation_id
+    elif gen.extended_from_id is not None:
         source_id = Generation.objects.filter(pk=gen.extended_from_id).values_list(
             "generation_id", flat=True
         )
@@ -244,7 +248,12 @@ def generations(request: HttpRequest) -> HttpResponse:
     key = authenticate(request)
     page = page_param(request, "page", 1, 10**6)
     limit = page_param(request, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    rows = Generation.objects.filter(team=key.team).order_by("-created_at", "-pk")
+    # What generation_body reads of other rows comes with each: no query per generation.
+    rows = (
+        Generation.objects.filter(team=key.team)
+        .select_related("extended_from", "sequence")
+        .order_by("-created_at", "-pk")
+    )
     total = rows.count()
     offset = (page - 1) * limit
     items = [generation_body(request, g) for g in rows[offset : offset + limit]]
