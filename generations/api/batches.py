@@ -70,9 +70,11 @@ def batch_body(request: HttpRequest, batch: Batch, *, with_items: bool = True) -
         "status_url": public_url(request, reverse("api-batch", args=[batch.batch_id])),
     }
     if with_items:
+        # `batch` too: the related manager reads each row's batch_id (a query per row when
+        # it is deferred).
         items = batch.items.order_by("pk").only(
             "generation_id", "prompt", "model", "seed", "status", "progress",
-            "files_purged_at", "error_code", "error_message",
+            "files_purged_at", "error_code", "error_message", "batch",
         )  # fmt: skip
         body["items"] = [_item(request, gen) for gen in items]
     if batch.test_mode:

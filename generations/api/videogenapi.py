@@ -132,7 +132,11 @@ def generation_body(request: HttpRequest, gen: Generation) -> dict[str, Any]:
         body["image_url"] = gen.image_url
     if gen.end_image_url:
         body["end_image_url"] = gen.end_image_url
-    if gen.extended_from_id is not None:
+    # A page of the list reads the source with the row; a status poll asks for its id alone.
+    source = gen.extended_from if Generation.extended_from.is_cached(gen) else None
+    if source is not None:
+        body["extended_from"] = source.generation_id
+    elif gen.extended_from_id is not None:
         source_id = Generation.objects.filter(pk=gen.extended_from_id).values_list(
             "generation_id", flat=True
         )
@@ -251,7 +255,8 @@ def generations(request: HttpRequest) -> HttpResponse:
     through the index at any depth). `total` comes from the usage summaries."""
     key = authenticate(request)
     limit = page_param(request, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    rows = Generation.objects.filter(team=key.team)
+    # What generation_body reads of other rows comes with each: no query per generation.
+    rows = Generation.objects.filter(team=key.team).select_related("extended_from", "sequence")
     cursor = request.GET.get("cursor")
     page: int | None
     if cursor:

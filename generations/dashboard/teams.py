@@ -42,7 +42,9 @@ def teams(request: HttpRequest) -> HttpResponse:
             "switch back with the team menu at the top.",
         )
         return redirect("team", code=team.code)
-    memberships = Membership.objects.filter(user=request_user(request)).select_related("team")
+    memberships = Membership.objects.filter(user=request_user(request)).select_related(
+        "team", "team__plan"
+    )
     return render(
         request,
         "teams.html",
