@@ -200,41 +200,40 @@ SNAPSHOT_MAX_AGE_S = 300
 
 
 def compute_heavy() -> dict[str, Any]:
-    finished = (
-        Generation.objects.filter(status__in=FINAL_STATUSES)
-        .values_list("status", "engine")
-        .annotate(n=Count("id"))
-        .order_by("status", "engine")
-    )
+    """One pass over the finished generations: counts by status and engine, the duration
+    histogram of completed ones, and how many had their files purged."""
     took = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+    timed = Q(status=Generation.Status.COMPLETED, started_at__isnull=False,
+              finished_at__isnull=False)  # fmt: skip
     buckets = {
-        f"le_{i}": Count("id", filter=Q(took__lte=timedelta(seconds=bound)))
+        f"le_{i}": Count("id", filter=timed & Q(took__lte=timedelta(seconds=bound)))
         for i, bound in enumerate(DURATION_BUCKETS)
     }
-    durations = (
-        Generation.objects.filter(
-            status=Generation.Status.COMPLETED,
-            started_at__isnull=False,
-            finished_at__isnull=False,
-        )
+    rows = (
+        Generation.objects.filter(status__in=FINAL_STATUSES)
         .alias(took=took)
-        .values("engine")
-        .annotate(n=Count("id"), total=Sum("took"), **buckets)
-        .order_by("engine")
+        .values("status", "engine")
+        .annotate(
+            n=Count("id"),
+            timed=Count("id", filter=timed),
+            total=Sum("took", filter=timed),
+            purged=Count("id", filter=Q(files_purged_at__isnull=False)),
+            **buckets,
+        )  # fmt: skip
+        .order_by("status", "engine")
     )
-    return {
-        "finished": [list(row) for row in finished],
-        "durations": [
-            [
-                row["engine"],
-                row["n"],
+    heavy: dict[str, Any] = {"finished": [], "durations": [], "purged": 0}
+    for row in rows:
+        heavy["finished"].append([row["status"], row["engine"], row["n"]])
+        heavy["purged"] += row["purged"]
+        if row["timed"]:
+            heavy["durations"].append([
+                row["engine"], row["timed"],
                 round((row["total"] or timedelta(0)).total_seconds(), 3),
                 [row[f"le_{i}"] for i in range(len(DURATION_BUCKETS))],
-            ]
-            for row in durations
-        ],  # fmt: skip
-        "purged": Generation.objects.filter(files_purged_at__isnull=False).count(),
-    }
+            ])  # fmt: skip
+    heavy["durations"].sort()
+    return heavy
 
 
 def refresh_snapshot() -> float:
