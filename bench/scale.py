@@ -186,6 +186,8 @@ def main() -> None:
 # --- the probe: one database, one path at a time ---------------------------------------------
 
 PATHS = (
+    "generate (its ETAs)",
+    "POST /api/v1/estimate",
     "gallery",
     "history",
     "history ?status=failed",
@@ -269,7 +271,17 @@ def probe() -> None:  # pragma: no cover - run as a subprocess
 
         return run
 
+    def estimate() -> int:
+        body = {"model": "veo-31", "prompt": "a kite", "duration": 8, "resolution": "720p"}
+        response = client.post("/api/v1/estimate", body, content_type="application/json",
+                               headers=api)  # fmt: skip
+        if response.status_code != 200:
+            raise RuntimeError(f"estimate: {response.status_code} {response.content[:200]!r}")
+        return response.status_code
+
     runs: dict[str, Callable[[], object]] = {
+        "generate (its ETAs)": get("/generate"),
+        "POST /api/v1/estimate": estimate,
         "gallery": get("/gallery"),
         "history": get("/generations/"),
         "history ?status=failed": get("/generations/?status=failed"),

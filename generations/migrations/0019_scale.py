@@ -163,6 +163,14 @@ class Migration(migrations.Migration):
             model_name="usageday",
             index=models.Index(fields=["team", "month", "day"], name="usageday_team_month"),
         ),
+        migrations.AddIndex(
+            model_name="generation",
+            index=models.Index(
+                condition=models.Q(("status", "completed")),
+                fields=["model", "-finished_at"],
+                name="gen_model_finished",
+            ),
+        ),
         migrations.RemoveIndex(
             model_name="usageevent",
             name="usage_team_month",

@@ -158,6 +158,13 @@ class Generation(models.Model):
                 condition=models.Q(status="completed", files_purged_at__isnull=True),
                 name="gen_gallery",
             ),
+            # A model's typical time (core/reports.typical_seconds, for ETAs): its latest
+            # completed generations.
+            models.Index(
+                fields=["model", "-finished_at"],
+                condition=models.Q(status="completed"),
+                name="gen_model_finished",
+            ),
             # Retention: finished rows whose files are still there, oldest first.
             models.Index(
                 fields=["finished_at", "id"],
