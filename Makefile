@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := videogen_site.settings
 
-.PHONY: install install-dev run test lint fmt bench fuzz image deploy-smoke clean
+.PHONY: install install-dev run test lint chart-lint fmt bench fuzz image deploy-smoke clean
 
 install: $(VENV)/.stamp-base
 install-dev: $(VENV)/.stamp-dev
@@ -35,6 +35,12 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(MAKE) --no-print-directory chart-lint
+
+# The Helm chart (helm lint --strict, its manifests against the Kubernetes schemas) and
+# compose.yaml, offline, in a few seconds; the first run fetches helm (deploy/chart-lint.sh).
+chart-lint: install-dev
+	BIN=$(BIN) deploy/chart-lint.sh
 
 fmt: install-dev
 	$(BIN)/ruff check --fix .
