@@ -34,6 +34,9 @@ from tests.servers import free_port  # noqa: E402
 
 PODMAN = ["podman", "--runtime", os.environ.get("PODMAN_RUNTIME", "runc")]
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
+# As compose.yaml and the chart run it: a read-only root (podman mounts a tmpfs on /tmp),
+# no capabilities, no privilege escalation.
+HARDENED = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
 IMAGE_UID = 10001  # the image's `videogen` user (deploy/Containerfile)
 READY_TIMEOUT_S = 60
 RENDER_TIMEOUT_S = 300
@@ -100,7 +103,7 @@ class Smoke:
     def podman_run(self, *args: str, detach: str = "") -> str:
         name = [f"--name={self.tag}-{detach}"] if detach else ["--rm"]
         command = [
-            *PODMAN, "run", *(["-d"] if detach else []), *name, *ULIMITS,
+            *PODMAN, "run", *(["-d"] if detach else []), *name, *ULIMITS, *HARDENED,
             "--network", "host", "-v", f"{self.data}:/data:Z", *self.env(), self.image, *args,
         ]  # fmt: skip
         if detach:
