@@ -46,7 +46,8 @@ fi
 
 echo ">> wheels for '${VARIANT}' in $WHEELS"
 mkdir -p "$WHEELS"
-reqs="$WHEELS/requirements.txt"
+# The folder holds wheels only: what the build copies must not change from run to run.
+reqs="$WHEELS.requirements.txt"
 "$PYTHON" deploy/requirements.py "$EXTRAS" > "$reqs"
 # Wheels for the image's Python (bookworm's 3.11.2), downloaded from this host's package
 # source (its extra indexes and wheel folders, its TLS set-up), so the build needs no network.
@@ -57,8 +58,8 @@ target=$("${PODMAN[@]}" run --rm "${ULIMITS[@]}" --network none "$BASE" \
 wheel() {
   if ! "$PYTHON" -m pip download -q --disable-pip-version-check -c constraints.txt \
       --only-binary=:all: --python-version "$target" -d "$WHEELS" "$@" \
-      >"$WHEELS/pip.log" 2>&1; then
-    grep -v 'is ignored: it is neither' "$WHEELS/pip.log" >&2
+      >"$WHEELS.pip.log" 2>&1; then
+    grep -v 'is ignored: it is neither' "$WHEELS.pip.log" >&2
     exit 1
   fi
 }
