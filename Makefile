@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := videogen_site.settings
 
-.PHONY: install install-dev run test lint fmt bench fuzz clean
+.PHONY: install install-dev run test lint chart-lint fmt bench fuzz image deploy-smoke clean
 
 install: $(VENV)/.stamp-base
 install-dev: $(VENV)/.stamp-dev
@@ -35,6 +35,12 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(MAKE) --no-print-directory chart-lint
+
+# The Helm chart (helm lint --strict, its manifests against the Kubernetes schemas) and
+# compose.yaml, offline, in a few seconds; the first run fetches helm (deploy/chart-lint.sh).
+chart-lint: install-dev
+	BIN=$(BIN) deploy/chart-lint.sh
 
 fmt: install-dev
 	$(BIN)/ruff check --fix .
@@ -73,6 +79,20 @@ bench: install-dev
 fuzz: install-dev
 	VIDEOGEN_FUZZ_EXAMPLES=200 VIDEOGEN_PROPERTY_EXAMPLES=20000 \
 		$(BIN)/python -m pytest -p no:xdist -q tests/test_openapi.py tests/test_specs_properties.py
+
+# Containers (deploy/; README "Deploying"). The image: a Debian bookworm base made here with
+# mmdebstrap (once), wheels from this machine's package source, then deploy/Containerfile;
+# EXTRAS=gpu makes localhost/videogen:gpu. Needs root: it installs podman and friends when
+# missing. deploy-smoke runs that image (migrate, web, worker) on a throwaway PostgreSQL and
+# Redis and makes one video through the API.
+EXTRAS ?=
+IMAGE_TAG = localhost/videogen:$(if $(EXTRAS),$(EXTRAS),latest)
+
+image: install-dev
+	EXTRAS=$(EXTRAS) IMAGE=$(IMAGE_TAG) PYTHON=$(BIN)/python deploy/image.sh
+
+deploy-smoke: image
+	$(BIN)/python deploy/smoke.py --image $(IMAGE_TAG)
 
 clean:
 	rm -rf $(VENV)
