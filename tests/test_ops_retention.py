@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -206,3 +207,35 @@ def test_the_sweep_keeps_sequences_and_exports_and_purges_take_exports_along(
     assert default_storage.exists(video) and default_storage.exists(export)
     retention.generation_purge_files(generation=old)
     assert not default_storage.exists(export) and not Export.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_sweep_finds_each_file_by_its_owners_id_not_by_scanning_every_column(
+    old: Generation,
+) -> None:
+    """A file named after its generation is checked against that generation's row (the
+    unique index on its id); only names no row of theirs accounts for are looked for in
+    every file column. A file named after one generation but used by another is kept."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from generations.ids import new_generation_id
+
+    gone = _orphan(f"videos/{new_generation_id()}.mp4")  # a run whose row never came
+    borrowed = _orphan(f"posters/{new_generation_id()}.jpg")
+    other = Generation.objects.get(pk=old.pk)
+    other.pk, other.generation_id, other.request_id = None, new_generation_id(), uuid.uuid4()
+    other.mark = other.share_token = None
+    other.poster = borrowed
+    other.save()
+    tomorrow = timezone.now() + timedelta(days=1, minutes=1)
+    with CaptureQueriesContext(connection) as queries:
+        report = retention.sweep_orphans(now=tomorrow)
+    assert report.names == [gone]
+    assert default_storage.exists(borrowed) and all(
+        default_storage.exists(n) for n in files_of(old)
+    )
+    # Per folder: the owners' rows, their exports; every column only for the two strays.
+    column = '"generations_generation"."poster" IN'
+    scans = [q["sql"] for q in queries.captured_queries if column in q["sql"]]
+    assert len(scans) == 2, scans  # videos/ (the orphan) and posters/ (the borrowed one)

@@ -14,12 +14,13 @@ written: what a worker killed between saving a render and committing its row lea
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.files.storage import default_storage
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from generations.db import keyset
@@ -160,19 +161,53 @@ def _listed(folder: str) -> list[str]:
     return [folder + name for name in files]
 
 
+# Files are named after their owner: `<generation_id>...`, `<sequence_id>...`, and exports
+# `<owner id>-<format>...` (tasks/results.py, core/submissions.py, tasks/shots.py).
+OWNER_ID = re.compile(r"(gen|seq)_[0-9A-Za-z]{24}")
+
+
 def _named(names: list[str]) -> set[str]:
     """The names a row points at: a generation's files, a sequence's stitched video and
-    images, an export's file."""
-    found: set[str] = set()
+    images, an export's file. The rows a name's own id points to are read first, through
+    their unique indexes; only names they do not account for (an orphan, a file named
+    otherwise) are looked for in every file column, which no index serves."""
+    ids: dict[str, set[str]] = {"gen": set(), "seq": set()}
+    for name in names:
+        found = OWNER_ID.match(name.rpartition("/")[2])
+        if found is not None:
+            ids[found.group(1)].add(found.group(0))
+    found_names: set[str] = set()
+    if ids["gen"]:
+        for row in Generation.objects.filter(generation_id__in=ids["gen"]).values_list(
+            *FILE_FIELDS
+        ):
+            found_names.update(row)
+    if ids["seq"]:
+        for row in Sequence.objects.filter(sequence_id__in=ids["seq"]).values_list(
+            *Sequence.FILE_FIELDS
+        ):
+            found_names.update(row)
+    if ids["gen"] or ids["seq"]:
+        found_names.update(
+            Export.objects.filter(
+                Q(generation__generation_id__in=ids["gen"])
+                | Q(sequence__sequence_id__in=ids["seq"])
+            ).values_list("file", flat=True)
+        )
+    rest = [name for name in names if name not in found_names]
+    if not rest:
+        return found_names
     owners: tuple[tuple[type[Generation | Sequence | Export], tuple[str, ...]], ...] = (
         (Generation, FILE_FIELDS), (Sequence, Sequence.FILE_FIELDS), (Export, ("file",))
     )  # fmt: skip
     for model, fields in owners:
-        for name in fields:
-            found.update(
-                model.objects.filter(**{f"{name}__in": names}).values_list(name, flat=True)
+        for field_name in fields:
+            found_names.update(
+                model.objects.filter(**{f"{field_name}__in": rest}).values_list(
+                    field_name, flat=True
+                )
             )
-    return found
+    return found_names
 
 
 def sweep_orphans(
