@@ -156,7 +156,7 @@ def test_usage_reads_the_same_from_day_summaries_as_from_the_rows(
     # Nothing rolled up: every figure from the rows themselves.
     UsageDay.objects.filter(team=team).delete()
     UsageRolled.objects.filter(team=team).delete()
-    monkeypatch.setattr(rollups, "SETTLE_DAYS", 10_000)
+    monkeypatch.setattr(rollups, "SETTLE", timedelta(days=10_000))
     live = {month: _report(team, month) for month in months}
     assert rolled == live
     assert rolled_total == rollups.generation_count(team) == team.generations.count()
@@ -185,5 +185,5 @@ def test_a_generation_still_running_holds_its_day_open(owner: Account) -> None:
     assert mark == running.created_at.date()  # days before it rolled, its own day not
     assert rollups.generation_count(owner.team) == 3
     Generation.objects.filter(pk=running.pk).update(status="completed")
-    assert rollups.roll(owner.team) == timezone.now().date() - timedelta(days=1)
+    assert rollups.roll(owner.team) == rollups.closed_before()
     assert rollups.generation_count(owner.team) == 3

@@ -2,11 +2,13 @@
 `total` read a few hundred summary rows and the last day or two of history, not the team's
 whole ledger and every generation it ever made.
 
-A day (UTC) is rolled up once it ended more than a day ago (`SETTLE_DAYS`) and every
-generation the team created up to it is final: its ledger rows, outcome and recorded cost
-can no longer change. Rolling is lazy: whoever reads a team's usage rolls its days that are
-due first (`roll`), one transaction per team under a lock on its `UsageRolled` mark, so the
-first read of a day pays for one day of aggregation and the rest read summaries. Readers
+A day (UTC) is rolled up once it ended more than `SETTLE` ago and every generation the
+team created up to it is final: its ledger rows, outcome and recorded cost can no longer
+change. (Rows are written with the time they are written at; the hour covers one written
+just before midnight by a transaction that commits after it.) Rolling is lazy: whoever
+reads a team's usage rolls its days that are due first (`roll`), one transaction per team
+under a lock on its `UsageRolled` mark, so the first read of a day pays for one day of
+aggregation and the rest read summaries. Readers
 split at the mark they read (`until`): summaries before it, live rows from it, so a roll
 committing meanwhile neither doubles nor drops anything.
 
@@ -26,8 +28,8 @@ from django.db.models.functions import TruncDate
 from generations.models import Generation, Team, UsageDay, UsageEvent, UsageRolled
 from generations.vocabulary import FINAL_STATUSES, STATUS_CHOICES, Status
 
-# Days a day is left open after it ends: settles and refunds of its last jobs land by then.
-SETTLE_DAYS = 1
+# How long a day is left open after it ends: longer than any transaction that writes usage.
+SETTLE = timedelta(hours=1)
 EPOCH = date(1970, 1, 1)
 NOT_FINAL = tuple(value for value, _ in STATUS_CHOICES if value not in FINAL_STATUSES)
 
@@ -36,8 +38,9 @@ def midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
+def closed_before(now: datetime | None = None) -> date:
+    """The first day that cannot be rolled up yet."""
+    return ((now or datetime.now(UTC)) - SETTLE).astimezone(UTC).date()
 
 
 def until(team: Team) -> date | None:
@@ -45,9 +48,9 @@ def until(team: Team) -> date | None:
     return UsageRolled.objects.filter(team=team).values_list("until", flat=True).first()
 
 
-def roll(team: Team, now: date | None = None) -> date | None:
+def roll(team: Team, now: datetime | None = None) -> date | None:
     """Roll up the team's days that are due; the mark after it (None: nothing to roll)."""
-    limit = (now or today()) - timedelta(days=SETTLE_DAYS)
+    limit = closed_before(now)
     mark = until(team)
     if mark is not None and mark >= limit:
         return mark
