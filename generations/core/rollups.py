@@ -1,5 +1,5 @@
 """Usage rollups: a team's usage per closed day, so that a month's report and the API list's
-`total` read a few hundred summary rows and the last day or two of history, not the team's
+`total` read a few hundred summary rows and today's rows, not the team's
 whole ledger and every generation it ever made.
 
 A day (UTC) is rolled up once it ended more than `SETTLE` ago and every generation the
@@ -8,9 +8,9 @@ change. (Rows are written with the time they are written at; the hour covers one
 just before midnight by a transaction that commits after it.) Rolling is lazy: whoever
 reads a team's usage rolls its days that are due first (`roll`), one transaction per team
 under a lock on its `UsageRolled` mark, so the first read of a day pays for one day of
-aggregation and the rest read summaries. Readers
-split at the mark they read (`until`): summaries before it, live rows from it, so a roll
-committing meanwhile neither doubles nor drops anything.
+aggregation and the rest read summaries. Readers split at the mark they read (`until`):
+summaries before it, live rows from it, so a roll committing meanwhile neither doubles nor
+drops anything.
 
 What changes a closed day afterwards keeps its summary right: deleting a generation takes
 it out (`forget`). Rows written with an old date by hand (`seed_demo` rolls its own teams
