@@ -1,6 +1,6 @@
 """The hot reads go through an index on PostgreSQL (issue 20), so that a refactor cannot
 quietly bring back a scan of the whole history: the gallery, History's filters and search,
-a month's usage, the reaper and retention.
+a month's usage, the Generate page's ETAs, the reaper and retention.
 
 Each page or job runs for real; every statement it sent that reads the big tables is then
 EXPLAINed with sequential scans priced out (`enable_seqscan = off`), so the planner takes an
@@ -119,6 +119,12 @@ def test_a_months_usage_reads_summaries_and_the_live_days_through_indexes(
 ) -> None:
     assert_indexed(ok(pages, "/usage"), "usageday_team_month", "usage_team_month_at")
     assert_indexed(ok(pages, "/usage?format=csv"), "usageday_team_month")
+
+
+def test_the_generate_page_reads_etas_through_an_index(pages: Client) -> None:
+    """Its ETAs: a model's latest completed generations, at the form's resolution (720p,
+    which none of the demo rows has: an index finds none without walking them)."""
+    assert_indexed(ok(pages, "/generate"), "gen_model_res_finished")
 
 
 def test_the_reaper_and_retention_read_only_their_candidates(pages: Client) -> None:

@@ -171,6 +171,14 @@ class Migration(migrations.Migration):
                 name="gen_model_finished",
             ),
         ),
+        migrations.AddIndex(
+            model_name="generation",
+            index=models.Index(
+                condition=models.Q(("status", "completed")),
+                fields=["model", "resolution", "-finished_at"],
+                name="gen_model_res_finished",
+            ),
+        ),
         migrations.RemoveIndex(
             model_name="usageevent",
             name="usage_team_month",

@@ -159,11 +159,16 @@ class Generation(models.Model):
                 name="gen_gallery",
             ),
             # A model's typical time (core/reports.typical_seconds, for ETAs): its latest
-            # completed generations.
+            # completed generations, and at one resolution (a rare one is not walked to).
             models.Index(
                 fields=["model", "-finished_at"],
                 condition=models.Q(status="completed"),
                 name="gen_model_finished",
+            ),
+            models.Index(
+                fields=["model", "resolution", "-finished_at"],
+                condition=models.Q(status="completed"),
+                name="gen_model_res_finished",
             ),
             # Retention: finished rows whose files are still there, oldest first.
             models.Index(
