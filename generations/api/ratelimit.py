@@ -12,11 +12,12 @@ from generations.web.ratelimit import count, warn_uncounted, window_now
 from generations.web.ratelimit import rate_limit_address as rate_limit_address
 
 
-# Kept hand-written on purpose: a fixed one-minute window counted with cache.add/incr in
-# Django's cache (one count for every process through Redis) that fails open; that is all
-# it needs. django-ratelimit counts the same way but is keyed on an HttpRequest, and its
-# RATELIMIT_FAIL_OPEN covers only a count the cache did not return: a Redis refusing
-# connections raises through it, so we would wrap it just as we wrap our own counter.
+# Kept hand-written on purpose: a fixed one-minute window counted in Django's cache (one
+# count for every process through Redis, in one round trip there: web/ratelimit.count)
+# that fails open; that is all it needs. django-ratelimit counts the same way but is keyed
+# on an HttpRequest, and its RATELIMIT_FAIL_OPEN covers only a count the cache did not
+# return: a Redis refusing connections raises through it, so we would wrap it just as we
+# wrap our own counter.
 def rate_limit_take(key: ApiKey) -> RateLimit | None:
     """Count one request for this key in the current fixed one-minute window.
 

@@ -11,13 +11,14 @@ import hmac
 import zlib
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from generations.core.accounts import CREATORS, require_role
 from generations.db.prepared import PreparedQuery
 from generations.errors import ApiError
 from generations.ids import BASE62, digest, random_base62
-from generations.models import ApiKey, Team, User
+from generations.models import ApiKey, Membership, Team, User
 
 LIVE_PREFIX = "vg_live_"
 TEST_PREFIX = "vg_test_"
@@ -84,12 +85,29 @@ def api_key_regenerate(*, key: ApiKey) -> tuple[ApiKey, str]:
 
 
 # Every API request makes this lookup: compiled once (see db/prepared.py).
+# The key with its team, plan and user, and the user's role on that team (a submit checks
+# it: one query fewer than reading the membership apart; None when not a member).
 _KEY_BY_DIGEST = PreparedQuery(
-    lambda digest: ApiKey.objects.select_related("team", "team__plan", "user").filter(
-        digest=digest
+    lambda digest: (
+        ApiKey.objects.select_related("team", "team__plan", "user")
+        .annotate(
+            member_role=Subquery(
+                Membership.objects.filter(
+                    team_id=OuterRef("team_id"), user_id=OuterRef("user_id")
+                ).values("role")[:1]
+            )
+        )
+        .filter(digest=digest)
     ),
     digest="\x00digest",
 )
+
+
+def member_role(key: ApiKey) -> str | None:
+    """The role of the key's user on its team as read with the key by
+    api_key_authenticate; None for a key read otherwise (or a user no longer a member)."""
+    role = getattr(key, "member_role", None)
+    return role if isinstance(role, str) else None
 
 
 def api_key_authenticate(header: str | None) -> ApiKey:

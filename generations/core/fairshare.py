@@ -31,7 +31,7 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Min, Q
 from django_q.conf import Conf
 from django_q.tasks import async_task
@@ -67,7 +67,7 @@ def enqueue(*, generation: Generation) -> None:
 
 def on_submit(gens: list[Generation], *, paused: bool) -> None:
     """Called in the transaction that saves a submit's generations: what happens to them
-    once it commits. The common case costs two small reads: the queue has room and nothing
+    once it commits. The common case costs one small read: the queue has room and nothing
     else is waiting in it, so this generation is the dispatcher's only choice and is handed
     over at once (with the ORM broker, in this very transaction, so that no moment exists
     where it is saved but neither waiting nor queued). A full queue leaves it waiting: the
@@ -75,12 +75,12 @@ def on_submit(gens: list[Generation], *, paused: bool) -> None:
     if Conf.SYNC:
         transaction.on_commit(release_quietly)
         return
-    queue = gens[0].queue
-    ahead = settings.VIDEOGEN_QUEUE_AHEAD
-    if paused or _handed(queue, ahead) >= ahead:
+    if paused:
         return
-    others = Generation.objects.filter(status=Status.PENDING, queue=queue).exclude(pk=gens[0].pk)
-    if len(gens) > 1 or others.exists():
+    room, others = _room_and_others(gens[0].queue, settings.VIDEOGEN_QUEUE_AHEAD, gens[0].pk)
+    if not room:
+        return
+    if len(gens) > 1 or others:
         transaction.on_commit(release_quietly)
         return
     gen = gens[0]
@@ -137,10 +137,20 @@ def positions(team_id: int, waiting: list[Generation]) -> dict[int, int]:
     return {gen.pk: int(found[f"c{gen.pk}"] or 0) for gen in waiting}
 
 
-def _handed(queue: str, ahead: int) -> int:
-    """Tasks of this queue in the broker that no worker has taken yet, counted up to
-    `ahead` (all a submit needs to know is whether there is room)."""
-    return Generation.objects.filter(status=Status.IN_QUEUE, queue=queue)[:ahead].count()
+def _room_and_others(queue: str, ahead: int, pk: int) -> tuple[bool, bool]:
+    """What a submit asks, in one statement on the `gen_line` index: has this queue room
+    (fewer than `ahead` tasks handed to the broker that no worker took yet, counted up to
+    `ahead`), and does any generation but `pk` wait in its line?"""
+    table = connection.ops.quote_name(Generation._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE status = %s "
+            "AND queue = %s LIMIT %s) AS handed), "
+            f"EXISTS (SELECT 1 FROM {table} WHERE status = %s AND queue = %s AND id <> %s)",
+            [Status.IN_QUEUE.value, queue, ahead, Status.PENDING.value, queue, pk],
+        )
+        handed, others = cursor.fetchone() or (0, False)
+    return int(handed) < ahead, bool(others)
 
 
 def _hand_over(gen: Generation) -> bool:

@@ -104,8 +104,7 @@ def reserve(
     for, so callers run this last in their transaction: the row locks are then held only
     until the commit that follows."""
     plan = team.plan
-    MonthlyUsage.objects.get_or_create(team=team, month=month)
-    used = _increment_below(MonthlyUsage, plan.monthly_limit, units, team_id=team.pk, month=month)
+    used = _reserve_units(MonthlyUsage, plan.monthly_limit, units, team_id=team.pk, month=month)
     if used is None:
         now = month_usage(team, month)
         left = max(0, plan.monthly_limit - now)
@@ -123,26 +122,26 @@ def reserve(
             current_month_usage=now,
             monthly_limit=plan.monthly_limit,
         )
-    if plan.member_monthly_cap is not None:
-        MemberMonthlyUsage.objects.get_or_create(team=team, user=user, month=month)
-        if _increment_below(MemberMonthlyUsage, plan.member_monthly_cap, units,
-                            team_id=team.pk, user_id=user.pk, month=month) is None:  # fmt: skip
-            mine = member_usage(team, user, month)
-            raise ApiError(
-                429,
-                "member_limit_exceeded",
-                (
-                    f"You have used all {plan.member_monthly_cap} generations a member may "
-                    f"make in {month} on this team's plan. "
-                    if mine >= plan.member_monthly_cap
-                    else f"These {units} generations do not fit: you have "
-                    f"{plan.member_monthly_cap - mine} of the {plan.member_monthly_cap} a "
-                    f"member may make in {month} left. "
-                )
-                + _next_month_note(),
-                retry_after=seconds_to_next_month(),
-                member_monthly_cap=plan.member_monthly_cap,
+    if plan.member_monthly_cap is not None and _reserve_units(
+        MemberMonthlyUsage, plan.member_monthly_cap, units,
+        team_id=team.pk, user_id=user.pk, month=month,
+    ) is None:  # fmt: skip
+        mine = member_usage(team, user, month)
+        raise ApiError(
+            429,
+            "member_limit_exceeded",
+            (
+                f"You have used all {plan.member_monthly_cap} generations a member may "
+                f"make in {month} on this team's plan. "
+                if mine >= plan.member_monthly_cap
+                else f"These {units} generations do not fit: you have "
+                f"{plan.member_monthly_cap - mine} of the {plan.member_monthly_cap} a "
+                f"member may make in {month} left. "
             )
+            + _next_month_note(),
+            retry_after=seconds_to_next_month(),
+            member_monthly_cap=plan.member_monthly_cap,
+        )
     if credits and not Team.objects.filter(pk=team.pk, credits__gte=credits).update(
         credits=F("credits") - credits
     ):
@@ -209,6 +208,20 @@ def spend_adjust(team_id: int, month: str, delta: Decimal) -> None:
         MonthlyUsage.objects.filter(team_id=team_id, month=month).update(
             spent_usd=F("spent_usd") + delta
         )
+
+
+def _reserve_units(
+    model: type[MonthlyUsage] | type[MemberMonthlyUsage], limit: int, units: int, **row: Any
+) -> int | None:
+    """`used += units` on the month's counter row within `limit` (see _increment_below),
+    the row made first when the month has none yet. The UPDATE comes first: the row exists
+    on every submit but a month's first, which is then one get_or_create and the UPDATE
+    again (a concurrent first submit that made it meanwhile is found, not made twice)."""
+    used = _increment_below(model, limit, units, **row)
+    if used is None:
+        model.objects.get_or_create(**row)
+        used = _increment_below(model, limit, units, **row)
+    return used
 
 
 def _increment_below(

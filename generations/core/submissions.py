@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from generations import catalog
-from generations.core import fairshare, idempotency, quotas, safety
+from generations.core import apikeys, fairshare, idempotency, quotas, safety
 from generations.core.accounts import CREATORS, require_role
 from generations.core.validation import DATA_URL_MARK, shorten_image_url
 from generations.db.locks import sqlite_write_lock
@@ -94,7 +94,8 @@ def generation_create(
 ) -> tuple[Generation, int]:
     """Reserve usage, save the row and enqueue it atomically. Returns (generation, usage)."""
     test_mode = bool(api_key and api_key.is_test)
-    screen(team=team, user=user, specs=[spec], test_mode=test_mode)
+    role = apikeys.member_role(api_key) if api_key is not None else None
+    screen(team=team, user=user, specs=[spec], test_mode=test_mode, role=role)
     gen, charged = prepare(
         team=team, user=user, spec=spec, api_key=api_key, source=source,
         remixed_from=remixed_from, webhook_url=webhook_url, public_base=public_base,
@@ -106,10 +107,19 @@ def generation_create(
     return gen, usage
 
 
-def screen(*, team: Team, user: User, specs: list[GenerationSpec], test_mode: bool) -> None:
+def screen(
+    *,
+    team: Team,
+    user: User,
+    specs: list[GenerationSpec],
+    test_mode: bool,
+    role: str | None = None,
+) -> None:
     """What refuses a request before anything is saved: the member's role, the safety
-    checker on each prompt, a premium model the plan does not include."""
-    require_role(team=team, user=user, roles=CREATORS, action="generating videos")
+    checker on each prompt, a premium model the plan does not include. `role`: the member's
+    role when the caller read it already (with the API key); read here otherwise."""
+    if role not in CREATORS:
+        require_role(team=team, user=user, roles=CREATORS, action="generating videos")
     seen: set[tuple[str, str]] = set()
     for spec in specs:
         if spec.enable_safety_checker and (spec.prompt, spec.audio_prompt) not in seen:

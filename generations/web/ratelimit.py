@@ -5,12 +5,21 @@ both surfaces)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from django.core.cache import cache
+import redis
+from django.conf import settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from generations.errors import ApiError
 
@@ -19,8 +28,45 @@ log = logging.getLogger(__name__)
 RATE_WINDOW_S = 60
 
 
+@dataclass(frozen=True)
+class _SharedRedis:
+    client: redis.Redis
+    keys: BaseCache  # names the counters as Django's cache does (prefix, version)
+
+
+@functools.cache
+def _shared_redis() -> _SharedRedis | None:
+    """The cache's Redis, through one client per process; None when the cache is another.
+
+    Django's cache handler keeps a backend per async context, and so, under ASGI, a new one
+    per request: each request would open a fresh connection to Redis (a TCP connect and four
+    commands of handshake, ~2 ms of CPU, more than the rest of an authenticated read). The
+    counters are used on every API request, so they keep one pool for the process."""
+    backend = caches.create_connection(DEFAULT_CACHE_ALIAS)
+    if not isinstance(backend, RedisCache):
+        return None
+    servers = settings.CACHES[DEFAULT_CACHE_ALIAS]["LOCATION"]  # parsed as Django does
+    first = re.split("[;,]", servers)[0] if isinstance(servers, str) else servers[0]
+    return _SharedRedis(client=redis.Redis.from_url(first), keys=backend)
+
+
+@receiver(setting_changed)
+def _cache_settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CACHES":
+        _shared_redis.cache_clear()
+
+
 def count(name: str) -> int:
     """One more in the counter `name` of the current window; the count so far."""
+    shared = _shared_redis()
+    if shared is not None:
+        # One round trip, atomic: the counter is made with its expiry when missing (it can
+        # never be left without one), then incremented. The same key and integer value as
+        # the cache's add() and incr() make.
+        pipe = shared.client.pipeline(transaction=True)
+        pipe.set(shared.keys.make_key(name), 0, ex=RATE_WINDOW_S + 5, nx=True)
+        pipe.incr(shared.keys.make_key(name))
+        return int(pipe.execute()[1])
     if cache.add(name, 1, timeout=RATE_WINDOW_S + 5):
         return 1
     try:
