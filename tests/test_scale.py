@@ -187,3 +187,33 @@ def test_a_generation_still_running_holds_its_day_open(owner: Account) -> None:
     Generation.objects.filter(pk=running.pk).update(status="completed")
     assert rollups.roll(owner.team) == rollups.closed_before()
     assert rollups.generation_count(owner.team) == 3
+
+
+def test_the_batches_and_sequences_lists_page_by_cursor_too(owner: Account) -> None:
+    from generations.models import Batch, Sequence
+
+    now = timezone.now()
+    batches = [
+        Batch.objects.create(team=owner.team, user=owner.user, created_at=now - timedelta(hours=i))
+        for i in range(23)
+    ]
+    sequences = [
+        Sequence.objects.create(team=owner.team, user=owner.user, model="local",
+                                resolution="480p", aspect_ratio="16:9", width=854, height=480,
+                                fps=30, transition="cut", created_at=now - timedelta(hours=i))
+        for i in range(23)
+    ]  # fmt: skip
+    client = Client()
+    client.force_login(owner.user)
+    for base, made, link in (
+        ("/batches/", batches, re.compile(r'href="/batches/(bat_\w+)"')),
+        ("/sequences/", sequences, re.compile(r'href="/sequences/(seq_\w+)"')),
+    ):
+        seen, url = [], base
+        while url:
+            page = client.get(url).content.decode()
+            seen += link.findall(page)
+            found = re.search(r'<a href="(\?[^"]*)" rel="next">Older</a>', page)
+            url = base + found.group(1).replace("&amp;", "&") if found else ""
+        ids = [getattr(m, "batch_id", None) or getattr(m, "sequence_id", "") for m in made]
+        assert seen == ids, base  # newest first, each once, over two pages

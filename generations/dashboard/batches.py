@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from generations.core import accounts, batches
+from generations.dashboard import paging
 from generations.dashboard.access import current_team, request_user, team_batch_or_404
 from generations.dashboard.confirm import ask_first
 from generations.errors import ApiError
@@ -33,10 +33,9 @@ def batch_list(request: HttpRequest) -> HttpResponse:
             n_items=Count("items"),
             n_done=Count("items", filter=Q(items__status__in=FINAL_STATUSES)),
         )
-        .order_by("-created_at", "-pk")
     )
-    page = Paginator(rows, BATCHES_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "batches.html", {"page": page})
+    page, pager = paging.page(request, rows, ("-created_at", "-pk"), BATCHES_PAGE_SIZE)
+    return render(request, "batches.html", {"page": page, "pager": pager})
 
 
 @login_required

@@ -18,7 +18,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import UploadedFile
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -27,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from generations import catalog
 from generations.core import accounts, sequences, submissions
 from generations.core.validation import MAX_PROMPT_CHARS
+from generations.dashboard import paging
 from generations.dashboard.access import (
     can_create,
     current_team,
@@ -236,13 +236,12 @@ def sequence_list(request: HttpRequest) -> HttpResponse:
             n_shots=Count("shots"),
             n_done=Count("shots", filter=Q(shots__status=Status.COMPLETED)),
         )
-        .order_by("-created_at", "-pk")
     )
-    page = Paginator(rows, SEQUENCES_PAGE_SIZE).get_page(request.GET.get("page"))
+    page, pager = paging.page(request, rows, ("-created_at", "-pk"), SEQUENCES_PAGE_SIZE)
     return render(
         request,
         "sequences.html",
-        {"page": page, "can_create": can_create(request, current_team(request))},
+        {"page": page, "pager": pager, "can_create": can_create(request, current_team(request))},
     )
 
 
