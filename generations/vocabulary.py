@@ -36,6 +36,8 @@ class Status(StrEnum):
 
 WAITING_STATUSES = frozenset({Status.PENDING, Status.IN_QUEUE})
 FINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED})
+# The others, spelled out as a list: an index on status serves an IN list, not a NOT IN.
+NOT_FINAL_STATUSES = (Status.PENDING, Status.IN_QUEUE, Status.IN_PROGRESS)
 STATUS_CHOICES = [(s.value, s.name.replace("_", " ").title()) for s in Status]
 
 

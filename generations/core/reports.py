@@ -17,7 +17,7 @@ from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Sum
 from django.db.models.functions import TruncDate
 
 from generations.core import quotas, rollups
@@ -112,8 +112,6 @@ def month_report(team: Team, month: str) -> MonthReport:
         .order_by()
     ):
         totals.ledger(row, row["day"], row["units_sum"], row["usd_sum"])
-    done = Q(status=Generation.Status.COMPLETED)
-    costed = Q(cost_usd__isnull=False) & ~Q(engine="")
     for row in (
         Generation.objects.filter(
             team=team,
@@ -122,14 +120,7 @@ def month_report(team: Team, month: str) -> MonthReport:
             created_at__lt=rollups.midnight(after),
         )
         .values("user__email", "engine")
-        .annotate(
-            n=Count("id"),
-            n_done=Count("id", filter=done),
-            n_failed=Count("id", filter=Q(status=Generation.Status.FAILED)),
-            secs=Sum("duration", filter=done),
-            n_costed=Count("id", filter=costed),
-            cost=Sum("cost_usd", filter=costed),
-        )  # fmt: skip
+        .annotate(**rollups.OUTCOMES)
         .order_by()
     ):
         totals.outcomes(row, row["n"], row["n_done"], row["n_failed"], row["secs"])

@@ -26,12 +26,25 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 
 from generations.models import Generation, Team, UsageDay, UsageEvent, UsageRolled
-from generations.vocabulary import FINAL_STATUSES, STATUS_CHOICES, Status
+from generations.vocabulary import NOT_FINAL_STATUSES, Status
 
 # How long a day is left open after it ends: longer than any transaction that writes usage.
 SETTLE = timedelta(hours=1)
 EPOCH = date(1970, 1, 1)
-NOT_FINAL = tuple(value for value, _ in STATUS_CHOICES if value not in FINAL_STATUSES)
+
+
+# What a day's (or a live span's) generations sum to: how many, how they ended, seconds of
+# video made, recorded costs. The summaries store these; reports add them up.
+_DONE = Q(status=Status.COMPLETED)
+_COSTED = Q(cost_usd__isnull=False) & ~Q(engine="")
+OUTCOMES = {
+    "n": Count("id"),
+    "n_done": Count("id", filter=_DONE),
+    "n_failed": Count("id", filter=Q(status=Status.FAILED)),
+    "secs": Sum("duration", filter=_DONE),
+    "n_costed": Count("id", filter=_COSTED),
+    "cost": Sum("cost_usd", filter=_COSTED),
+}
 
 
 def midnight(day: date) -> datetime:
@@ -56,7 +69,9 @@ def roll(team: Team, now: datetime | None = None) -> date | None:
         return mark
     # A generation still running holds its day and every day after it open.
     waiting = (
-        Generation.objects.filter(team=team, status__in=NOT_FINAL, created_at__lt=midnight(limit))
+        Generation.objects.filter(
+            team=team, status__in=NOT_FINAL_STATUSES, created_at__lt=midnight(limit)
+        )
         .order_by("created_at")
         .values_list("created_at", flat=True)
         .first()
@@ -96,20 +111,11 @@ def _summaries(team: Team, start: date, end: date) -> list[UsageDay]:
             units=row["units_sum"] or 0,
             usd=row["usd_sum"] or Decimal(0),
         ))  # fmt: skip
-    done = Q(status=Status.COMPLETED)
-    costed = Q(cost_usd__isnull=False) & ~Q(engine="")
     gens = (
         Generation.objects.filter(span, team=team)
         .annotate(day=day)
         .values("day", "user_id", "api_key_id", "model", "engine", "test_mode")
-        .annotate(
-            n=Count("id"),
-            n_done=Count("id", filter=done),
-            n_failed=Count("id", filter=Q(status=Status.FAILED)),
-            secs=Sum("duration", filter=done),
-            n_costed=Count("id", filter=costed),
-            cost=Sum("cost_usd", filter=costed),
-        )  # fmt: skip
+        .annotate(**OUTCOMES)
         .order_by()
     )
     for row in gens:

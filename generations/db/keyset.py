@@ -43,10 +43,6 @@ class Window(Generic[M]):
     def __len__(self) -> int:
         return len(self.items)
 
-    @property
-    def has_other_pages(self) -> bool:
-        return self.after is not None or self.before is not None
-
 
 def _name(key: str) -> str:
     return key.lstrip("-")

@@ -49,7 +49,7 @@ from prometheus_client.registry import Collector
 
 from generations.models import Generation, MetricsSnapshot, ProviderCircuit, WorkerHeartbeat
 from generations.ops import health
-from generations.vocabulary import FINAL_STATUSES, STATUS_CHOICES
+from generations.vocabulary import FINAL_STATUSES, NOT_FINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def _generations(heavy: dict[str, Any]) -> Metric:
         "videogen_generations", "Generations by status and engine.", labels=["status", "engine"]
     )
     live = (
-        Generation.objects.filter(status__in=NOT_FINAL)
+        Generation.objects.filter(status__in=NOT_FINAL_STATUSES)
         .values_list("status", "engine")
         .annotate(n=Count("id"))
         .order_by()
@@ -194,8 +194,6 @@ def _durations(heavy: dict[str, Any]) -> Metric:
 # scheduled by migration 0019) into a MetricsSnapshot row that every scrape reads. A snapshot
 # older than this (no worker running it) is not used: the scrape computes them itself.
 SNAPSHOT = "generations"
-# Spelled out, not as NOT IN (final ones): an index on status serves an IN list only.
-NOT_FINAL = tuple(value for value, _ in STATUS_CHOICES if value not in FINAL_STATUSES)
 SNAPSHOT_MAX_AGE_S = 300
 
 
